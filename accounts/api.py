@@ -1,0 +1,135 @@
+"""REST endpoints for accounts: sign-up, tokens, WebSocket tickets, session login."""
+
+from django.contrib.auth import authenticate, login, logout
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+
+
+class Credentials(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class SignupSerializer(Credentials):
+    email = serializers.EmailField(required=False, allow_blank=True)
+
+
+TokenOut = inline_serializer("Token", {"token": serializers.CharField()})
+UserOut = inline_serializer(
+    "SignedUp",
+    {
+        "user_id": serializers.IntegerField(),
+        "username": serializers.CharField(),
+        "token": serializers.CharField(),
+    },
+)
+
+
+def _body(request, serializer_class):
+    if not isinstance(request.data, dict):
+        raise ValidationError({"non_field_errors": "Send a JSON object."})
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class SignupView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(request=SignupSerializer, responses={201: UserOut}, summary="Sign up")
+    def post(self, request):
+        data = _body(request, SignupSerializer)
+        try:
+            user = services.user_signup(**data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc
+        token = services.token_issue(user=user)
+        return Response(
+            {"user_id": user.pk, "username": user.get_username(), "token": token},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class TokenView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=Credentials, responses=TokenOut, summary="Trade credentials for a token")
+    def post(self, request):
+        data = _body(request, Credentials)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None:
+            raise AuthenticationFailed("Wrong username or password.")
+        return Response({"token": services.token_issue(user=user)})
+
+    @extend_schema(request=None, responses={204: None}, summary="Revoke my token")
+    def delete(self, request):
+        if not request.user.is_authenticated:
+            raise AuthenticationFailed("Sign in first.")
+        services.token_revoke(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WsTicketView(APIView):
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "WsTicket",
+            {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()},
+        ),
+        summary="Get a one-time WebSocket ticket (valid 30 s)",
+    )
+    def post(self, request):
+        from django.conf import settings
+
+        ticket = services.ws_ticket_issue(user=request.user)
+        return Response({"ticket": ticket, "expires_in": settings.LIMITS["WS_TICKET_TTL_SECONDS"]})
+
+
+@method_decorator(ensure_csrf_cookie, name="get")
+class SessionView(APIView):
+    """Session login for browser scripts: GET sets the CSRF cookie, POST logs in."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Session",
+            {
+                "authenticated": serializers.BooleanField(),
+                "user_id": serializers.IntegerField(allow_null=True),
+            },
+        ),
+        summary="Who am I (and set the CSRF cookie)",
+    )
+    def get(self, request):
+        user = request.user
+        return Response(
+            {
+                "authenticated": user.is_authenticated,
+                "user_id": user.pk if user.is_authenticated else None,
+            }
+        )
+
+    @extend_schema(request=Credentials, responses={204: None}, summary="Log in (session)")
+    def post(self, request):
+        data = _body(request, Credentials)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None:
+            raise AuthenticationFailed("Wrong username or password.")
+        login(request._request, user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={204: None}, summary="Log out (session)")
+    def delete(self, request):
+        logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)

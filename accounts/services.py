@@ -1,0 +1,72 @@
+"""Writes to accounts: sign-up, API tokens and WebSocket tickets."""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from rest_framework.authtoken.models import Token
+
+from profiles.services import profile_ensure
+from switchboard.redis import bus, key
+
+User = get_user_model()
+USERNAME_MAX = 150
+
+
+def user_signup(*, username: object, password: object, email: object = "") -> AbstractBaseUser:
+    """Create a user and their empty profile, or raise ``ValidationError`` by field."""
+    errors: dict[str, str] = {}
+    if not isinstance(username, str) or not username.strip():
+        errors["username"] = "Enter a username."
+    else:
+        username = username.strip()
+        try:
+            UnicodeUsernameValidator()(username)
+        except ValidationError as exc:
+            errors["username"] = exc.messages[0]
+        if len(username) > USERNAME_MAX:
+            errors["username"] = f"At most {USERNAME_MAX} characters."
+        elif User.objects.filter(username__iexact=username).exists():
+            errors["username"] = "That username is taken."
+    if not isinstance(email, str):
+        errors["email"] = "Enter an email address or leave it out."
+    if not isinstance(password, str) or not password:
+        errors["password"] = "Enter a password."
+    elif "username" not in errors:
+        try:
+            password_validation.validate_password(
+                password, User(username=username, email=email or "")
+            )
+        except ValidationError as exc:
+            errors["password"] = " ".join(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, password=password, email=email)
+            profile_ensure(user=user)
+    except IntegrityError as exc:  # a concurrent sign-up took the name first
+        raise ValidationError({"username": "That username is taken."}) from exc
+    return user
+
+
+def token_issue(*, user: AbstractBaseUser) -> str:
+    """Return the user's API token, creating one if they have none."""
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def token_revoke(*, user: AbstractBaseUser) -> None:
+    """Revoke the user's API token; the next ``token_issue`` makes a new one."""
+    Token.objects.filter(user=user).delete()
+
+
+def ws_ticket_issue(*, user: AbstractBaseUser) -> str:
+    """Return a one-time WebSocket ticket for ``user``, valid for a few seconds."""
+    ticket = secrets.token_urlsafe(32)
+    bus().set(key("wsticket", ticket), user.pk, ex=settings.LIMITS["WS_TICKET_TTL_SECONDS"])
+    return ticket

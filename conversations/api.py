@@ -1,0 +1,238 @@
+"""REST endpoints for conversations and messages."""
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from switchboard.api import error_response
+
+from . import selectors, services
+from .exceptions import ConversationError
+
+HTTP_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
+
+
+def _error(exc: ConversationError) -> Response:
+    return error_response(exc.code, exc.message, HTTP_STATUS.get(exc.code, 400))
+
+
+def _json_object(request) -> dict | None:
+    return request.data if isinstance(request.data, dict) else None
+
+
+def _int_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConversationError(f"{name} must be an integer.") from exc
+
+
+class Create(serializers.Serializer):
+    kind = serializers.ChoiceField(["direct", "group"])
+    user_id = serializers.IntegerField(required=False, help_text="direct: the other user")
+    title = serializers.CharField(required=False, help_text="group: 1 to 120 characters")
+    member_ids = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="group: members besides me"
+    )
+
+
+class Send(serializers.Serializer):
+    body = serializers.CharField(help_text="1 to 4,000 characters")
+    client_id = serializers.CharField(help_text="Chosen by the client; a retry stores once.")
+
+
+class Edit(serializers.Serializer):
+    body = serializers.CharField()
+
+
+class Members(serializers.Serializer):
+    user_ids = serializers.ListField(child=serializers.IntegerField())
+
+
+MessageOut = inline_serializer(
+    "Message",
+    {
+        "id": serializers.IntegerField(),
+        "conversation_id": serializers.IntegerField(),
+        "seq": serializers.IntegerField(),
+        "sender_id": serializers.IntegerField(allow_null=True),
+        "body": serializers.CharField(),
+        "client_id": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "edited_at": serializers.DateTimeField(allow_null=True),
+        "deleted": serializers.BooleanField(),
+    },
+)
+
+
+class ConversationListView(APIView):
+    @extend_schema(summary="List my conversations, most recently active first")
+    def get(self, request):
+        return Response(selectors.conversation_list(user_id=request.user.pk))
+
+    @extend_schema(request=Create, summary="Create a direct or group conversation")
+    def post(self, request):
+        data = _json_object(request)
+        if data is None:
+            return error_response("invalid", "Send a JSON object.")
+        try:
+            if data.get("kind") == "direct":
+                conversation, created = services.conversation_direct_get_or_create(
+                    user_id=request.user.pk, other_user_id=data.get("user_id")
+                )
+            elif data.get("kind") == "group":
+                conversation = services.conversation_group_create(
+                    user_id=request.user.pk,
+                    title=data.get("title"),
+                    member_ids=data.get("member_ids", []),
+                )
+                created = True
+            else:
+                return error_response("invalid", "kind must be 'direct' or 'group'.")
+            body = selectors.conversation_get(
+                user_id=request.user.pk, conversation_id=conversation.pk
+            )
+        except ConversationError as exc:
+            return _error(exc)
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ConversationDetailView(APIView):
+    @extend_schema(summary="One conversation with its members")
+    def get(self, request, conversation_id: int):
+        try:
+            return Response(
+                selectors.conversation_get(user_id=request.user.pk, conversation_id=conversation_id)
+            )
+        except ConversationError as exc:
+            return _error(exc)
+
+
+class MembersView(APIView):
+    @extend_schema(request=Members, summary="Add members (owners only)")
+    def post(self, request, conversation_id: int):
+        data = _json_object(request)
+        if data is None:
+            return error_response("invalid", "Send a JSON object.")
+        try:
+            added = services.members_add(
+                user_id=request.user.pk,
+                conversation_id=conversation_id,
+                member_ids=data.get("user_ids"),
+            )
+        except ConversationError as exc:
+            return _error(exc)
+        return Response({"added": added})
+
+
+class MemberView(APIView):
+    @extend_schema(summary="Remove a member (owners only)", responses={204: None})
+    def delete(self, request, conversation_id: int, user_id: int):
+        try:
+            services.member_remove(
+                user_id=request.user.pk, conversation_id=conversation_id, member_id=user_id
+            )
+        except ConversationError as exc:
+            return _error(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LeaveView(APIView):
+    @extend_schema(request=None, responses={204: None}, summary="Leave a group")
+    def post(self, request, conversation_id: int):
+        try:
+            services.conversation_leave(user_id=request.user.pk, conversation_id=conversation_id)
+        except ConversationError as exc:
+            return _error(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessagesView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("before", int, description="Only messages with a smaller seq"),
+            OpenApiParameter("after", int, description="Only messages with a larger seq"),
+            OpenApiParameter("limit", int, description="Page size, at most 200 (default 50)"),
+        ],
+        summary="History by sequence number",
+    )
+    def get(self, request, conversation_id: int):
+        try:
+            page = selectors.message_history(
+                user_id=request.user.pk,
+                conversation_id=conversation_id,
+                before_seq=_int_param(request, "before"),
+                after_seq=_int_param(request, "after"),
+                limit=_int_param(request, "limit"),
+            )
+        except ConversationError as exc:
+            return _error(exc)
+        return Response(page)
+
+    @extend_schema(request=Send, responses={201: MessageOut, 200: MessageOut}, summary="Send")
+    def post(self, request, conversation_id: int):
+        data = _json_object(request)
+        if data is None:
+            return error_response("invalid", "Send a JSON object.")
+        try:
+            message, created = services.message_send(
+                sender_id=request.user.pk,
+                conversation_id=conversation_id,
+                body=data.get("body"),
+                client_id=data.get("client_id"),
+            )
+        except ConversationError as exc:
+            return _error(exc)
+        return Response(
+            selectors.message_serialize(message),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MessageView(APIView):
+    @extend_schema(request=Edit, responses=MessageOut, summary="Edit my message")
+    def patch(self, request, message_id: int):
+        data = _json_object(request)
+        if data is None:
+            return error_response("invalid", "Send a JSON object.")
+        try:
+            message = services.message_edit(
+                user_id=request.user.pk, message_id=message_id, body=data.get("body")
+            )
+        except ConversationError as exc:
+            return _error(exc)
+        return Response(selectors.message_serialize(message))
+
+    @extend_schema(responses=MessageOut, summary="Delete my message (soft)")
+    def delete(self, request, message_id: int):
+        try:
+            message = services.message_delete(user_id=request.user.pk, message_id=message_id)
+        except ConversationError as exc:
+            return _error(exc)
+        return Response(selectors.message_serialize(message))
+
+
+urlpatterns = [
+    path("conversations", ConversationListView.as_view(), name="api-conversations"),
+    path(
+        "conversations/<int:conversation_id>",
+        ConversationDetailView.as_view(),
+        name="api-conversation",
+    ),
+    path("conversations/<int:conversation_id>/members", MembersView.as_view(), name="api-members"),
+    path(
+        "conversations/<int:conversation_id>/members/<int:user_id>",
+        MemberView.as_view(),
+        name="api-member",
+    ),
+    path("conversations/<int:conversation_id>/leave", LeaveView.as_view(), name="api-leave"),
+    path(
+        "conversations/<int:conversation_id>/messages", MessagesView.as_view(), name="api-messages"
+    ),
+    path("messages/<int:message_id>", MessageView.as_view(), name="api-message"),
+]

@@ -1,0 +1,201 @@
+"""Reads of conversations and messages."""
+
+from django.conf import settings
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from .exceptions import Forbidden, NotFound
+from .models import Conversation, Membership, Message
+
+
+def message_serialize(message: Message) -> dict:
+    """Return a message as it appears on the wire (REST and WebSocket alike)."""
+    deleted = message.deleted_at is not None
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+        "sender_id": message.sender_id,
+        "body": "" if deleted else message.body,
+        "client_id": message.client_id,
+        "created_at": message.created_at.isoformat(),
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+        "deleted": deleted,
+    }
+
+
+def membership_get(*, user_id: int, conversation_id: int) -> Membership:
+    """Return the user's membership, or raise NotFound / Forbidden."""
+    membership = (
+        Membership.objects.select_related("conversation")
+        .filter(conversation_id=conversation_id, user_id=user_id)
+        .first()
+    )
+    if membership is None:
+        if not Conversation.objects.filter(pk=conversation_id).exists():
+            raise NotFound("No such conversation.")
+        raise Forbidden("You are not a member of this conversation.")
+    return membership
+
+
+def conversation_ids_for_user(*, user_id: int) -> list[int]:
+    """Return the ids of every conversation the user belongs to."""
+    return list(
+        Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True)
+    )
+
+
+def conversation_list(*, user_id: int, limit: int | None = None) -> list[dict]:
+    """Return my conversations, most recently active first, with last message and unread."""
+    limit = min(
+        limit or settings.LIMITS["CONVERSATION_LIST_MAX"], settings.LIMITS["CONVERSATION_LIST_MAX"]
+    )
+    memberships = Membership.objects.filter(user_id=user_id)
+    unread = (
+        Message.objects.filter(
+            conversation_id=OuterRef("conversation_id"),
+            seq__gt=OuterRef("last_read_seq"),
+            deleted_at__isnull=True,
+        )
+        .exclude(sender_id=user_id)
+        .order_by()
+        .values("conversation_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    rows = list(
+        memberships.select_related("conversation")
+        .annotate(unread=Coalesce(Subquery(unread), 0))
+        .order_by(F("conversation__last_message_at").desc(nulls_last=True), "-conversation_id")[
+            :limit
+        ]
+    )
+    conv_ids = [m.conversation_id for m in rows]
+    last = {
+        m.conversation_id: m
+        for m in Message.objects.filter(
+            conversation_id__in=conv_ids,
+            seq=Subquery(
+                Conversation.objects.filter(pk=OuterRef("conversation_id")).values("last_seq")
+            ),
+        )
+    }
+    members = {}
+    for cid, uid in Membership.objects.filter(conversation_id__in=conv_ids).values_list(
+        "conversation_id", "user_id"
+    ):
+        members.setdefault(cid, []).append(uid)
+    return [
+        {
+            **conversation_serialize(m.conversation),
+            "role": m.role,
+            "member_ids": sorted(members.get(m.conversation_id, [])),
+            "last_read_seq": m.last_read_seq,
+            "unread": m.unread,
+            "last_message": (
+                message_serialize(last[m.conversation_id]) if m.conversation_id in last else None
+            ),
+        }
+        for m in rows
+    ]
+
+
+def conversation_serialize(conversation: Conversation) -> dict:
+    return {
+        "id": conversation.pk,
+        "kind": conversation.kind,
+        "title": conversation.title,
+        "last_seq": conversation.last_seq,
+        "last_message_at": (
+            conversation.last_message_at.isoformat() if conversation.last_message_at else None
+        ),
+    }
+
+
+def conversation_get(*, user_id: int, conversation_id: int) -> dict:
+    """Return one conversation I belong to, with its members and roles."""
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    members = list(
+        Membership.objects.filter(conversation_id=conversation_id)
+        .order_by("joined_at", "user_id")
+        .values("user_id", "role", "last_read_seq")
+    )
+    return {
+        **conversation_serialize(membership.conversation),
+        "role": membership.role,
+        "members": members,
+    }
+
+
+def message_history(
+    *,
+    user_id: int,
+    conversation_id: int,
+    before_seq: int | None = None,
+    after_seq: int | None = None,
+    limit: int | None = None,
+) -> dict:
+    """Return a page of messages by seq; stable while new messages arrive.
+
+    ``after_seq`` pages forward (oldest first); ``before_seq`` (or neither: the newest)
+    pages backward. Pages are always returned in ascending seq.
+    """
+    membership_get(user_id=user_id, conversation_id=conversation_id)
+    limit = max(
+        1,
+        min(limit or settings.LIMITS["HISTORY_PAGE_DEFAULT"], settings.LIMITS["HISTORY_PAGE_MAX"]),
+    )
+    qs = Message.objects.filter(conversation_id=conversation_id)
+    if after_seq is not None:
+        rows = list(qs.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+    else:
+        if before_seq is not None:
+            qs = qs.filter(seq__lt=before_seq)
+        rows = list(qs.order_by("-seq")[: limit + 1])
+        has_more = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+    return {"messages": [message_serialize(m) for m in rows], "has_more": has_more}
+
+
+def messages_after(
+    *, conversation_id: int, after_seq: int, upto_seq: int | None, limit: int
+) -> list[Message]:
+    """Return messages with ``after_seq < seq <= upto_seq`` in order, at most ``limit``."""
+    qs = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
+    if upto_seq is not None:
+        qs = qs.filter(seq__lte=upto_seq)
+    return list(qs.order_by("seq")[:limit])
+
+
+def resume_batch(
+    *, user_id: int, cursors: dict[int, int], limit: int
+) -> list[tuple[int, list[dict], bool, int]]:
+    """For each conversation the user is in, return ``(id, missed messages, too_far, head)``.
+
+    Conversations the user does not belong to are skipped (they get no data).
+    """
+    allowed = set(
+        Membership.objects.filter(user_id=user_id, conversation_id__in=list(cursors)).values_list(
+            "conversation_id", flat=True
+        )
+    )
+    heads = dict(Conversation.objects.filter(pk__in=allowed).values_list("pk", "last_seq"))
+    out = []
+    for cid in sorted(allowed):
+        after = cursors[cid]
+        head = heads.get(cid, 0)
+        if head <= after:
+            out.append((cid, [], False, head))
+            continue
+        if head - after > limit:
+            out.append((cid, [], True, head))
+            continue
+        rows = messages_after(conversation_id=cid, after_seq=after, upto_seq=None, limit=limit)
+        out.append((cid, [message_serialize(m) for m in rows], False, head))
+    return out
+
+
+def membership_exists(*, user_id: int, conversation_id: int) -> bool:
+    return Membership.objects.filter(user_id=user_id, conversation_id=conversation_id).exists()

@@ -1,0 +1,301 @@
+"""Writes to conversations: create, membership, send, edit, delete."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from realtime.events import conversation_group, send_event, user_group
+
+from .exceptions import Conflict, Forbidden, Invalid, NotFound
+from .models import Conversation, Membership, Message
+from .selectors import membership_get, message_serialize
+
+User = get_user_model()
+
+
+def _active_user_ids(user_ids: list) -> set[int]:
+    if not isinstance(user_ids, list) or not all(
+        isinstance(u, int) and not isinstance(u, bool) for u in user_ids
+    ):
+        raise Invalid("user_ids must be a list of user ids.")
+    found = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
+    missing = set(user_ids) - found
+    if missing:
+        raise NotFound(f"No such user: {sorted(missing)[0]}.")
+    return found
+
+
+def _announce_joined(conversation: Conversation, memberships: list[Membership]) -> None:
+    for m in memberships:
+        send_event(
+            event="conversation.joined",
+            data={
+                "conversation_id": conversation.pk,
+                "kind": conversation.kind,
+                "title": conversation.title,
+                "role": m.role,
+            },
+            groups=[user_group(m.user_id)],
+        )
+
+
+def conversation_direct_get_or_create(
+    *, user_id: int, other_user_id: object
+) -> tuple[Conversation, bool]:
+    """Return the one direct conversation between two users, creating it if needed."""
+    if not isinstance(other_user_id, int) or isinstance(other_user_id, bool):
+        raise Invalid("user_id must be a user id.")
+    if other_user_id == user_id:
+        raise Invalid("A direct conversation needs another user.")
+    _active_user_ids([other_user_id])
+    low, high = sorted((user_id, other_user_id))
+    direct_key = f"{low}:{high}"
+    existing = Conversation.objects.filter(direct_key=direct_key).first()
+    if existing:
+        return existing, False
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                kind=Conversation.Kind.DIRECT, direct_key=direct_key, created_by_id=user_id
+            )
+            members = Membership.objects.bulk_create(
+                [
+                    Membership(conversation=conversation, user_id=uid, role=Membership.Role.MEMBER)
+                    for uid in (low, high)
+                ]
+            )
+            _announce_joined(conversation, members)
+    except IntegrityError:  # the other side created it at the same moment
+        return Conversation.objects.get(direct_key=direct_key), False
+    return conversation, True
+
+
+def conversation_group_create(*, user_id: int, title: object, member_ids: object) -> Conversation:
+    """Create a group conversation owned by ``user_id`` with the given members."""
+    if not isinstance(title, str) or not title.strip():
+        raise Invalid("A group needs a title.")
+    title = title.strip()
+    if len(title) > settings.LIMITS["GROUP_TITLE_MAX_CHARS"]:
+        raise Invalid(f"A title has at most {settings.LIMITS['GROUP_TITLE_MAX_CHARS']} characters.")
+    others = _active_user_ids(member_ids) - {user_id}
+    if len(others) + 1 > settings.LIMITS["GROUP_MAX_MEMBERS"]:
+        raise Invalid(f"A group has at most {settings.LIMITS['GROUP_MAX_MEMBERS']} members.")
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            kind=Conversation.Kind.GROUP, title=title, created_by_id=user_id
+        )
+        members = Membership.objects.bulk_create(
+            [Membership(conversation=conversation, user_id=user_id, role=Membership.Role.OWNER)]
+            + [Membership(conversation=conversation, user_id=uid) for uid in sorted(others)]
+        )
+        _announce_joined(conversation, members)
+    return conversation
+
+
+def _group_for_owner(*, user_id: int, conversation_id: int) -> Conversation:
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    if membership.conversation.kind != Conversation.Kind.GROUP:
+        raise Invalid("Direct conversations have fixed members.")
+    if membership.role != Membership.Role.OWNER:
+        raise Forbidden("Only owners change the members.")
+    return membership.conversation
+
+
+def members_add(*, user_id: int, conversation_id: int, member_ids: object) -> list[int]:
+    """Add users to a group I own; return the ids actually added."""
+    conversation = _group_for_owner(user_id=user_id, conversation_id=conversation_id)
+    wanted = _active_user_ids(member_ids)
+    with transaction.atomic():
+        Conversation.objects.select_for_update().get(pk=conversation.pk)  # serialise resizes
+        present = set(
+            Membership.objects.filter(conversation=conversation).values_list("user_id", flat=True)
+        )
+        new = sorted(wanted - present)
+        if len(present) + len(new) > settings.LIMITS["GROUP_MAX_MEMBERS"]:
+            raise Invalid(f"A group has at most {settings.LIMITS['GROUP_MAX_MEMBERS']} members.")
+        created = Membership.objects.bulk_create(
+            [Membership(conversation=conversation, user_id=uid) for uid in new]
+        )
+        if new:
+            _announce_joined(conversation, created)
+            send_event(
+                event="conversation.members",
+                data={"conversation_id": conversation.pk, "added": new, "removed": []},
+                groups=[conversation_group(conversation.pk)],
+            )
+    return new
+
+
+def _remove(conversation: Conversation, user_ids: list[int]) -> None:
+    Membership.objects.filter(conversation=conversation, user_id__in=user_ids).delete()
+    for uid in user_ids:
+        send_event(
+            event="conversation.left",
+            data={"conversation_id": conversation.pk},
+            groups=[user_group(uid)],
+        )
+    send_event(
+        event="conversation.members",
+        data={"conversation_id": conversation.pk, "added": [], "removed": sorted(user_ids)},
+        groups=[conversation_group(conversation.pk)],
+    )
+
+
+def member_remove(*, user_id: int, conversation_id: int, member_id: int) -> None:
+    """Remove a member from a group I own (owners leave with ``conversation_leave``)."""
+    conversation = _group_for_owner(user_id=user_id, conversation_id=conversation_id)
+    if member_id == user_id:
+        raise Invalid("Use leave to remove yourself.")
+    with transaction.atomic():
+        if not Membership.objects.filter(conversation=conversation, user_id=member_id).exists():
+            raise NotFound("That user is not a member.")
+        _remove(conversation, [member_id])
+
+
+def conversation_leave(*, user_id: int, conversation_id: int) -> None:
+    """Leave a group. The last owner to leave hands ownership to the longest member."""
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    conversation = membership.conversation
+    if conversation.kind != Conversation.Kind.GROUP:
+        raise Invalid("You cannot leave a direct conversation.")
+    with transaction.atomic():
+        Conversation.objects.select_for_update().get(pk=conversation.pk)
+        _remove(conversation, [user_id])
+        owners = Membership.objects.filter(conversation=conversation, role=Membership.Role.OWNER)
+        if not owners.exists():
+            heir = (
+                Membership.objects.filter(conversation=conversation)
+                .order_by("joined_at", "user_id")
+                .first()
+            )
+            if heir:
+                heir.role = Membership.Role.OWNER
+                heir.save(update_fields=["role"])
+
+
+def _validate_body(body: object) -> str:
+    limit = settings.LIMITS["MESSAGE_MAX_CHARS"]
+    if not isinstance(body, str):
+        raise Invalid("body must be a string.")
+    if not body.strip():
+        raise Invalid("body cannot be empty.")
+    if len(body) > limit:
+        raise Invalid(f"body has at most {limit} characters.", limit=limit)
+    return body
+
+
+def _validate_client_id(client_id: object) -> str:
+    limit = settings.LIMITS["CLIENT_ID_MAX_CHARS"]
+    if not isinstance(client_id, str) or not client_id or len(client_id) > limit:
+        raise Invalid(f"client_id must be a string of 1 to {limit} characters.")
+    return client_id
+
+
+def _existing_send(*, sender_id: int, client_id: str, conversation_id: int) -> Message | None:
+    existing = Message.objects.filter(sender_id=sender_id, client_id=client_id).first()
+    if existing is not None and existing.conversation_id != conversation_id:
+        raise Conflict("This client_id was already used for another conversation.")
+    return existing
+
+
+def message_send(
+    *, sender_id: int, conversation_id: object, body: object, client_id: object
+) -> tuple[Message, bool]:
+    """Store a message once per (sender, client_id); return it and whether it is new.
+
+    The sequence number comes from an ``UPDATE ... RETURNING`` on the conversation row, so
+    concurrent senders queue on the row lock and seqs are gap-free: a rolled-back insert
+    rolls its increment back too.
+    """
+    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+        raise Invalid("conversation_id must be an integer.")
+    body = _validate_body(body)
+    client_id = _validate_client_id(client_id)
+    existing = _existing_send(
+        sender_id=sender_id, client_id=client_id, conversation_id=conversation_id
+    )
+    if existing is not None:
+        return existing, False
+    membership_get(user_id=sender_id, conversation_id=conversation_id)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "
+                    "last_message_at = %s WHERE id = %s RETURNING last_seq",
+                    [now, conversation_id],
+                )
+                row = cursor.fetchone()
+            if row is None:
+                raise NotFound("No such conversation.")
+            message = Message.objects.create(
+                conversation_id=conversation_id,
+                seq=row[0],
+                sender_id=sender_id,
+                body=body,
+                client_id=client_id,
+                created_at=now,
+            )
+            send_event(
+                event="message.new",
+                data=message_serialize(message),
+                groups=[conversation_group(conversation_id)],
+                conversation_id=conversation_id,
+                seq=message.seq,
+            )
+    except IntegrityError:
+        # The same (sender, client_id) committed first in a concurrent retry.
+        existing = _existing_send(
+            sender_id=sender_id, client_id=client_id, conversation_id=conversation_id
+        )
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def _own_message(*, user_id: int, message_id: object) -> Message:
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        raise Invalid("message_id must be an integer.")
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("No such message.")
+    membership_get(user_id=user_id, conversation_id=message.conversation_id)
+    if message.sender_id != user_id:
+        raise Forbidden("You can only change your own messages.")
+    if message.deleted_at is not None:
+        raise Invalid("This message was deleted.")
+    return message
+
+
+def _announce_update(message: Message) -> None:
+    send_event(
+        event="message.updated",
+        data=message_serialize(message),
+        groups=[conversation_group(message.conversation_id)],
+    )
+
+
+def message_edit(*, user_id: int, message_id: object, body: object) -> Message:
+    """Replace the body of my own message."""
+    body = _validate_body(body)
+    with transaction.atomic():
+        message = _own_message(user_id=user_id, message_id=message_id)
+        message.body = body
+        message.edited_at = timezone.now()
+        message.save(update_fields=["body", "edited_at"])
+        _announce_update(message)
+    return message
+
+
+def message_delete(*, user_id: int, message_id: object) -> Message:
+    """Soft-delete my own message: it keeps its seq, loses its body."""
+    with transaction.atomic():
+        message = _own_message(user_id=user_id, message_id=message_id)
+        message.deleted_at = timezone.now()
+        message.body = ""
+        message.save(update_fields=["body", "deleted_at"])
+        _announce_update(message)
+    return message

@@ -1,0 +1,34 @@
+"""Prepare a fresh deployment; in DEBUG, also create demo accounts to try things alone."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from conversations.services import conversation_direct_get_or_create
+from profiles.services import profile_update
+
+DEMO_PASSWORD = "switchboard-demo"
+DEMO_USERS = [
+    ("alice", "Alice", ["music", "hiking", "python"]),
+    ("bob", "Bob", ["music", "chess", "python"]),
+]
+
+
+class Command(BaseCommand):
+    help = "Idempotent start-up chores; with DEBUG on, ensure the demo accounts exist."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            return
+        User = get_user_model()
+        users = []
+        for username, name, interests in DEMO_USERS:
+            user, created = User.objects.get_or_create(username=username)
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+                profile_update(user=user, display_name=name, interests=interests)
+            users.append(user)
+        conversation_direct_get_or_create(user_id=users[0].pk, other_user_id=users[1].pk)
+        names = " and ".join(u for u, _, _ in DEMO_USERS)
+        self.stdout.write(f"  Demo accounts: {names}, password '{DEMO_PASSWORD}'")

@@ -1,0 +1,84 @@
+"""REST endpoints for profiles and interests."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors, services
+
+PublicProfile = inline_serializer(
+    "PublicProfile",
+    {
+        "user_id": serializers.IntegerField(),
+        "username": serializers.CharField(),
+        "display_name": serializers.CharField(),
+        "language": serializers.CharField(),
+        "region": serializers.CharField(),
+        "interests": serializers.ListField(child=serializers.CharField()),
+        "last_seen": serializers.DateTimeField(allow_null=True),
+    },
+)
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    display_name = serializers.JSONField(required=False, help_text="1 to 60 characters.")
+    language = serializers.JSONField(required=False, help_text="ISO 639-1 code, e.g. 'en'.")
+    region = serializers.JSONField(required=False, help_text="A region slug, or '' for none.")
+    interests = serializers.JSONField(
+        required=False, help_text="List of up to 20 interests; replaces the current list."
+    )
+
+
+class ProfileMeView(APIView):
+    @extend_schema(responses=PublicProfile, summary="Read my profile")
+    def get(self, request):
+        profile = selectors.profile_get(user_id=request.user.pk)
+        return Response(selectors.profile_public(profile=profile))
+
+    @extend_schema(request=ProfileUpdateSerializer, responses=PublicProfile, summary="Update it")
+    def patch(self, request):
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": "Send a JSON object."})
+        allowed = set(ProfileUpdateSerializer().fields)
+        unknown = set(request.data) - allowed
+        if unknown:
+            raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
+        try:
+            services.profile_update(user=request.user, **request.data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc
+        profile = selectors.profile_get(user_id=request.user.pk)
+        return Response(selectors.profile_public(profile=profile))
+
+
+class PublicProfileView(APIView):
+    @extend_schema(responses=PublicProfile, summary="Read a user's public profile")
+    def get(self, request, user_id: int):
+        profile = selectors.profile_get(user_id=user_id)
+        if profile is None:
+            raise NotFound("No such user.")
+        return Response(selectors.profile_public(profile=profile))
+
+
+class InterestListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, description="Prefix to search for.")],
+        responses=inline_serializer(
+            "Interest",
+            {
+                "slug": serializers.CharField(),
+                "name": serializers.CharField(),
+                "popularity": serializers.IntegerField(),
+            },
+            many=True,
+        ),
+        summary="List interests, or those starting with a prefix",
+    )
+    def get(self, request):
+        rows = selectors.interest_list(prefix=request.query_params.get("q", ""))
+        return Response(
+            [{"slug": i.slug, "name": i.name, "popularity": i.popularity} for i in rows]
+        )

@@ -1,0 +1,49 @@
+"""Reads of profiles and interests."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from .models import Interest, Profile
+from .services import profile_ensure
+
+User = get_user_model()
+
+
+def profile_get(*, user_id: int) -> Profile | None:
+    """Return a user's profile (created on first read), or None for an unknown user."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None
+    profile = profile_ensure(user=user)
+    return Profile.objects.select_related("user").prefetch_related("interests").get(pk=profile.pk)
+
+
+def profile_public(*, profile: Profile) -> dict:
+    """Return what anyone signed in may see of a profile."""
+    return {
+        "user_id": profile.user_id,
+        "username": profile.user.get_username(),
+        "display_name": profile.display_name,
+        "language": profile.language,
+        "region": profile.region,
+        "interests": [i.name for i in profile.interests.all()],
+        "last_seen": profile.last_seen.isoformat() if profile.last_seen else None,
+    }
+
+
+def interest_list(*, prefix: str = "", limit: int | None = None) -> list[Interest]:
+    """Return interests whose slug or name starts with ``prefix``, most popular first."""
+    from django.db.models import Count, Q
+
+    from .services import interest_normalize
+
+    limit = min(limit or settings.LIMITS["INTEREST_SEARCH_RESULTS"], 100)
+    qs = Interest.objects.annotate(popularity=Count("profiles"))
+    prefix = (prefix or "").strip()
+    if prefix:
+        try:
+            slug, name = interest_normalize(text=prefix)
+        except Exception:
+            return []
+        qs = qs.filter(Q(slug__startswith=slug) | Q(name__startswith=name))
+    return list(qs.order_by("-popularity", "slug")[:limit])

@@ -1,0 +1,242 @@
+"""The one WebSocket consumer: parses frames, routes them by type, delivers pushed events.
+
+Each connection keeps, per conversation, the highest ``seq`` it has delivered (its cursor).
+Sequenced events (``message.new``) pass through ``_deliver_sequenced``: duplicates are
+dropped, a gap is filled from the database before the event, so the client sees every seq
+once and in order whatever the channel layer did. Channels runs a consumer's handlers one
+at a time, so a ``sync`` replay and the live events queued behind it never interleave.
+"""
+
+import json
+import logging
+import time
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from conversations import selectors as conv_selectors
+from conversations.exceptions import ConversationError
+
+from . import errors
+from .db import db
+from .errors import ProtocolError
+from .events import conversation_group, user_group
+from .router import load_handlers
+
+logger = logging.getLogger(__name__)
+
+# Sequenced events that arrive before the client's ``sync`` wait here (per connection).
+PRESYNC_BUFFER_MAX = 1000
+REF_MAX_CHARS = 64
+
+
+class TokenBucket:
+    """Frames allowed per second with a burst; ``take`` says whether one more is allowed."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class GatewayConsumer(AsyncWebsocketConsumer):
+    handlers = None
+
+    async def connect(self):
+        # Accept first, then close with a code: a refused handshake carries no close code.
+        await self.accept()
+        auth_error = self.scope.get("auth_error")
+        if auth_error:
+            await self.close(code=auth_error)
+            return
+        self.user_id = self.scope["user"].pk
+        self.cursors: dict[int, int] = {}
+        self.synced = False
+        self.presync: list[dict] = []
+        self.joined: set[int] = set()
+        self.bucket = TokenBucket(
+            settings.LIMITS["WS_RATE_PER_SECOND"], settings.LIMITS["WS_RATE_BURST"]
+        )
+        if GatewayConsumer.handlers is None:
+            GatewayConsumer.handlers = load_handlers()
+        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        for cid in await db(conv_selectors.conversation_ids_for_user)(user_id=self.user_id):
+            await self._join(cid)
+        await self.send_frame(
+            {
+                "type": "hello",
+                "data": {
+                    "user_id": self.user_id,
+                    "auth": self.scope.get("auth_method"),
+                    "limits": {
+                        "frame_max_bytes": settings.LIMITS["WS_FRAME_MAX_BYTES"],
+                        "rate_per_second": settings.LIMITS["WS_RATE_PER_SECOND"],
+                        "rate_burst": settings.LIMITS["WS_RATE_BURST"],
+                        "message_max_chars": settings.LIMITS["MESSAGE_MAX_CHARS"],
+                        "resume_max_messages": settings.LIMITS["RESUME_MAX_MESSAGES"],
+                    },
+                },
+            }
+        )
+
+    async def disconnect(self, code):
+        if not hasattr(self, "user_id"):
+            return
+        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        for cid in list(self.joined):
+            await self.channel_layer.group_discard(conversation_group(cid), self.channel_name)
+
+    async def _join(self, cid: int) -> None:
+        if cid not in self.joined:
+            self.joined.add(cid)
+            await self.channel_layer.group_add(conversation_group(cid), self.channel_name)
+
+    async def _leave(self, cid: int) -> None:
+        self.cursors.pop(cid, None)
+        if cid in self.joined:
+            self.joined.discard(cid)
+            await self.channel_layer.group_discard(conversation_group(cid), self.channel_name)
+
+    # -- frames from the client --------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if not hasattr(self, "user_id"):
+            return
+        if not self.bucket.take():
+            logger.info("user=%s closed: frame rate exceeded", self.user_id)
+            await self.close(code=errors.CLOSE_RATE_LIMITED)
+            return
+        if text_data is None:
+            await self.reply(None, error=(errors.INVALID, "Send JSON as text frames."))
+            return
+        if len(text_data.encode()) > settings.LIMITS["WS_FRAME_MAX_BYTES"]:
+            await self.reply(
+                None,
+                error=(
+                    errors.TOO_LARGE,
+                    f"A frame has at most {settings.LIMITS['WS_FRAME_MAX_BYTES']} bytes.",
+                ),
+            )
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.reply(None, error=(errors.BAD_JSON, "The frame is not valid JSON."))
+            return
+        if not isinstance(frame, dict):
+            await self.reply(None, error=(errors.INVALID, "A frame is a JSON object."))
+            return
+        ref = frame.get("ref")
+        if not isinstance(ref, str | int) or isinstance(ref, bool) or len(str(ref)) > REF_MAX_CHARS:
+            await self.reply(None, error=(errors.INVALID, "ref must be a short string or number."))
+            return
+        frame_type = frame.get("type")
+        func = self.handlers.get(frame_type) if isinstance(frame_type, str) else None
+        if func is None:
+            await self.reply(
+                ref, error=(errors.UNKNOWN_TYPE, f"Unknown frame type {frame_type!r}.")
+            )
+            return
+        data = frame.get("data", {})
+        if not isinstance(data, dict):
+            await self.reply(ref, error=(errors.INVALID, "data must be a JSON object."))
+            return
+        try:
+            result = await func(self, data)
+        except (ProtocolError, ConversationError) as exc:
+            code = exc.code
+            await self.reply(ref, error=(code, exc.message), extra=exc.extra)
+        except Exception:
+            logger.exception("user=%s frame=%s failed", self.user_id, frame_type)
+            await self.reply(ref, error=(errors.INTERNAL, "The server failed; try again."))
+        else:
+            await self.reply(ref, data=result)
+
+    async def reply(self, ref, *, data=None, error=None, extra=None):
+        frame = {"type": "reply", "ref": ref}
+        if error is None:
+            frame.update(ok=True, data=data if data is not None else {})
+        else:
+            frame.update(ok=False, error={"code": error[0], "message": error[1], **(extra or {})})
+        await self.send_frame(frame)
+
+    async def send_frame(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    # -- events from the channel layer ------------------------------------------------
+
+    async def push_event(self, message: dict):
+        """Handle ``push.event`` from ``realtime.events.send_event``."""
+        event, data = message["event"], message["data"]
+        if event == "conversation.joined":
+            await self._join(data["conversation_id"])
+        elif event == "conversation.left":
+            await self._leave(data["conversation_id"])
+        cid, seq = message.get("conversation_id"), message.get("seq")
+        if cid is not None and seq is not None:
+            if cid not in self.joined:
+                return
+            if not self.synced:
+                if len(self.presync) < PRESYNC_BUFFER_MAX:
+                    self.presync.append(message)
+                return
+            await self._deliver_sequenced(cid, seq, event, data)
+            return
+        await self.send_frame({"type": event, "data": data})
+
+    async def _deliver_sequenced(self, cid: int, seq: int, event: str, data: dict) -> None:
+        cursor = self.cursors.get(cid)
+        if cursor is None:
+            # First event of a conversation the client did not sync: start from here.
+            await self.send_sequenced_frame(cid, seq, event, data)
+            return
+        if seq <= cursor:
+            return  # already delivered (replay, gap fill or a duplicate push)
+        if seq > cursor + 1:
+            await self._fill_gap(cid, cursor, seq)
+            return
+        await self.send_sequenced_frame(cid, seq, event, data)
+
+    async def _fill_gap(self, cid: int, cursor: int, upto: int) -> None:
+        limit = settings.LIMITS["RESUME_MAX_MESSAGES"]
+        if upto - cursor > limit:
+            await self.send_too_far(cid, after_seq=cursor, latest_seq=upto)
+            self.cursors[cid] = upto
+            return
+        rows = await db(conv_selectors.messages_after)(
+            conversation_id=cid, after_seq=cursor, upto_seq=upto, limit=limit
+        )
+        for row in rows:
+            await self.send_sequenced_frame(
+                cid, row.seq, "message.new", conv_selectors.message_serialize(row)
+            )
+
+    async def send_sequenced_frame(self, cid: int, seq: int, event: str, data: dict) -> None:
+        self.cursors[cid] = seq
+        await self.send_frame({"type": event, "data": data})
+
+    async def send_too_far(self, cid: int, *, after_seq: int, latest_seq: int) -> None:
+        await self.send_frame(
+            {
+                "type": "sync.too_far",
+                "data": {"conversation_id": cid, "after_seq": after_seq, "latest_seq": latest_seq},
+            }
+        )
+
+    async def mark_synced(self) -> None:
+        """Let live events flow; deliver what queued up before ``sync``."""
+        self.synced = True
+        queued, self.presync = self.presync, []
+        for message in queued:
+            await self._deliver_sequenced(
+                message["conversation_id"], message["seq"], message["event"], message["data"]
+            )

@@ -1,0 +1,62 @@
+"""The one way to push an event to users' connections.
+
+Services call ``send_event`` inside their transaction; the push happens after the commit
+(``transaction.on_commit``), so nobody is told about a row that may still roll back. The
+channel layer is a doorbell, not a mailbox: delivery is at most once, and completeness comes
+from sequence numbers and the database (docs/subsystems/messaging.md).
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from .schema import event_validate
+
+logger = logging.getLogger(__name__)
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"conv.{conversation_id}"
+
+
+def send_event(
+    *,
+    event: str,
+    data: dict,
+    groups: list[str],
+    conversation_id: int | None = None,
+    seq: int | None = None,
+) -> None:
+    """Push ``event`` to every connection in ``groups`` once the transaction commits.
+
+    ``conversation_id`` and ``seq`` mark a sequenced event: connections deliver those in
+    order per conversation, drop duplicates and fill gaps from the database.
+    """
+    event_validate(event, data)
+    message = {
+        "type": "push.event",
+        "event": event,
+        "data": data,
+        "conversation_id": conversation_id,
+        "seq": seq,
+    }
+    transaction.on_commit(lambda: _publish(groups, message))
+
+
+def _publish(groups: list[str], message: dict) -> None:
+    try:
+        async_to_sync(_group_send_all)(groups, message)
+    except Exception:  # the doorbell failed; resume and gap fill recover from the database
+        logger.exception("event=%s push failed", message["event"])
+
+
+async def _group_send_all(groups: list[str], message: dict) -> None:
+    layer = get_channel_layer()
+    for group in groups:
+        await layer.group_send(group, message)

@@ -1,0 +1,47 @@
+"""Every server-pushed event type and the shape of its ``data`` (docs/protocol.md).
+
+``send_event`` refuses an undeclared type, and tests check each payload against this table,
+so the protocol document, the server and the tests cannot drift apart silently.
+"""
+
+MESSAGE_FIELDS = {
+    "id": int,
+    "conversation_id": int,
+    "seq": int,
+    "sender_id": (int, type(None)),
+    "body": str,
+    "client_id": str,
+    "created_at": str,
+    "edited_at": (str, type(None)),
+    "deleted": bool,
+}
+
+EVENT_SCHEMAS: dict[str, dict[str, type | tuple]] = {
+    # A new message; sequenced: delivered in seq order, gap-filled, once per connection.
+    "message.new": MESSAGE_FIELDS,
+    # A message's body changed or it was deleted (soft); carries the whole message.
+    "message.updated": MESSAGE_FIELDS,
+    # The recipient became a member of a conversation (created, or added by an owner).
+    "conversation.joined": {"conversation_id": int, "kind": str, "title": str, "role": str},
+    # The recipient is no longer a member (left, or removed by an owner).
+    "conversation.left": {"conversation_id": int},
+    # Membership of a conversation the recipient is in changed.
+    "conversation.members": {"conversation_id": int, "added": list, "removed": list},
+    # Resume or gap fill could not deliver everything: re-fetch by REST from ``after_seq``.
+    "sync.too_far": {"conversation_id": int, "after_seq": int, "latest_seq": int},
+}
+
+
+def event_validate(event: str, data: dict) -> None:
+    """Raise ``ValueError`` unless ``data`` has exactly the declared fields and types."""
+    schema = EVENT_SCHEMAS.get(event)
+    if schema is None:
+        raise ValueError(f"undeclared event type {event!r}")
+    if set(data) != set(schema):
+        raise ValueError(f"{event}: fields {sorted(data)} != {sorted(schema)}")
+    for field, kind in schema.items():
+        value = data[field]
+        if isinstance(value, bool) and kind is int:
+            raise ValueError(f"{event}.{field}: bool where int expected")
+        if not isinstance(value, kind):
+            raise ValueError(f"{event}.{field}: {type(value).__name__} is not {kind}")

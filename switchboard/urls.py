@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from conversations import api as conversations_api
+from ops import views as ops_views
+from profiles import api as profiles_api
+from profiles import views as profiles_views
+
+api = [
+    path("auth/signup", accounts_api.SignupView.as_view(), name="api-signup"),
+    path("auth/token", accounts_api.TokenView.as_view(), name="api-token"),
+    path("auth/session", accounts_api.SessionView.as_view(), name="api-session"),
+    path("auth/ws-ticket", accounts_api.WsTicketView.as_view(), name="api-ws-ticket"),
+    path("profile", profiles_api.ProfileMeView.as_view(), name="api-profile-me"),
+    path(
+        "users/<int:user_id>/profile",
+        profiles_api.PublicProfileView.as_view(),
+        name="api-profile-public",
+    ),
+    path("interests", profiles_api.InterestListView.as_view(), name="api-interests"),
+    *conversations_api.urlpatterns,
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("accounts/", include("accounts.urls")),
+    path("profile/", profiles_views.profile_edit, name="profile-edit"),
+    path("api/", include(api)),
+    path("admin/", admin.site.urls),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+]

@@ -1,0 +1,22 @@
+"""Test settings: the real settings, pointed at real PostgreSQL and Redis by default.
+
+Only environment defaults are set here; ``switchboard.settings`` stays the one place that
+reads them. Tests use their own Redis database numbers and key prefix and delete only
+their own keys.
+"""
+
+import os
+import uuid
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("DEBUG", "true")
+# One prefix per test run: parallel runs on one server cannot see each other's keys.
+os.environ["REDIS_KEY_PREFIX"] = os.environ.get("SB_TEST_PREFIX") or f"sbtest{uuid.uuid4().hex[:8]}"
+os.environ["SB_TEST_PREFIX"] = os.environ["REDIS_KEY_PREFIX"]
+
+from switchboard.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
