@@ -1,0 +1,244 @@
+"""Fixtures shared by the whole suite: users, API clients, WebSocket clients, servers.
+
+Everything talks to the real PostgreSQL and Redis named in ``tests/settings.py``.
+"""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_keys_cleanup():
+    """Delete this run's keys (and only them) from both Redis roles at the end."""
+    yield
+    for url in (settings.REDIS_URL, settings.CACHE_URL):
+        client = redis.Redis.from_url(url)
+        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
+            client.delete(key)
+        client.close()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    """Create an active user with a profile; ``make_user("ann", interests=[...])``."""
+    from profiles.services import profile_update
+
+    counter = iter(range(1, 10_000))
+
+    def make(username=None, password="correct-horse-battery-9", **profile):
+        username = username or f"user{next(counter)}_{os.getpid()}"
+        user = django_user_model.objects.create_user(username=username, password=password)
+        if profile:
+            profile_update(user=user, **profile)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api(make_user):
+    """An API client signed in as a fresh user (``api.user``)."""
+    client = APIClient()
+    client.user = make_user()
+    client.force_authenticate(client.user)
+    return client
+
+
+def api_as(user) -> APIClient:
+    client = APIClient()
+    client.user = user
+    client.force_authenticate(user)
+    return client
+
+
+def token_for(user) -> str:
+    from accounts.services import token_issue
+
+    return token_issue(user=user)
+
+
+class WsClient:
+    """An in-process WebSocket client speaking the Switchboard protocol."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.comm = communicator
+        self.refs = iter(range(1, 1_000_000))
+        self.events: list[dict] = []
+        self.hello: dict | None = None
+
+    async def recv(self, timeout: float = 3.0) -> dict:
+        """Return the next frame; a timeout leaves the application running."""
+        if self.comm.future.done():
+            self.comm.future.result()  # re-raise the consumer's crash, if any
+        async with asyncio.timeout(timeout):
+            out = await self.comm.output_queue.get()
+        if out["type"] == "websocket.close":
+            raise ConnectionError(f"closed with {out.get('code')}")
+        return json.loads(out["text"])
+
+    async def request(self, frame_type: str, data: dict | None = None, timeout: float = 5.0):
+        """Send a request and return its reply; events that arrive first are kept."""
+        ref = str(next(self.refs))
+        await self.comm.send_to(
+            text_data=json.dumps({"type": frame_type, "ref": ref, "data": data or {}})
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await self.recv(timeout=max(0.1, deadline - time.monotonic()))
+            if frame["type"] == "reply" and frame["ref"] == ref:
+                return frame
+            self.events.append(frame)
+
+    async def event(self, event_type: str, timeout: float = 3.0) -> dict:
+        """Return the next kept or incoming event of ``event_type``."""
+        for i, frame in enumerate(self.events):
+            if frame["type"] == event_type:
+                return self.events.pop(i)
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await self.recv(timeout=max(0.1, deadline - time.monotonic()))
+            if frame["type"] == event_type:
+                return frame
+            self.events.append(frame)
+
+    async def drain(self, wait: float = 0.3) -> list[dict]:
+        """Return every kept event plus those arriving within ``wait`` seconds."""
+        while True:
+            try:
+                self.events.append(await self.recv(timeout=wait))
+            except TimeoutError:
+                break
+        out, self.events = self.events, []
+        return out
+
+    async def close(self):
+        await self.comm.disconnect()
+
+
+@asynccontextmanager
+async def ws_connect(user=None, *, headers=None, path="/ws", sync: dict | None = None):
+    """Connect as ``user`` (token header) and, unless ``sync`` is None, send ``sync``."""
+    from switchboard.asgi import application
+
+    if headers is None:
+        from channels.db import database_sync_to_async
+
+        token = await database_sync_to_async(token_for)(user)
+        headers = [(b"authorization", f"Token {token}".encode())]
+    comm = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    client = WsClient(comm)
+    try:
+        client.hello = await client.recv()
+        if sync is not None:
+            reply = await client.request("sync", {"conversations": sync})
+            assert reply["ok"], reply
+            client.sync_reply = reply
+        yield client
+    finally:
+        if not comm.future.done():
+            await comm.disconnect()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A real uvicorn process serving Switchboard on loopback."""
+
+    def __init__(self, env: dict):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.log = ROOT / "test-artifacts" / f"server-{self.port}.log"
+
+    def start(self) -> "ServerProcess":
+        self.log.parent.mkdir(exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "uvicorn", "switchboard.asgi:application",
+            "--host", "127.0.0.1", "--port", str(self.port), "--ws", "wsproto",
+            "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log",
+        ]  # fmt: skip
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited; see {self.log}")
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not start; see {self.log}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def server_env(transactional_db):
+    """Environment for a server process using this test's database and Redis prefix."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        SB_TEST_PREFIX=settings.REDIS_KEY_PREFIX,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def servers(server_env):
+    """Start real server processes: ``a, b = servers(2)``; all stopped afterwards."""
+    started: list[ServerProcess] = []
+
+    def start(n: int = 1, **extra_env):
+        procs = [ServerProcess({**server_env, **extra_env}) for _ in range(n)]
+        for p in procs:
+            started.append(p.start())
+        return procs
+
+    yield start
+    for p in started:
+        p.stop()

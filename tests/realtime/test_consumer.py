@@ -1,0 +1,319 @@
+"""The WebSocket gateway: auth at connect, frame validation, routing, delivery."""
+
+import json
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from conversations.services import conversation_direct_get_or_create, conversation_group_create
+from tests.conftest import ws_connect
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def _closed_with(headers, path="/ws"):
+    from switchboard.asgi import application
+
+    comm = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await comm.connect(timeout=5)
+    assert connected  # accepted, then closed with a code (a refused handshake has none)
+    out = await comm.receive_output(timeout=5)
+    await comm.wait()
+    return out
+
+
+async def test_unauthenticated_connection_is_closed_with_4401():
+    out = await _closed_with([(b"origin", b"http://127.0.0.1")])
+    assert out == {"type": "websocket.close", "code": 4401}
+
+
+async def test_bad_token_is_closed_with_4401():
+    out = await _closed_with([(b"authorization", b"Token nope")])
+    assert out["code"] == 4401
+
+
+async def test_foreign_origin_is_closed_with_4403(make_user):
+    from channels.db import database_sync_to_async
+
+    from tests.conftest import token_for
+
+    user = await database_sync_to_async(make_user)()
+    token = await database_sync_to_async(token_for)(user)
+    out = await _closed_with(
+        [(b"origin", b"https://evil.example"), (b"authorization", f"Token {token}".encode())]
+    )
+    assert out["code"] == 4403
+
+
+async def test_ticket_is_single_use(make_user):
+    from channels.db import database_sync_to_async
+
+    from accounts.services import ws_ticket_issue
+
+    user = await database_sync_to_async(make_user)()
+    ticket = await database_sync_to_async(ws_ticket_issue)(user=user)
+    async with ws_connect(headers=[], path=f"/ws?ticket={ticket}") as ws:
+        assert ws.hello["data"]["user_id"] == user.pk
+        assert ws.hello["data"]["auth"] == "ticket"
+    out = await _closed_with([], path=f"/ws?ticket={ticket}")
+    assert out["code"] == 4401
+
+
+async def test_session_cookie_needs_allowed_origin(make_user):
+    from channels.db import database_sync_to_async
+    from django.test import Client
+
+    user = await database_sync_to_async(make_user)()
+
+    def login_cookie():
+        client = Client()
+        client.force_login(user)
+        return client.cookies["sessionid"].value
+
+    sid = await database_sync_to_async(login_cookie)()
+    cookie = f"sessionid={sid}".encode()
+    async with ws_connect(
+        headers=[(b"cookie", cookie), (b"origin", b"http://127.0.0.1:8000")]
+    ) as ws:
+        assert ws.hello["data"]["auth"] == "session"
+    # Without an Origin header the cookie alone does not authenticate.
+    out = await _closed_with([(b"cookie", cookie)])
+    assert out["code"] == 4401
+
+
+async def test_bad_frames_get_error_replies_and_socket_stays_open(make_user):
+    from channels.db import database_sync_to_async
+
+    user = await database_sync_to_async(make_user)()
+    async with ws_connect(user) as ws:
+        await ws.comm.send_to(text_data="{not json")
+        assert (await ws.recv())["error"]["code"] == "bad_json"
+        await ws.comm.send_to(text_data="[1, 2]")
+        assert (await ws.recv())["error"]["code"] == "invalid"
+        await ws.comm.send_to(text_data=json.dumps({"type": "nope", "ref": "r1"}))
+        reply = await ws.recv()
+        assert reply == {
+            "type": "reply",
+            "ref": "r1",
+            "ok": False,
+            "error": {"code": "unknown_type", "message": "Unknown frame type 'nope'."},
+        }
+        await ws.comm.send_to(text_data=json.dumps({"type": "ping"}))
+        assert (await ws.recv())["error"]["code"] == "invalid"  # no ref
+        await ws.comm.send_to(text_data=json.dumps({"type": "ping", "ref": "x", "data": [1]}))
+        assert (await ws.recv())["error"]["code"] == "invalid"
+        big = json.dumps({"type": "ping", "ref": "big", "data": {"pad": "x" * 20_000}})
+        await ws.comm.send_to(text_data=big)
+        assert (await ws.recv())["error"]["code"] == "too_large"
+        await ws.comm.send_to(bytes_data=b"\x00\x01")
+        assert (await ws.recv())["error"]["code"] == "invalid"
+        reply = await ws.request("message.send", {"conversation_id": "x", "body": 5})
+        assert reply["error"]["code"] == "invalid"
+        # Still open and working:
+        assert (await ws.request("ping"))["ok"] is True
+
+
+async def test_frame_flood_closes_with_4429(make_user, settings):
+    from channels.db import database_sync_to_async
+
+    settings.LIMITS = {**settings.LIMITS, "WS_RATE_PER_SECOND": 1.0, "WS_RATE_BURST": 5}
+    user = await database_sync_to_async(make_user)()
+    async with ws_connect(user) as ws:
+        for i in range(6):
+            await ws.comm.send_to(text_data=json.dumps({"type": "ping", "ref": str(i)}))
+        frames = []
+        while True:
+            out = await ws.comm.receive_output(timeout=3)
+            if out["type"] == "websocket.close":
+                break
+            frames.append(json.loads(out["text"]))
+        assert len(frames) == 5
+        assert out["code"] == 4429
+
+
+async def test_send_reaches_every_member_connection_in_order(make_user):
+    from channels.db import database_sync_to_async
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+    async with (
+        ws_connect(ann, sync={}) as ann_ws,
+        ws_connect(bob, sync={}) as bob_phone,
+        ws_connect(bob, sync={}) as bob_laptop,
+    ):
+        for i in range(5):
+            reply = await ann_ws.request(
+                "message.send", {"conversation_id": cid, "body": f"hi {i}", "client_id": f"c{i}"}
+            )
+            assert reply["ok"], reply
+            assert reply["data"]["message"]["seq"] == i + 1
+        for ws in (bob_phone, bob_laptop, ann_ws):
+            got = [(await ws.event("message.new"))["data"] for _ in range(5)]
+            assert [m["seq"] for m in got] == [1, 2, 3, 4, 5]
+            assert [m["body"] for m in got] == [f"hi {i}" for i in range(5)]
+            assert not [e for e in await ws.drain() if e["type"] == "message.new"]
+
+
+async def test_non_member_send_is_forbidden_and_nothing_is_pushed(make_user):
+    from channels.db import database_sync_to_async
+
+    from conversations.models import Message
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+    eve = await database_sync_to_async(make_user)()
+    async with ws_connect(bob, sync={}) as bob_ws, ws_connect(eve, sync={}) as eve_ws:
+        reply = await eve_ws.request(
+            "message.send", {"conversation_id": cid, "body": "hi", "client_id": "e1"}
+        )
+        assert reply["error"]["code"] == "forbidden"
+        reply = await eve_ws.request(
+            "message.send", {"conversation_id": 999_999, "body": "hi", "client_id": "e2"}
+        )
+        assert reply["error"]["code"] == "not_found"
+        assert not [e for e in await bob_ws.drain() if e["type"] == "message.new"]
+    assert await Message.objects.filter(conversation_id=cid).acount() == 0
+
+
+async def test_retried_client_id_is_stored_once(make_user):
+    from channels.db import database_sync_to_async
+
+    from conversations.models import Message
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+    async with ws_connect(ann, sync={}) as ws:
+        frame = {"conversation_id": cid, "body": "once", "client_id": "same"}
+        first = await ws.request("message.send", frame)
+        second = await ws.request("message.send", frame)
+        assert first["data"]["message"] == second["data"]["message"]
+        assert (first["data"]["duplicate"], second["data"]["duplicate"]) == (False, True)
+    assert await Message.objects.filter(conversation_id=cid).acount() == 1
+
+
+async def test_resume_replays_exactly_what_was_missed(make_user):
+    from channels.db import database_sync_to_async
+
+    from conversations.services import message_send
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+    for i in range(1, 8):
+        await database_sync_to_async(message_send)(
+            sender_id=ann.pk, conversation_id=cid, body=f"m{i}", client_id=f"k{i}"
+        )
+    async with ws_connect(bob, sync={str(cid): 3}) as ws:
+        assert ws.sync_reply["data"]["conversations"][str(cid)] == {
+            "replayed": 4,
+            "too_far": False,
+            "latest_seq": 7,
+        }
+        replayed = [e["data"]["seq"] for e in ws.events if e["type"] == "message.new"]
+        assert replayed == [4, 5, 6, 7]
+        ws.events.clear()
+        await database_sync_to_async(message_send)(
+            sender_id=ann.pk, conversation_id=cid, body="live", client_id="live"
+        )
+        live = await ws.event("message.new")
+        assert live["data"]["seq"] == 8
+        assert not [e for e in await ws.drain() if e["type"] == "message.new"]
+
+
+async def test_resume_past_the_bound_says_too_far(make_user, settings):
+    from channels.db import database_sync_to_async
+
+    from conversations.services import message_send
+
+    settings.LIMITS = {**settings.LIMITS, "RESUME_MAX_MESSAGES": 3}
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+    for i in range(1, 6):
+        await database_sync_to_async(message_send)(
+            sender_id=ann.pk, conversation_id=cid, body=f"m{i}", client_id=f"k{i}"
+        )
+    async with ws_connect(bob, sync={str(cid): 0}) as ws:
+        assert ws.sync_reply["data"]["conversations"][str(cid)]["too_far"] is True
+        too_far = [e for e in ws.events if e["type"] == "sync.too_far"]
+        assert too_far[0]["data"] == {"conversation_id": cid, "after_seq": 0, "latest_seq": 5}
+
+
+async def test_sync_of_a_foreign_conversation_replays_nothing(make_user):
+    from channels.db import database_sync_to_async
+
+    from conversations.services import message_send
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+    eve = await database_sync_to_async(make_user)()
+    await database_sync_to_async(message_send)(
+        sender_id=ann.pk, conversation_id=cid, body="secret", client_id="s"
+    )
+    async with ws_connect(eve, sync={str(cid): 0}) as ws:
+        assert ws.sync_reply["data"]["conversations"] == {}
+        assert not [e for e in ws.events if e["type"] == "message.new"]
+
+
+async def test_gap_in_live_events_is_filled_from_the_database(make_user):
+    """A push lost by the channel layer is recovered when the next one arrives."""
+    from channels.db import database_sync_to_async
+
+    from conversations.models import Conversation, Message
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+
+    def store_silently(seq):  # a message whose push never happened
+        Conversation.objects.filter(pk=cid).update(last_seq=seq)
+        Message.objects.create(conversation_id=cid, seq=seq, sender=ann, body="lost", client_id="x")
+
+    async with ws_connect(bob, sync={str(cid): 0}) as ws:
+        await database_sync_to_async(store_silently)(1)
+        from conversations.services import message_send
+
+        await database_sync_to_async(message_send)(
+            sender_id=ann.pk, conversation_id=cid, body="after", client_id="y"
+        )
+        got = [(await ws.event("message.new"))["data"] for _ in range(2)]
+        assert [(m["seq"], m["body"]) for m in got] == [(1, "lost"), (2, "after")]
+
+
+async def test_new_group_member_gets_live_messages(make_user):
+    from channels.db import database_sync_to_async
+
+    from conversations.services import members_add, message_send
+
+    owner = await database_sync_to_async(make_user)()
+    joiner = await database_sync_to_async(make_user)()
+    conv = await database_sync_to_async(conversation_group_create)(
+        user_id=owner.pk, title="Team", member_ids=[]
+    )
+    async with ws_connect(joiner, sync={}) as ws:
+        await database_sync_to_async(members_add)(
+            user_id=owner.pk, conversation_id=conv.pk, member_ids=[joiner.pk]
+        )
+        joined = await ws.event("conversation.joined")
+        assert joined["data"]["conversation_id"] == conv.pk
+        await database_sync_to_async(message_send)(
+            sender_id=owner.pk, conversation_id=conv.pk, body="welcome", client_id="w"
+        )
+        assert (await ws.event("message.new"))["data"]["body"] == "welcome"
+
+
+async def test_edit_and_delete_are_pushed(make_user):
+    from channels.db import database_sync_to_async
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+    async with ws_connect(ann, sync={}) as ann_ws, ws_connect(bob, sync={}) as bob_ws:
+        sent = await ann_ws.request(
+            "message.send", {"conversation_id": cid, "body": "tpyo", "client_id": "1"}
+        )
+        mid = sent["data"]["message"]["id"]
+        assert (await bob_ws.request("message.edit", {"message_id": mid, "body": "x"}))["error"][
+            "code"
+        ] == "forbidden"
+        edited = await ann_ws.request("message.edit", {"message_id": mid, "body": "typo"})
+        assert edited["data"]["message"]["edited_at"]
+        event = await bob_ws.event("message.updated")
+        assert event["data"]["body"] == "typo"
+        await ann_ws.request("message.delete", {"message_id": mid})
+        event = await bob_ws.event("message.updated")
+        assert event["data"]["deleted"] is True and event["data"]["body"] == ""
+
+
+def _pair(make_user):
+    ann, bob = make_user(), make_user()
+    conv, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    return ann, bob, conv.pk
