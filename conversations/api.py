@@ -70,12 +70,54 @@ MessageOut = inline_serializer(
 )
 
 
+ConversationOut = inline_serializer(
+    "Conversation",
+    {
+        "id": serializers.IntegerField(),
+        "kind": serializers.CharField(),
+        "title": serializers.CharField(),
+        "last_seq": serializers.IntegerField(),
+        "last_message_at": serializers.DateTimeField(allow_null=True),
+        "role": serializers.CharField(),
+        "members": serializers.ListField(child=serializers.DictField()),
+    },
+)
+ConversationListItem = inline_serializer(
+    "ConversationListItem",
+    {
+        "id": serializers.IntegerField(),
+        "kind": serializers.CharField(),
+        "title": serializers.CharField(),
+        "last_seq": serializers.IntegerField(),
+        "last_message_at": serializers.DateTimeField(allow_null=True),
+        "role": serializers.CharField(),
+        "member_ids": serializers.ListField(child=serializers.IntegerField()),
+        "last_read_seq": serializers.IntegerField(),
+        "unread": serializers.IntegerField(),
+        "last_message": MessageOut,
+    },
+    many=True,
+)
+HistoryOut = inline_serializer(
+    "History",
+    {"messages": MessageOut.__class__(many=True), "has_more": serializers.BooleanField()},
+)
+
+
 class ConversationListView(APIView):
-    @extend_schema(summary="List my conversations, most recently active first")
+    @extend_schema(
+        operation_id="conversations_list",
+        responses=ConversationListItem,
+        summary="List my conversations, most recently active first",
+    )
     def get(self, request):
         return Response(selectors.conversation_list(user_id=request.user.pk))
 
-    @extend_schema(request=Create, summary="Create a direct or group conversation")
+    @extend_schema(
+        request=Create,
+        responses={201: ConversationOut, 200: ConversationOut},
+        summary="Create a direct or group conversation (direct: existing one is returned)",
+    )
     def post(self, request):
         data = _json_object(request)
         if data is None:
@@ -103,7 +145,7 @@ class ConversationListView(APIView):
 
 
 class ConversationDetailView(APIView):
-    @extend_schema(summary="One conversation with its members")
+    @extend_schema(responses=ConversationOut, summary="One conversation with its members")
     def get(self, request, conversation_id: int):
         try:
             return Response(
@@ -114,7 +156,13 @@ class ConversationDetailView(APIView):
 
 
 class MembersView(APIView):
-    @extend_schema(request=Members, summary="Add members (owners only)")
+    @extend_schema(
+        request=Members,
+        responses=inline_serializer(
+            "Added", {"added": serializers.ListField(child=serializers.IntegerField())}
+        ),
+        summary="Add members (owners only)",
+    )
     def post(self, request, conversation_id: int):
         data = _json_object(request)
         if data is None:
@@ -159,6 +207,7 @@ class MessagesView(APIView):
             OpenApiParameter("after", int, description="Only messages with a larger seq"),
             OpenApiParameter("limit", int, description="Page size, at most 200 (default 50)"),
         ],
+        responses=HistoryOut,
         summary="History by sequence number",
     )
     def get(self, request, conversation_id: int):

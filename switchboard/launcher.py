@@ -23,7 +23,7 @@ def _free_port() -> int:
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
-    (ROOT / "var").mkdir(exist_ok=True)
+    Path(env.get("VAR_DIR", ROOT / "var")).mkdir(parents=True, exist_ok=True)
     processes = ["web", "worker", "beat"]
     if not env.get("REDIS_URL"):
         port = str(_free_port())

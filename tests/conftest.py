@@ -157,6 +157,51 @@ async def ws_connect(user=None, *, headers=None, path="/ws", sync: dict | None =
             await comm.disconnect()
 
 
+class NetClient(WsClient):
+    """A WebSocket client over a real socket to a server process (the websockets library)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.refs = iter(range(1, 1_000_000))
+        self.events: list[dict] = []
+        self.hello: dict | None = None
+
+    @classmethod
+    async def open(cls, ws_url: str, token: str, sync: dict | None = None) -> "NetClient":
+        import websockets
+
+        conn = await websockets.connect(
+            ws_url, additional_headers={"Authorization": f"Token {token}"}, open_timeout=10
+        )
+        client = cls(conn)
+        client.hello = await client.recv()
+        if sync is not None:
+            reply = await client.request("sync", {"conversations": sync})
+            assert reply["ok"], reply
+            client.sync_reply = reply
+        return client
+
+    async def recv(self, timeout: float = 5.0) -> dict:
+        async with asyncio.timeout(timeout):
+            return json.loads(await self.conn.recv())
+
+    async def send_raw(self, frame: dict) -> None:
+        await self.conn.send(json.dumps(frame))
+
+    async def request(self, frame_type: str, data: dict | None = None, timeout: float = 10.0):
+        ref = str(next(self.refs))
+        await self.send_raw({"type": frame_type, "ref": ref, "data": data or {}})
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await self.recv(timeout=max(0.1, deadline - time.monotonic()))
+            if frame["type"] == "reply" and frame["ref"] == ref:
+                return frame
+            self.events.append(frame)
+
+    async def close(self):
+        await self.conn.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
