@@ -70,27 +70,28 @@ MessageOut = inline_serializer(
 )
 
 
-ConversationOut = inline_serializer(
-    "Conversation",
-    {
+def _conversation_fields() -> dict:
+    return {
         "id": serializers.IntegerField(),
         "kind": serializers.CharField(),
         "title": serializers.CharField(),
         "last_seq": serializers.IntegerField(),
         "last_message_at": serializers.DateTimeField(allow_null=True),
         "role": serializers.CharField(),
+    }
+
+
+ConversationOut = inline_serializer(
+    "Conversation",
+    {
+        **_conversation_fields(),
         "members": serializers.ListField(child=serializers.DictField()),
     },
 )
 ConversationListItem = inline_serializer(
     "ConversationListItem",
     {
-        "id": serializers.IntegerField(),
-        "kind": serializers.CharField(),
-        "title": serializers.CharField(),
-        "last_seq": serializers.IntegerField(),
-        "last_message_at": serializers.DateTimeField(allow_null=True),
-        "role": serializers.CharField(),
+        **_conversation_fields(),
         "member_ids": serializers.ListField(child=serializers.IntegerField()),
         "last_read_seq": serializers.IntegerField(),
         "unread": serializers.IntegerField(),

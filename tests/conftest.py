@@ -95,15 +95,16 @@ class WsClient:
     async def request(self, frame_type: str, data: dict | None = None, timeout: float = 5.0):
         """Send a request and return its reply; events that arrive first are kept."""
         ref = str(next(self.refs))
-        await self.comm.send_to(
-            text_data=json.dumps({"type": frame_type, "ref": ref, "data": data or {}})
-        )
+        await self.send_raw({"type": frame_type, "ref": ref, "data": data or {}})
         deadline = time.monotonic() + timeout
         while True:
             frame = await self.recv(timeout=max(0.1, deadline - time.monotonic()))
             if frame["type"] == "reply" and frame["ref"] == ref:
                 return frame
             self.events.append(frame)
+
+    async def send_raw(self, frame: dict) -> None:
+        await self.comm.send_to(text_data=json.dumps(frame))
 
     async def event(self, event_type: str, timeout: float = 3.0) -> dict:
         """Return the next kept or incoming event of ``event_type``."""
@@ -187,16 +188,6 @@ class NetClient(WsClient):
 
     async def send_raw(self, frame: dict) -> None:
         await self.conn.send(json.dumps(frame))
-
-    async def request(self, frame_type: str, data: dict | None = None, timeout: float = 10.0):
-        ref = str(next(self.refs))
-        await self.send_raw({"type": frame_type, "ref": ref, "data": data or {}})
-        deadline = time.monotonic() + timeout
-        while True:
-            frame = await self.recv(timeout=max(0.1, deadline - time.monotonic()))
-            if frame["type"] == "reply" and frame["ref"] == ref:
-                return frame
-            self.events.append(frame)
 
     async def close(self):
         await self.conn.close()
