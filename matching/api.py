@@ -1,0 +1,214 @@
+"""REST endpoints of Meet: enter / leave the pool, ICE servers, trending, block, report."""
+
+from django.conf import settings
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from profiles.services import interest_normalize
+from switchboard.api import error_response
+
+from . import selectors, services
+from .exceptions import Invalid, MatchError, RateLimited
+
+HTTP_STATUS = {
+    "invalid": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "rate_limited": 429,
+    "unavailable": 503,
+}
+
+
+def _error(exc: MatchError, headers: dict | None = None) -> Response:
+    response = error_response(exc.code, exc.message, HTTP_STATUS.get(exc.code, 400))
+    response.data.update(exc.extra)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise Invalid("Send a JSON object.")
+    return request.data
+
+
+class EnterIn(serializers.Serializer):
+    interests = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Default: my profile's."
+    )
+    region = serializers.ChoiceField(["prefer", "require", "any"], required=False)
+
+
+EnterOut = inline_serializer(
+    "MatchEnter",
+    {
+        "status": serializers.ChoiceField(["matched", "waiting"]),
+        "match_id": serializers.IntegerField(allow_null=True),
+        "step": serializers.IntegerField(allow_null=True),
+        "interests": serializers.ListField(child=serializers.CharField()),
+        "refresh_seconds": serializers.IntegerField(),
+    },
+)
+
+
+class QueueView(APIView):
+    @extend_schema(
+        request=EnterIn,
+        responses={200: EnterOut},
+        summary="Enter the matching pool (rate limited: X-RateLimit-* headers, 429)",
+    )
+    def post(self, request):
+        rate = services.match_rate_take(user_id=request.user.pk)
+        headers = rate.headers()
+        if not rate.allowed:
+            exc = RateLimited(
+                f"At most {rate.limit} match requests a minute.",
+                retry_after=rate.reset_seconds,
+            )
+            return _error(exc, headers)
+        try:
+            data = _body(request)
+            options = {}
+            if "interests" in data:
+                options["interests"] = data["interests"]
+            if "region" in data:
+                options["region_mode"] = data["region"]
+            result = services.match_enter(user_id=request.user.pk, **options)
+        except MatchError as exc:
+            return _error(exc, headers)
+        return Response(result, headers=headers)
+
+    @extend_schema(
+        request=None,
+        responses={200: inline_serializer("MatchCancel", {"removed": serializers.BooleanField()})},
+        summary="Leave the matching pool",
+    )
+    def delete(self, request):
+        return Response({"removed": services.match_cancel(user_id=request.user.pk)})
+
+
+class IceServersView(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "IceServers",
+            {
+                "ice_servers": serializers.ListField(child=serializers.DictField()),
+                "ttl": serializers.IntegerField(),
+            },
+        ),
+        summary="ICE servers for WebRTC (STUN; TURN with time-limited credentials)",
+    )
+    def get(self, request):
+        return Response(selectors.ice_servers(user_id=request.user.pk))
+
+
+_TRENDING_ROW = inline_serializer(
+    "TrendingInterest",
+    {
+        "interest": serializers.CharField(),
+        "score": serializers.IntegerField(),
+        "rank": serializers.IntegerField(allow_null=True),
+    },
+)
+
+
+def _trending_row(many: bool = False):
+    # One serializer class for both endpoints: drf-spectacular names components by class.
+    return _TRENDING_ROW.__class__(many=True) if many else _TRENDING_ROW
+
+
+class TrendingView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description="1 to 100, default 10.")],
+        responses=_trending_row(many=True),
+        summary="Today's most shared interests in matches (UTC day)",
+    )
+    def get(self, request):
+        raw = request.query_params.get("limit", "10")
+        top = settings.LIMITS["TRENDING_TOP_MAX"]
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= top:
+            return error_response("invalid", f"limit must be an integer from 1 to {top}.")
+        return Response(selectors.trending_top(limit=limit))
+
+
+class TrendingRankView(APIView):
+    @extend_schema(responses=_trending_row(), summary="One interest's rank and score today")
+    def get(self, request, interest: str):
+        try:
+            slug, _ = interest_normalize(text=interest)
+        except Exception:
+            return error_response("invalid", "That is not an interest.")
+        return Response(selectors.trending_rank(interest=slug))
+
+
+class BlockIn(serializers.Serializer):
+    match_id = serializers.IntegerField(required=False)
+    user_id = serializers.IntegerField(required=False)
+
+
+class BlocksView(APIView):
+    @extend_schema(
+        request=BlockIn,
+        responses={
+            201: inline_serializer("Block", {"blocked_user_id": serializers.IntegerField()})
+        },
+        summary="Block my partner in a match, or a user: never matched again, no messages",
+    )
+    def post(self, request):
+        try:
+            data = _body(request)
+            block = services.block_create(
+                user_id=request.user.pk,
+                match_id=data.get("match_id"),
+                blocked_id=data.get("user_id"),
+            )
+        except MatchError as exc:
+            return _error(exc)
+        return Response({"blocked_user_id": block.blocked_id}, status=status.HTTP_201_CREATED)
+
+
+class ReportIn(serializers.Serializer):
+    match_id = serializers.IntegerField()
+    reason = serializers.ChoiceField(
+        ["spam", "harassment", "nudity", "hate", "violence", "underage", "other"]
+    )
+    text = serializers.CharField(required=False, help_text="Up to 1000 characters.")
+
+
+class ReportsView(APIView):
+    @extend_schema(
+        request=ReportIn,
+        responses={201: inline_serializer("Report", {"report_id": serializers.IntegerField()})},
+        summary="Report my partner in a match",
+    )
+    def post(self, request):
+        try:
+            data = _body(request)
+            report = services.report_create(
+                user_id=request.user.pk,
+                match_id=data.get("match_id"),
+                reason=data.get("reason"),
+                text=data.get("text", ""),
+            )
+        except MatchError as exc:
+            return _error(exc)
+        return Response({"report_id": report.pk}, status=status.HTTP_201_CREATED)
+
+
+urlpatterns = [
+    path("meet/queue", QueueView.as_view(), name="api-meet-queue"),
+    path("meet/ice-servers", IceServersView.as_view(), name="api-meet-ice"),
+    path("meet/trending", TrendingView.as_view(), name="api-meet-trending"),
+    path("meet/trending/<str:interest>", TrendingRankView.as_view(), name="api-meet-trending-rank"),
+    path("meet/blocks", BlocksView.as_view(), name="api-meet-blocks"),
+    path("meet/reports", ReportsView.as_view(), name="api-meet-reports"),
+]

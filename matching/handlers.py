@@ -1,0 +1,110 @@
+"""WebSocket frames of Meet: pool, room text, WebRTC signalling, block, report.
+
+Frames and events are documented in docs/protocol.md ("Meet"). Each handler parses and
+calls one service in the thread pool; services raise ``MatchError``s, turned here into
+protocol errors with the same stable code.
+"""
+
+import functools
+
+from realtime.db import db
+from realtime.errors import ProtocolError
+from realtime.router import handler
+
+from . import services
+from .exceptions import MatchError
+
+
+def _match_errors(func):
+    @functools.wraps(func)
+    async def wrapper(conn, data: dict) -> dict:
+        try:
+            return await func(conn, data)
+        except MatchError as exc:
+            raise ProtocolError(exc.code, exc.message, **exc.extra) from None
+
+    return wrapper
+
+
+def _enter_options(data: dict) -> dict:
+    options = {}
+    if "interests" in data:
+        options["interests"] = data["interests"]
+    if "region" in data:
+        options["region_mode"] = data["region"]
+    return options
+
+
+@handler("match.enter")
+@_match_errors
+async def match_enter(conn, data: dict) -> dict:
+    """Enter the pool (again: refreshes my one ticket); counts toward the rate limit."""
+    await db(services.match_rate_check)(user_id=conn.user_id)
+    return await db(services.match_enter)(
+        user_id=conn.user_id, channel_name=conn.channel_name, **_enter_options(data)
+    )
+
+
+@handler("match.cancel")
+@_match_errors
+async def match_cancel(conn, data: dict) -> dict:
+    """Leave the pool (whichever connection entered)."""
+    return {"removed": await db(services.match_cancel)(user_id=conn.user_id)}
+
+
+@handler("match.skip")
+@_match_errors
+async def match_skip(conn, data: dict) -> dict:
+    """End my match for both; with ``requeue`` enter the pool again at once."""
+    return await db(services.match_skip)(
+        user_id=conn.user_id,
+        match_id=data.get("match_id"),
+        requeue=data.get("requeue", False),
+        channel_name=conn.channel_name,
+        **_enter_options(data),
+    )
+
+
+@handler("match.say")
+@_match_errors
+async def match_say(conn, data: dict) -> dict:
+    """Relay a text line to my partner (ephemeral)."""
+    return await db(services.room_say)(
+        user_id=conn.user_id, match_id=data.get("match_id"), text=data.get("text")
+    )
+
+
+@handler("match.signal")
+@_match_errors
+async def match_signal(conn, data: dict) -> dict:
+    """Relay a WebRTC offer / answer / ICE candidate to my partner only."""
+    await db(services.room_signal)(
+        user_id=conn.user_id,
+        match_id=data.get("match_id"),
+        kind=data.get("kind"),
+        payload=data.get("payload"),
+    )
+    return {}
+
+
+@handler("match.block")
+@_match_errors
+async def match_block(conn, data: dict) -> dict:
+    """Block my partner in a match (or a user id); ends our open match."""
+    block = await db(services.block_create)(
+        user_id=conn.user_id, match_id=data.get("match_id"), blocked_id=data.get("user_id")
+    )
+    return {"blocked_user_id": block.blocked_id}
+
+
+@handler("match.report")
+@_match_errors
+async def match_report(conn, data: dict) -> dict:
+    """Report my partner in a match for review."""
+    report = await db(services.report_create)(
+        user_id=conn.user_id,
+        match_id=data.get("match_id"),
+        reason=data.get("reason"),
+        text=data.get("text", ""),
+    )
+    return {"report_id": report.pk}

@@ -1,0 +1,322 @@
+"""The Meet pool in Redis: thin Python calls around ``match.lua`` (docs/subsystems/matching.md).
+
+Every function takes ``client`` and ``prefix`` so the benchmark and the Redis 6.2 test can
+point it at another server; by default it uses the bus and ``key("mm")``. Time is passed in
+(``now_ms``) rather than read inside Redis, so tests drive relaxation without sleeping.
+"""
+
+import time
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+from django.conf import settings
+
+from switchboard.redis import abus, bus, key
+
+_MATCH_LUA = (Path(__file__).parent / "match.lua").read_text()
+_RATE_LUA = (Path(__file__).parent / "ratelimit.lua").read_text()
+_scripts: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+
+# Score of a block in an avoid set: "until" far beyond any real time.
+AVOID_FOREVER_MS = 9e15
+AVOID_COMPLETE = "_"  # member present once the set was rebuilt from PostgreSQL
+REGION_MODES = {"prefer": "p", "require": "r", "any": "a"}
+
+
+def script(client, name: str):
+    """Return the registered script ``name`` ("match" or "rate") for ``client``."""
+    per_client = _scripts.get(client)
+    if per_client is None:
+        per_client = {
+            "match": client.register_script(_MATCH_LUA),
+            "rate": client.register_script(_RATE_LUA),
+        }
+        _scripts[client] = per_client
+    return per_client[name]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """The pool's bounds and timings, in milliseconds (from ``settings.LIMITS``)."""
+
+    ttl_ms: int
+    grace_ms: int
+    relax_ms: tuple[int, int]
+    window: int
+    refine: int
+    recent_ms: int
+    pending_ms: int
+    pool_max: int
+    avoid_ttl_ms: int
+    trend_ttl_ms: int
+    trending: bool = True
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "PoolConfig":
+        limits = settings.LIMITS
+        relax = limits["MATCH_RELAX_AFTER_SECONDS"]
+        values = {
+            "ttl_ms": limits["MATCH_TICKET_TTL_SECONDS"] * 1000,
+            "grace_ms": limits["MATCH_TRACE_GRACE_SECONDS"] * 1000,
+            "relax_ms": (int(relax[0] * 1000), int(relax[1] * 1000)),
+            "window": limits["MATCH_CANDIDATES_PER_LIST"],
+            "refine": limits["MATCH_REFINE_CANDIDATES"],
+            "recent_ms": limits["MATCH_RECENT_PARTNER_SECONDS"] * 1000,
+            # Between the decision and the room being recorded in PostgreSQL: if the web
+            # process dies in between, both users may enter again after this.
+            "pending_ms": 30_000,
+            "pool_max": limits["MATCH_POOL_MAX"],
+            "avoid_ttl_ms": max(limits["MATCH_RECENT_PARTNER_SECONDS"] * 2, 3600) * 1000,
+            "trend_ttl_ms": limits["TRENDING_DAYS_KEPT"] * 86_400_000,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class Decision:
+    """What the script decided for one seeker."""
+
+    status: str  # matched | waiting | busy | full | rebuild | gone
+    step: int | None = None
+    partner_id: int | None = None
+    shared: list[str] = field(default_factory=list)
+    partner_channel: str = ""
+    channel: str = ""
+
+
+def trending_key(day_ms: int) -> str:
+    """Return the trending sorted set of the UTC day containing ``day_ms``."""
+    day = datetime.fromtimestamp(day_ms / 1000, tz=UTC).strftime("%Y%m%d")
+    return key("trend", day)
+
+
+def _args(op: str, now: int, cfg: PoolConfig, prefix: str, *rest) -> list:
+    return [
+        prefix,
+        op,
+        now,
+        cfg.ttl_ms,
+        cfg.grace_ms,
+        cfg.relax_ms[0],
+        cfg.relax_ms[1],
+        cfg.window,
+        cfg.refine,
+        cfg.recent_ms,
+        cfg.pending_ms,
+        cfg.pool_max,
+        cfg.avoid_ttl_ms,
+        trending_key(now) if cfg.trending else "",
+        cfg.trend_ttl_ms,
+        *rest,
+    ]
+
+
+def _decision(raw) -> Decision:
+    status = raw[0]
+    if status == "matched":
+        return Decision(
+            status=status,
+            partner_id=int(raw[1]),
+            shared=[s for s in raw[2].split(",") if s],
+            partner_channel=raw[3],
+            channel=raw[4],
+        )
+    if status == "waiting":
+        return Decision(status=status, step=int(raw[1]))
+    return Decision(status=status)
+
+
+def _enter_args(user_id, language, region, region_mode, interests, channel, decide, now):
+    if region_mode not in REGION_MODES:
+        raise ValueError(f"region_mode must be one of {sorted(REGION_MODES)}")
+    return (
+        "enter",
+        now,
+        str(user_id),
+        language,
+        region or "-",
+        REGION_MODES[region_mode],
+        ",".join(interests),
+        channel,
+        "1" if decide else "0",
+    )
+
+
+def _setup(client, prefix, config, now):
+    return (
+        client if client is not None else bus(),
+        prefix or key("mm"),
+        config or PoolConfig.from_settings(),
+        now_ms() if now is None else now,
+    )
+
+
+def pool_enter(
+    *,
+    user_id: int,
+    language: str,
+    region: str,
+    region_mode: str,
+    interests: list[str],
+    channel: str = "",
+    decide: bool = True,
+    now: int | None = None,
+    client: redis.Redis | None = None,
+    prefix: str | None = None,
+    config: PoolConfig | None = None,
+) -> Decision:
+    """Put (or refresh) the user's one ticket in the pool and, if ``decide``, look for a partner."""
+    client, prefix, config, now = _setup(client, prefix, config, now)
+    op, now, *rest = _enter_args(
+        user_id, language, region, region_mode, interests, channel, decide, now
+    )
+    raw = script(client, "match")(args=_args(op, now, config, prefix, *rest))
+    return _decision(raw)
+
+
+async def apool_enter(
+    *,
+    user_id: int,
+    language: str,
+    region: str,
+    region_mode: str,
+    interests: list[str],
+    channel: str = "",
+    decide: bool = True,
+    now: int | None = None,
+    client=None,
+    prefix: str | None = None,
+    config: PoolConfig | None = None,
+) -> Decision:
+    """Async twin of ``pool_enter`` (on the running loop's bus client)."""
+    client = client if client is not None else abus()
+    client, prefix, config, now = _setup(client, prefix, config, now)
+    op, now, *rest = _enter_args(
+        user_id, language, region, region_mode, interests, channel, decide, now
+    )
+    raw = await script(client, "match")(args=_args(op, now, config, prefix, *rest))
+    return _decision(raw)
+
+
+def pool_decide(
+    *,
+    user_id: int,
+    now: int | None = None,
+    client: redis.Redis | None = None,
+    prefix: str | None = None,
+    config: PoolConfig | None = None,
+) -> Decision:
+    """Run the decision again for a waiting user (after relaxation or an avoid-set rebuild)."""
+    client, prefix, config, now = _setup(client, prefix, config, now)
+    raw = script(client, "match")(args=_args("decide", now, config, prefix, str(user_id)))
+    return _decision(raw)
+
+
+def pool_leave(
+    *,
+    user_id: int,
+    channel: str = "",
+    client: redis.Redis | None = None,
+    prefix: str | None = None,
+) -> bool:
+    """Remove the user's ticket; with ``channel``, only if that connection entered it."""
+    client, prefix, config, now = _setup(client, prefix, None, None)
+    args = _args("leave", now, config, prefix, str(user_id), channel)
+    return bool(script(client, "match")(args=args))
+
+
+async def apool_leave(*, user_id: int, channel: str = "") -> bool:
+    """Async twin of ``pool_leave`` (used by the consumer's disconnect)."""
+    client, prefix, config, now = _setup(abus(), None, None, None)
+    args = _args("leave", now, config, prefix, str(user_id), channel)
+    return bool(await script(client, "match")(args=args))
+
+
+def pool_expire(
+    *,
+    limit: int,
+    now: int | None = None,
+    client: redis.Redis | None = None,
+    prefix: str | None = None,
+) -> int:
+    """Remove every trace of up to ``limit`` tickets past their TTL; return how many."""
+    client, prefix, config, now = _setup(client, prefix, None, now)
+    return int(script(client, "match")(args=_args("expire", now, config, prefix, limit)))
+
+
+def pool_due(
+    *,
+    limit: int,
+    now: int | None = None,
+    client: redis.Redis | None = None,
+    prefix: str | None = None,
+) -> list[int]:
+    """Return up to ``limit`` waiting users whose relaxation step changed since their decision."""
+    client, prefix, config, now = _setup(client, prefix, None, now)
+    return [int(u) for u in script(client, "match")(args=_args("due", now, config, prefix, limit))]
+
+
+def pool_ticket(
+    *, user_id: int, client: redis.Redis | None = None, prefix: str | None = None
+) -> dict:
+    """Return the user's ticket as stored (empty when not waiting)."""
+    client = client if client is not None else bus()
+    return client.hgetall(f"{prefix or key('mm')}:t:{user_id}")
+
+
+def pool_size(*, client: redis.Redis | None = None, prefix: str | None = None) -> int:
+    """Return how many tickets are in the pool (expired ones until the sweep runs)."""
+    client = client if client is not None else bus()
+    return client.zcard(f"{prefix or key('mm')}:deadline")
+
+
+def avoid_key(user_id: int, prefix: str | None = None) -> str:
+    return f"{prefix or key('mm')}:avoid:{user_id}"
+
+
+def avoid_complete(
+    *, user_id: int, client: redis.Redis | None = None, prefix: str | None = None
+) -> bool:
+    """Return whether the user's avoid set was rebuilt from PostgreSQL and not lost since."""
+    client = client if client is not None else bus()
+    return client.zscore(avoid_key(user_id, prefix), AVOID_COMPLETE) is not None
+
+
+def avoid_write(
+    *,
+    user_id: int,
+    until_by_user: dict[int, float],
+    complete: bool,
+    config: PoolConfig | None = None,
+    client: redis.Redis | None = None,
+    prefix: str | None = None,
+) -> None:
+    """Add users to avoid (id -> until ms); ``complete`` marks the set as fully rebuilt."""
+    client = client if client is not None else bus()
+    config = config or PoolConfig.from_settings()
+    mapping = {str(uid): until for uid, until in until_by_user.items()}
+    if complete:
+        mapping[AVOID_COMPLETE] = AVOID_FOREVER_MS
+    if not mapping:
+        return
+    name = avoid_key(user_id, prefix)
+    pipe = client.pipeline(transaction=True)
+    # GT adds new members and never shortens one (a block written meanwhile stays a block).
+    pipe.zadd(name, mapping, gt=True)
+    pipe.pexpire(name, config.avoid_ttl_ms)
+    pipe.execute()
+
+
+def rate_take(*, name: str, window_ms: int, client: redis.Redis | None = None) -> tuple[int, int]:
+    """Count one request in the fixed window ``name``; return (count, ms until reset)."""
+    client = client if client is not None else bus()
+    count, ttl = script(client, "rate")(keys=[name], args=[window_ms])
+    return int(count), int(ttl)

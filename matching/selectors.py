@@ -1,0 +1,154 @@
+"""Reads for Meet: blocks, matches and rooms, trending interests, ICE servers."""
+
+import base64
+import hashlib
+import hmac
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from switchboard.redis import bus, key
+
+from . import pool
+from .exceptions import Forbidden, Invalid, NotFound
+from .models import Block, Match
+
+
+def block_exists_between(*, user_id: int, other_user_id: int) -> bool:
+    """Return whether either user blocked the other."""
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id=other_user_id)
+        | Q(blocker_id=other_user_id, blocked_id=user_id)
+    ).exists()
+
+
+def avoid_list(*, user_id: int) -> dict[int, float]:
+    """Return whom the user must not meet (id -> until, ms) according to PostgreSQL."""
+    avoid: dict[int, float] = {}
+    for blocker, blocked in Block.objects.filter(
+        Q(blocker_id=user_id) | Q(blocked_id=user_id)
+    ).values_list("blocker_id", "blocked_id"):
+        avoid[blocked if blocker == user_id else blocker] = pool.AVOID_FOREVER_MS
+    window = settings.LIMITS["MATCH_RECENT_PARTNER_SECONDS"]
+    since = timezone.now() - timedelta(seconds=window)
+    for a, b, created in Match.objects.filter(
+        Q(user_a_id=user_id) | Q(user_b_id=user_id), created_at__gte=since
+    ).values_list("user_a_id", "user_b_id", "created_at"):
+        other = b if a == user_id else a
+        until = (created.timestamp() + window) * 1000
+        avoid[other] = max(avoid.get(other, 0), until)
+    return avoid
+
+
+def match_active_for_user(*, user_id: int) -> Match | None:
+    """Return the user's open match (room), if any."""
+    return (
+        Match.objects.filter(Q(user_a_id=user_id) | Q(user_b_id=user_id), ended_at__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def match_for_member(*, match_id: object, user_id: int) -> Match:
+    """Return a match (open or ended) the user took part in, or raise."""
+    if not isinstance(match_id, int) or isinstance(match_id, bool):
+        raise Invalid("match_id must be an integer.")
+    match = Match.objects.filter(pk=match_id).first()
+    if match is None:
+        raise NotFound("No such match.")
+    if user_id not in (match.user_a_id, match.user_b_id):
+        raise Forbidden("You are not in this match.")
+    return match
+
+
+def room_key(match_id: int) -> str:
+    return key("mm", "room", match_id)
+
+
+def room_partner(*, match_id: object, user_id: int) -> int:
+    """Return the other member of an open room, or raise (not yours: ``forbidden``).
+
+    Redis answers the hot path (one GET per text or signalling frame); PostgreSQL answers
+    when the key is missing and the key is written back.
+    """
+    if not isinstance(match_id, int) or isinstance(match_id, bool):
+        raise Invalid("match_id must be an integer.")
+    members = bus().get(room_key(match_id))
+    if members is None:
+        match = Match.objects.filter(pk=match_id).first()
+        if match is None:
+            raise NotFound("No such match.")
+        if user_id not in (match.user_a_id, match.user_b_id):
+            raise Forbidden("You are not in this match.")
+        if match.ended_at is not None:
+            raise Invalid("This match has ended.")
+        members = f"{match.user_a_id}:{match.user_b_id}"
+        bus().set(room_key(match_id), members, ex=settings.LIMITS["MATCH_MAX_SECONDS"])
+    a, b = (int(x) for x in members.split(":"))
+    if user_id not in (a, b):
+        raise Forbidden("You are not in this match.")
+    return b if user_id == a else a
+
+
+def trending_top(*, limit: int, day_ms: int | None = None) -> list[dict]:
+    """Return the day's most shared interests with their scores, best first."""
+    name = pool.trending_key(day_ms if day_ms is not None else pool.now_ms())
+    rows = bus().zrevrange(name, 0, limit - 1, withscores=True)
+    return [
+        {"interest": slug, "score": int(score), "rank": i}
+        for i, (slug, score) in enumerate(rows, start=1)
+    ]
+
+
+def trending_rank(*, interest: str, day_ms: int | None = None) -> dict:
+    """Return one interest's 1-based rank and score today (rank None when absent)."""
+    name = pool.trending_key(day_ms if day_ms is not None else pool.now_ms())
+    pipe = bus().pipeline(transaction=False)
+    pipe.zrevrank(name, interest)
+    pipe.zscore(name, interest)
+    rank, score = pipe.execute()
+    return {
+        "interest": interest,
+        "rank": None if rank is None else rank + 1,
+        "score": int(score or 0),
+    }
+
+
+def ice_servers(*, user_id: int, now: float | None = None) -> dict:
+    """Return the ICE servers for a client, with TURN credentials valid for a while.
+
+    coturn's REST convention (``use-auth-secret``): username ``"<expiry>:<user id>"``,
+    credential ``base64(HMAC-SHA1(secret, username))``; coturn recomputes it and refuses
+    it after the expiry.
+    """
+    ttl = settings.LIMITS["TURN_CREDENTIAL_TTL_SECONDS"]
+    servers: list[dict] = []
+    if settings.MEET_STUN_URLS:
+        servers.append({"urls": list(settings.MEET_STUN_URLS)})
+    if settings.MEET_TURN_URLS and settings.MEET_TURN_SECRET:
+        expiry = int((now if now is not None else time.time()) + ttl)
+        username = f"{expiry}:{user_id}"
+        digest = hmac.new(
+            settings.MEET_TURN_SECRET.encode(), username.encode(), hashlib.sha1
+        ).digest()
+        servers.append(
+            {
+                "urls": list(settings.MEET_TURN_URLS),
+                "username": username,
+                "credential": base64.b64encode(digest).decode(),
+            }
+        )
+    return {"ice_servers": servers, "ttl": ttl}
+
+
+def match_history(*, user_id: int, limit: int = 20) -> list[Match]:
+    """Return the user's latest matches, newest first (admin review)."""
+    return list(
+        Match.objects.filter(Q(user_a_id=user_id) | Q(user_b_id=user_id))
+        .select_related("user_a", "user_b")
+        .prefetch_related("reports")
+        .order_by("-created_at")[:limit]
+    )

@@ -1,0 +1,95 @@
+"""Many seekers on two real server processes at once: nobody is in two matches."""
+
+import asyncio
+import random
+from collections import Counter
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from rest_framework.authtoken.models import Token
+
+from matching import pool
+from matching.models import Match
+from profiles.models import Interest, Profile
+from tests.conftest import NetClient
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+SEEKERS = 1000
+INTERESTS = ["chess", "jazz", "go", "tea", "surf", "opera", "rust", "poker", "yoga", "film"]
+
+
+def _make_seekers(n: int) -> list[tuple[int, str]]:
+    """Create ``n`` users with tokens and Zipf-ish interests, in bulk (fast)."""
+    rng = random.Random(11)
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        [User(username=f"seeker{i}_{rng.random():.8f}", password="!") for i in range(n)]
+    )
+    created = Interest.objects.bulk_create([Interest(slug=s, name=s) for s in INTERESTS])
+    interests = {i.slug: i for i in created}
+    regions = ["europe", "asia", ""]
+    profiles = Profile.objects.bulk_create(
+        [
+            Profile(user=u, display_name=u.username, language="en", region=rng.choice(regions))
+            for u in users
+        ]
+    )
+    weights = [1 / (k + 1) for k in range(len(INTERESTS))]
+    through = Profile.interests.through
+    rows = []
+    for profile in profiles:
+        for slug in {rng.choices(INTERESTS, weights)[0] for _ in range(rng.randint(1, 3))}:
+            rows.append(through(profile_id=profile.pk, interest_id=interests[slug].pk))
+    through.objects.bulk_create(rows)
+    tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
+    return [(t.user_id, t.key) for t in tokens]
+
+
+async def test_no_double_match_across_two_server_processes(servers):
+    a, b = servers(2)
+    seekers = await database_sync_to_async(_make_seekers)(SEEKERS)
+    clients: dict[int, NetClient] = {}
+    gate = asyncio.Semaphore(40)  # connecting is not under test: do not flood the handshakes
+
+    async def connect(i: int, uid: int, token: str) -> None:
+        async with gate:
+            clients[uid] = await NetClient.open((a if i % 2 else b).ws_url, token)
+
+    try:
+        await asyncio.gather(*(connect(i, uid, token) for i, (uid, token) in enumerate(seekers)))
+        # Every seeker asks at the same moment, half on each process.
+        replies = await asyncio.gather(
+            *(c.request("match.enter", timeout=120) for c in clients.values())
+        )
+        assert all(r["ok"] for r in replies), [r for r in replies if not r["ok"]][:3]
+
+        def matches():
+            return list(Match.objects.values_list("pk", "user_a_id", "user_b_id"))
+
+        rows = await database_sync_to_async(matches)()
+        in_rows = Counter(u for _, x, y in rows for u in (x, y))
+        assert rows and max(in_rows.values()) == 1, "someone is in two matches"
+        waiting = await database_sync_to_async(pool.pool_size)()
+        assert 2 * len(rows) + waiting == SEEKERS
+
+        # Both members of every match hear of it, on whichever process they are.
+        for match_id, x, y in rows:
+            for me, partner in ((x, y), (y, x)):
+                found = await clients[me].event("match.found", timeout=60)
+                assert found["data"]["match_id"] == match_id
+                assert found["data"]["partner"]["user_id"] == partner
+        extra = await asyncio.gather(*(c.drain(wait=0.5) for c in clients.values()))
+        assert not [e for events in extra for e in events if e["type"] == "match.found"]
+
+        def open_matches_per_user():
+            return Match.objects.filter(
+                Q(user_a_id__in=list(clients)) | Q(user_b_id__in=list(clients)),
+                ended_at__isnull=True,
+            ).count()
+
+        assert await database_sync_to_async(open_matches_per_user)() == len(rows)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients.values()), return_exceptions=True)
