@@ -1,0 +1,126 @@
+"""REST endpoints of presence, read receipts and unread counts."""
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations.api import HTTP_STATUS
+from conversations.exceptions import ConversationError
+from realtime.errors import ProtocolError
+from switchboard.api import error_response
+
+from . import receipts, selectors
+from .handlers import user_ids_parse
+
+
+def _error(exc: ConversationError | ProtocolError):
+    return error_response(exc.code, exc.message, HTTP_STATUS.get(exc.code, 400))
+
+
+class Read(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="Read up to here; past the last seq is clamped.")
+
+
+PresenceOut = inline_serializer(
+    "Presence",
+    {
+        "user_id": serializers.IntegerField(),
+        "online": serializers.BooleanField(),
+        "last_seen": serializers.DateTimeField(allow_null=True),
+    },
+    many=True,
+)
+
+
+class PresenceView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("user_ids", str, description="Comma-separated, at most 200")],
+        responses=PresenceOut,
+        summary="Presence of users I share a conversation with (others are left out)",
+    )
+    def get(self, request):
+        raw = request.query_params.get("user_ids", "")
+        try:
+            ids = [int(part) for part in raw.split(",") if part.strip()]
+        except ValueError:
+            return error_response("invalid", "user_ids must be comma-separated integers.")
+        try:
+            user_ids = user_ids_parse(ids)
+        except ProtocolError as exc:
+            return _error(exc)
+        visible = selectors.visible_user_ids(user_id=request.user.pk, user_ids=user_ids)
+        return Response(
+            selectors.presence_get(user_ids=[uid for uid in user_ids if uid in visible])
+        )
+
+
+ReadMarkers = inline_serializer(
+    "ReadMarkers",
+    {
+        "conversation_id": serializers.IntegerField(),
+        "last_seq": serializers.IntegerField(),
+        "markers": serializers.ListField(child=serializers.DictField()),
+    },
+)
+ReadResult = inline_serializer(
+    "ReadResult",
+    {
+        "conversation_id": serializers.IntegerField(),
+        "seq": serializers.IntegerField(),
+        "moved": serializers.BooleanField(),
+    },
+)
+UnreadSummary = inline_serializer(
+    "UnreadSummary",
+    {
+        "total": serializers.IntegerField(),
+        "conversations": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class ReadView(APIView):
+    @extend_schema(
+        responses=ReadMarkers, summary="Every member's read marker (who has read up to where)"
+    )
+    def get(self, request, conversation_id: int):
+        try:
+            return Response(
+                selectors.read_markers(user_id=request.user.pk, conversation_id=conversation_id)
+            )
+        except ConversationError as exc:
+            return _error(exc)
+
+    @extend_schema(
+        request=Read, responses=ReadResult, summary="Mark read up to seq (forward only, clamped)"
+    )
+    def post(self, request, conversation_id: int):
+        data = request.data if isinstance(request.data, dict) else None
+        if data is None:
+            return error_response("invalid", "Send a JSON object.")
+        try:
+            return Response(
+                receipts.read_mark(
+                    user_id=request.user.pk, conversation_id=conversation_id, seq=data.get("seq")
+                )
+            )
+        except ConversationError as exc:
+            return _error(exc)
+
+
+class UnreadView(APIView):
+    @extend_schema(
+        responses=UnreadSummary,
+        summary="My total unread count and the conversations with unread messages",
+    )
+    def get(self, request):
+        return Response(selectors.unread_summary(user_id=request.user.pk))
+
+
+urlpatterns = [
+    path("presence", PresenceView.as_view(), name="api-presence"),
+    path("conversations/<int:conversation_id>/read", ReadView.as_view(), name="api-read"),
+    path("unread", UnreadView.as_view(), name="api-unread"),
+]

@@ -1,0 +1,102 @@
+"""WebSocket frames of presence, typing, read receipts and unread counts."""
+
+import time
+
+from django.conf import settings
+
+from conversations.selectors import membership_get
+from realtime.consumer import TokenBucket
+from realtime.db import db
+from realtime.errors import INVALID, ProtocolError
+from realtime.router import handler
+
+from . import receipts, selectors
+from .typing import typing_send
+
+# A connection re-checks its membership of a conversation it types in after this long (and
+# at once when a ``conversation.left`` event removes it from the connection's groups).
+TYPING_MEMBERSHIP_CACHE_SECONDS = 30.0
+
+
+def user_ids_parse(raw: object) -> list[int]:
+    """Return a de-duplicated list of user ids from a frame, or raise ``invalid``."""
+    limit = settings.LIMITS["PRESENCE_QUERY_MAX_USERS"]
+    if not isinstance(raw, list) or not all(
+        isinstance(u, int) and not isinstance(u, bool) for u in raw
+    ):
+        raise ProtocolError(INVALID, "user_ids must be a list of user ids.")
+    if len(raw) > limit:
+        raise ProtocolError(INVALID, f"At most {limit} user ids per query.")
+    return list(dict.fromkeys(raw))
+
+
+def _presence_query(user_id: int, user_ids: list[int]) -> list[dict]:
+    visible = selectors.visible_user_ids(user_id=user_id, user_ids=user_ids)
+    return selectors.presence_get(user_ids=[uid for uid in user_ids if uid in visible])
+
+
+@handler("presence.query")
+async def presence_query(conn, data: dict) -> dict:
+    """Presence of users I share a conversation with; others are left out."""
+    user_ids = user_ids_parse(data.get("user_ids"))
+    return {"presence": await db(_presence_query)(conn.user_id, user_ids)}
+
+
+def _conversation_id(data: dict) -> int:
+    cid = data.get("conversation_id")
+    if not isinstance(cid, int) or isinstance(cid, bool):
+        raise ProtocolError(INVALID, "conversation_id must be an integer.")
+    return cid
+
+
+async def _typing(conn, data: dict, typing: bool) -> dict:
+    cid = _conversation_id(data)
+    members: dict[int, float] = conn.__dict__.setdefault("typing_members", {})
+    now = time.monotonic()
+    if cid not in conn.joined or members.get(cid, 0.0) < now:
+        members.pop(cid, None)
+        await db(membership_get)(user_id=conn.user_id, conversation_id=cid)  # raises
+        members[cid] = now + TYPING_MEMBERSHIP_CACHE_SECONDS
+    bucket = conn.__dict__.get("typing_bucket")
+    if bucket is None:
+        bucket = conn.typing_bucket = TokenBucket(
+            settings.LIMITS["TYPING_RATE_PER_SECOND"], settings.LIMITS["TYPING_RATE_BURST"]
+        )
+    if not bucket.take():
+        return {"sent": False}  # over the typing rate: dropped, not an error
+    await db(typing_send)(user_id=conn.user_id, conversation_id=cid, typing=typing)
+    return {"sent": True}
+
+
+@handler("typing.start", ref_optional=True)
+async def typing_start(conn, data: dict) -> dict:
+    """I am typing in a conversation (re-send every few seconds while it lasts)."""
+    return await _typing(conn, data, True)
+
+
+@handler("typing.stop", ref_optional=True)
+async def typing_stop(conn, data: dict) -> dict:
+    """I stopped typing (sent the message, or cleared the input)."""
+    return await _typing(conn, data, False)
+
+
+@handler("read")
+async def read(conn, data: dict) -> dict:
+    """Move my read marker in a conversation forward to ``seq``."""
+    return await db(receipts.read_mark)(
+        user_id=conn.user_id, conversation_id=data.get("conversation_id"), seq=data.get("seq")
+    )
+
+
+@handler("read.markers")
+async def read_markers(conn, data: dict) -> dict:
+    """Who has read up to where in a conversation I am in."""
+    return await db(selectors.read_markers)(
+        user_id=conn.user_id, conversation_id=_conversation_id(data)
+    )
+
+
+@handler("unread.get")
+async def unread_get(conn, data: dict) -> dict:
+    """My total unread count and the conversations with unread messages."""
+    return await db(selectors.unread_summary)(user_id=conn.user_id)

@@ -1,0 +1,160 @@
+"""Reads of presence, read markers and unread counts."""
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+
+from conversations.models import Membership, Message
+from conversations.selectors import membership_get
+from profiles.models import Profile
+from switchboard.redis import bus, key
+
+
+def users_key() -> str:
+    """Sorted set uid -> deadline; a member is announced online (lua/touch.lua)."""
+    return key("presence", "users")
+
+
+def seen_key() -> str:
+    """Hash uid -> last activity of users announced online."""
+    return key("presence", "seen")
+
+
+def conns_key(user_id: int | str) -> str:
+    """Sorted set of one user's connection ids -> expiry."""
+    return key("presence", "conns", user_id)
+
+
+def seen_write_key(user_id: int) -> str:
+    """Exists while a recent ``Profile.last_seen`` write throttles the next one."""
+    return key("presence", "seenw", user_id)
+
+
+def timestamp_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def contact_ids(*, user_id: int) -> list[int]:
+    """Return the users who get ``user_id``'s presence: members of their smaller conversations.
+
+    Conversations above ``PRESENCE_PUSH_MAX_MEMBERS`` members do not count: pushing to all
+    of a 1,000-member group on every transition is the quadratic case issue #4 rules out.
+    """
+    # Three small indexed queries with literal id lists: one nested query was planned as a
+    # scan of the whole membership table (measured by bench/scenarios/presence.py).
+    mine = list(
+        Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True)
+    )
+    if not mine:
+        return []
+    limit = settings.LIMITS["PRESENCE_PUSH_MAX_MEMBERS"]
+    small = [
+        cid
+        for cid, n in Membership.objects.filter(conversation_id__in=mine)
+        .values("conversation_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("conversation_id", "n")
+        if n <= limit
+    ]
+    if not small:
+        return []
+    return list(
+        Membership.objects.filter(conversation_id__in=small)
+        .exclude(user_id=user_id)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
+def visible_user_ids(*, user_id: int, user_ids: list[int]) -> set[int]:
+    """Return those of ``user_ids`` that share a conversation (of any size) with ``user_id``."""
+    mine = Membership.objects.filter(user_id=user_id).values("conversation_id")
+    shared = set(
+        Membership.objects.filter(conversation_id__in=mine, user_id__in=user_ids)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    if user_id in user_ids:
+        shared.add(user_id)
+    return shared
+
+
+def online_ids(*, user_ids: list[int]) -> set[int]:
+    """Return those of ``user_ids`` announced online (one ZMSCORE)."""
+    if not user_ids:
+        return set()
+    scores = bus().zmscore(users_key(), user_ids)
+    return {uid for uid, score in zip(user_ids, scores, strict=True) if score is not None}
+
+
+def presence_get(*, user_ids: list[int]) -> list[dict]:
+    """Return ``{user_id, online, last_seen}`` for each user, in the order given."""
+    online = online_ids(user_ids=user_ids)
+    seen = dict(zip(user_ids, bus().hmget(seen_key(), user_ids), strict=True)) if online else {}
+    offline = [uid for uid in user_ids if uid not in online]
+    stored = dict(Profile.objects.filter(user_id__in=offline).values_list("user_id", "last_seen"))
+    out = []
+    for uid in user_ids:
+        if uid in online:
+            ts = seen.get(uid)
+            last_seen = timestamp_iso(float(ts)) if ts else None
+        else:
+            at = stored.get(uid)
+            last_seen = at.isoformat() if at else None
+        out.append({"user_id": uid, "online": uid in online, "last_seen": last_seen})
+    return out
+
+
+def read_markers(*, user_id: int, conversation_id: int) -> dict:
+    """Return every member's read marker in a conversation I belong to."""
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    rows = (
+        Membership.objects.filter(conversation_id=conversation_id)
+        .order_by("user_id")
+        .values_list("user_id", "last_read_seq")
+    )
+    return {
+        "conversation_id": conversation_id,
+        "last_seq": membership.conversation.last_seq,
+        "markers": [{"user_id": uid, "seq": seq} for uid, seq in rows],
+    }
+
+
+def unread_counts(*, user_ids: list[int]) -> dict[int, dict[int, int]]:
+    """Return ``{user_id: {conversation_id: unread}}`` (non-zero only) in one query.
+
+    Unread = messages after the member's marker, not deleted, not sent by the member: the
+    same rule as ``conversations.selectors.conversation_list``. Portable SQL (SQLite too).
+    """
+    if not user_ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(user_ids))
+    sql = (
+        f"SELECT mb.user_id, mb.conversation_id, COUNT(*) "
+        f"FROM {Membership._meta.db_table} mb "
+        f"JOIN {Message._meta.db_table} msg ON msg.conversation_id = mb.conversation_id "
+        f"AND msg.seq > mb.last_read_seq "
+        f"WHERE mb.user_id IN ({placeholders}) AND msg.deleted_at IS NULL "
+        f"AND (msg.sender_id IS NULL OR msg.sender_id <> mb.user_id) "
+        f"GROUP BY mb.user_id, mb.conversation_id"
+    )
+    out: dict[int, dict[int, int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(user_ids))
+        for uid, cid, n in cursor.fetchall():
+            out.setdefault(uid, {})[cid] = n
+    return out
+
+
+def unread_summary(*, user_id: int) -> dict:
+    """Return my total unread and the conversations that have unread messages."""
+    per = unread_counts(user_ids=[user_id]).get(user_id, {})
+    limit = settings.LIMITS["CONVERSATION_LIST_MAX"]
+    listed = sorted(per.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return {
+        "total": sum(per.values()),
+        "conversations": [{"conversation_id": cid, "unread": n} for cid, n in listed],
+    }

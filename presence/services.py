@@ -1,0 +1,144 @@
+"""Presence writes: connections alive in Redis, online / offline announced to contacts.
+
+A user is online while at least one connection, on any server process, is alive: each
+connection has an expiry in ``presence:conns:<uid>``, pushed forward at connect and by the
+client's heartbeat (``ping``). A clean close starts a grace period; a killed server's
+connections simply stop being refreshed. Either way the Celery beat sweep
+(``presence_sweep``) takes the user offline once nothing is alive, and only then is
+``offline`` announced. Timing constants and bounds: docs/subsystems/presence.md.
+"""
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from profiles.models import Profile
+from profiles.services import profile_ensure
+from realtime.db import db
+from realtime.events import send_event, user_group
+
+from . import selectors
+from .scripts import script_arun, script_run
+from .selectors import conns_key, seen_key, seen_write_key, timestamp_iso, users_key
+
+logger = logging.getLogger(__name__)
+
+
+def _touch_args(user_id: int, conn_id: str, now: float) -> dict:
+    return {
+        "keys": [
+            conns_key(user_id),
+            users_key(),
+            seen_key(),
+            seen_write_key(user_id),
+        ],
+        "args": [
+            user_id,
+            conn_id,
+            repr(now),
+            settings.LIMITS["PRESENCE_TTL_SECONDS"],
+            settings.LIMITS["PRESENCE_LAST_SEEN_WRITE_SECONDS"],
+        ],
+    }
+
+
+def _leave_args(user_id: int, conn_id: str, now: float) -> dict:
+    return {
+        "keys": [conns_key(user_id), users_key(), seen_key()],
+        "args": [user_id, conn_id, repr(now), settings.LIMITS["PRESENCE_OFFLINE_GRACE_SECONDS"]],
+    }
+
+
+def presence_touch(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
+    """Keep a connection alive; announce the user online if they were not. Return that."""
+    now = time.time() if now is None else now
+    announce, write = script_run("touch", **_touch_args(user_id, conn_id, now))
+    if write:
+        last_seen_write(user_id=user_id, at=now)
+    if announce:
+        presence_announce(user_id=user_id, online=True, last_seen=now)
+    return bool(announce)
+
+
+async def presence_atouch(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
+    """Async twin of ``presence_touch`` (the consumer's connect and heartbeat)."""
+    now = time.time() if now is None else now
+    announce, write = await script_arun("touch", **_touch_args(user_id, conn_id, now))
+    if write:
+        await db(last_seen_write)(user_id=user_id, at=now)
+    if announce:
+        await db(presence_announce)(user_id=user_id, online=True, last_seen=now)
+    return bool(announce)
+
+
+def presence_leave(*, user_id: int, conn_id: str, now: float | None = None) -> int:
+    """Forget a closed connection; return how many of the user's connections remain."""
+    now = time.time() if now is None else now
+    return script_run("leave", **_leave_args(user_id, conn_id, now))
+
+
+async def presence_aleave(*, user_id: int, conn_id: str, now: float | None = None) -> int:
+    """Async twin of ``presence_leave`` (the consumer's disconnect)."""
+    now = time.time() if now is None else now
+    return await script_arun("leave", **_leave_args(user_id, conn_id, now))
+
+
+def presence_announce(*, user_id: int, online: bool, last_seen: float) -> int:
+    """Push ``presence`` to the user's contacts who are online; return how many got it.
+
+    One event per contact however many conversations they share (coalesced); offline
+    contacts are skipped (they ask with ``presence.query`` when they come back).
+    """
+    contacts = selectors.contact_ids(user_id=user_id)
+    targets = sorted(selectors.online_ids(user_ids=contacts))
+    if targets:
+        send_event(
+            event="presence",
+            data={"user_id": user_id, "online": online, "last_seen": timestamp_iso(last_seen)},
+            groups=[user_group(uid) for uid in targets],
+        )
+    return len(targets)
+
+
+def last_seen_write(*, user_id: int, at: float) -> None:
+    """Store ``Profile.last_seen`` (only ever forward)."""
+    when = datetime.fromtimestamp(at, UTC)
+    newer = Q(last_seen__isnull=True) | Q(last_seen__lt=when)
+    if Profile.objects.filter(user_id=user_id).filter(newer).update(last_seen=when):
+        return
+    if Profile.objects.filter(user_id=user_id).exists():
+        return  # already at or past ``when``
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is not None:  # profiles are created lazily (profiles.services.profile_ensure)
+        profile_ensure(user=user)
+        Profile.objects.filter(user_id=user_id).filter(newer).update(last_seen=when)
+
+
+def presence_sweep(*, now: float | None = None) -> list[int]:
+    """Take offline every user with no live connection past their deadline; announce it.
+
+    Idempotent: a user is taken offline inside one atomic script, so a second sweep (or a
+    retry) finds nothing to do. Returns the users taken offline.
+    """
+    now = time.time() if now is None else now
+    batch = settings.LIMITS["PRESENCE_SWEEP_BATCH"]
+    prefix = conns_key("")
+    gone: list[int] = []
+    while True:
+        flat = script_run("sweep", keys=[users_key(), seen_key()], args=[repr(now), batch, prefix])
+        pairs = list(zip(flat[::2], flat[1::2], strict=True))
+        for raw_uid, raw_seen in pairs:
+            uid = int(raw_uid)
+            seen = float(raw_seen) if raw_seen else now
+            try:
+                last_seen_write(user_id=uid, at=seen)
+                presence_announce(user_id=uid, online=False, last_seen=seen)
+            except Exception:  # one user's failure must not strand the rest of the batch
+                logger.exception("user=%s offline announce failed", uid)
+            gone.append(uid)
+        if len(pairs) < batch:
+            return gone
