@@ -1,12 +1,19 @@
-"""Readiness checks: each dependency probed and timed."""
+"""Readiness checks (each dependency probed and timed) and the numbers of GET /ops/stats."""
 
+import asyncio
+import secrets
 import time
 from collections.abc import Callable
 
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from realtime.loop import loop_run
 from switchboard.redis import bus
+
+from .beat import beat_tick_key
 
 
 def _check_database() -> None:
@@ -24,10 +31,61 @@ def _check_cache() -> None:
     client.ping()
 
 
+async def _layer_round_trip(timeout: float) -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel("readyz.")
+    token = secrets.token_hex(8)
+    try:
+        async with asyncio.timeout(timeout):
+            await layer.send(channel, {"type": "readyz.echo", "token": token})
+            message = await layer.receive(channel)
+    finally:
+        # channels_redis unsubscribes a channel when a receive on it is cancelled; it has no
+        # public "delete channel", so cancel a receive to drop our subscription.
+        pending = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0)
+        pending.cancel()
+        await asyncio.gather(pending, return_exceptions=True)
+    if message.get("token") != token:
+        raise RuntimeError("the channel layer returned someone else's message")
+
+
+def _check_channel_layer() -> None:
+    timeout = settings.OPS["READY_LAYER_TIMEOUT_SECONDS"]
+    loop_run(_layer_round_trip, timeout, timeout=timeout + 1)
+
+
+def _check_celery_worker() -> None:
+    from switchboard.celery import app
+
+    # limit=1: return as soon as one worker answers instead of waiting out the timeout.
+    replies = app.control.ping(timeout=settings.OPS["READY_WORKER_TIMEOUT_SECONDS"], limit=1)
+    if not replies:
+        raise RuntimeError("no Celery worker answered a ping")
+
+
+def beat_age() -> float | None:
+    """Return seconds since beat's last tick, or None if it never ticked (or long ago)."""
+    value = bus().get(beat_tick_key())
+    return None if value is None else max(0.0, time.time() - float(value))
+
+
+def _check_celery_beat() -> None:
+    age = beat_age()
+    limit = settings.OPS["READY_BEAT_MAX_AGE_SECONDS"]
+    if age is None:
+        raise RuntimeError("beat has not ticked")
+    if age > limit:
+        raise RuntimeError(f"beat last ticked {age:.0f} s ago (limit {limit} s)")
+
+
 CHECKS: dict[str, Callable[[], None]] = {
     "database": _check_database,
     "redis_bus": _check_bus,
     "redis_cache": _check_cache,
+    "channel_layer": _check_channel_layer,
+    "celery_worker": _check_celery_worker,
+    "celery_beat": _check_celery_beat,
 }
 
 
@@ -47,3 +105,59 @@ def readiness_report() -> tuple[bool, dict]:
         else:
             results[name] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
     return all(r["ok"] for r in results.values()), results
+
+
+def _pool_stats(pool) -> dict:
+    # redis-py keeps every connection it made in ``_connections`` (idle ones also in
+    # ``pool`` for a BlockingConnectionPool): the only way to see the in-use count.
+    made = len(getattr(pool, "_connections", []))
+    idle = sum(1 for c in getattr(getattr(pool, "pool", None), "queue", []) if c is not None)
+    return {"max": pool.max_connections, "open": made, "in_use": max(0, made - idle)}
+
+
+def _redis_stats(client) -> dict:
+    info = client.info()
+    hits, misses = info.get("keyspace_hits", 0), info.get("keyspace_misses", 0)
+    return {
+        "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+        "keyspace_hits": hits,
+        "keyspace_misses": misses,
+        "evicted_keys": info.get("evicted_keys", 0),
+        "used_memory": info.get("used_memory"),
+        "used_memory_human": info.get("used_memory_human"),
+        "maxmemory": info.get("maxmemory"),
+        "maxmemory_policy": info.get("maxmemory_policy"),
+        "connected_clients": info.get("connected_clients"),
+        "pool": _pool_stats(client.connection_pool),
+    }
+
+
+def _task_stats() -> dict:
+    from live.periodic import history_key, runs_key, skips_key
+
+    client = bus()
+    runs, skips = client.hgetall(runs_key()), client.hgetall(skips_key())
+    out = {}
+    for name in sorted(set(runs) | set(skips)):
+        last = client.lindex(history_key(name), 0)
+        out[name] = {
+            "runs": int(runs.get(name, 0)),
+            "skips": int(skips.get(name, 0)),
+            "last_run_age_seconds": round(time.time() - float(last), 1) if last else None,
+        }
+    return out
+
+
+def ops_stats() -> dict:
+    """Return the numbers an operator looks at first (GET /ops/stats)."""
+    from .connections import connections_by_process
+
+    ws = connections_by_process()
+    age = beat_age()
+    return {
+        "cache": _redis_stats(cache.client.get_client(write=True)),
+        "bus": _redis_stats(bus()),
+        "websockets": {"total": sum(ws.values()), "by_process": ws},
+        "beat_age_seconds": None if age is None else round(age, 1),
+        "tasks": _task_stats(),
+    }

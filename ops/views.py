@@ -1,9 +1,19 @@
-"""Health endpoints for load balancers and orchestrators."""
+"""Health endpoints for load balancers and orchestrators; stats and metrics for operators."""
 
-from django.http import JsonResponse
+import hmac
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.http import require_GET
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from .selectors import readiness_report
+from .metrics import metrics_render
+from .selectors import ops_stats, readiness_report
 
 
 @require_GET
@@ -20,3 +30,37 @@ def readyz(request):
     if not ok:
         body["failed"] = [name for name, r in checks.items() if not r["ok"]]
     return JsonResponse(body, status=200 if ok else 503)
+
+
+class OpsStatsView(APIView):
+    """Cache and bus Redis numbers, open WebSockets per process, beat, periodic tasks."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        summary="Operational numbers (staff only)",
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        return Response(ops_stats())
+
+
+def _metrics_allowed(request) -> bool:
+    token = settings.OPS["METRICS_TOKEN"]
+    if token:
+        sent = request.headers.get("Authorization", "")
+        return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
+@require_GET
+def metrics(request):
+    """Prometheus exposition of every process on this host (docs/subsystems/operations.md)."""
+    if not _metrics_allowed(request):
+        return HttpResponseForbidden("metrics: send the bearer token or scrape from inside")
+    body, content_type = metrics_render()
+    return HttpResponse(body, content_type=content_type)

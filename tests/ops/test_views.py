@@ -1,4 +1,4 @@
-"""/healthz and /readyz, including a Redis that stops."""
+"""/healthz and /readyz, including a Redis that stops; /ops/stats."""
 
 import subprocess
 import time
@@ -7,7 +7,7 @@ import pytest
 import redis
 from django.test import Client
 
-from tests.conftest import free_port
+from tests.conftest import api_as, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -16,12 +16,26 @@ def test_healthz_answers():
     assert Client().get("/healthz").json() == {"status": "ok"}
 
 
-def test_readyz_reports_each_check_with_timing():
+def test_readyz_reports_each_check_with_timing(worker_and_beat):
     res = Client().get("/readyz")
-    assert res.status_code == 200
+    assert res.status_code == 200, res.json()
     checks = res.json()["checks"]
-    assert {"database", "redis_bus", "redis_cache"} <= set(checks)
+    assert set(checks) == {
+        "database",
+        "redis_bus",
+        "redis_cache",
+        "channel_layer",
+        "celery_worker",
+        "celery_beat",
+    }
     assert all(c["ok"] and c["ms"] >= 0 for c in checks.values())
+
+
+def test_readyz_is_503_when_beat_stopped_ticking(worker_and_beat, settings):
+    settings.OPS = {**settings.OPS, "READY_BEAT_MAX_AGE_SECONDS": 0}
+    res = Client().get("/readyz")
+    assert res.status_code == 503
+    assert res.json()["failed"] == ["celery_beat"]
 
 
 @pytest.fixture
@@ -54,17 +68,41 @@ def own_redis():
     proc.wait()
 
 
-def test_readyz_is_503_naming_a_stopped_bus_redis(own_redis, settings, monkeypatch):
+def test_readyz_is_503_naming_a_stopped_bus_redis(
+    worker_and_beat, own_redis, settings, monkeypatch
+):
     import switchboard.redis as sb_redis
 
     proc, port = own_redis
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
     monkeypatch.setattr(sb_redis, "_sync_client", None)
-    assert Client().get("/readyz").status_code == 200
+    # This bus has never seen our beat's heartbeat: only the bus check matters here.
+    before = Client().get("/readyz").json()
+    assert before["checks"]["redis_bus"]["ok"] is True
+    assert before["failed"] == ["celery_beat"]
     proc.kill()
     proc.wait()
     res = Client().get("/readyz")
     assert res.status_code == 503
-    assert res.json()["failed"] == ["redis_bus"]
+    assert res.json()["failed"] == ["redis_bus", "celery_beat"]
     assert res.json()["checks"]["redis_bus"]["ok"] is False
     monkeypatch.setattr(sb_redis, "_sync_client", None)
+
+
+def test_ops_stats_is_for_staff_only(make_user):
+    assert Client().get("/ops/stats").status_code in (401, 403)
+    assert api_as(make_user()).get("/ops/stats").status_code == 403
+
+
+def test_ops_stats_reports_cache_bus_sockets_and_tasks(make_user, worker_and_beat):
+    staff = make_user()
+    staff.is_staff = True
+    staff.save()
+    res = api_as(staff).get("/ops/stats")
+    assert res.status_code == 200
+    body = res.json()
+    for role in ("cache", "bus"):
+        assert {"hit_rate", "used_memory", "connected_clients", "pool"} <= set(body[role])
+        assert body[role]["pool"]["max"] >= 1
+    assert set(body["websockets"]) == {"total", "by_process"}
+    assert body["beat_age_seconds"] is not None

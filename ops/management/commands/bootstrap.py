@@ -1,11 +1,14 @@
-"""Prepare a fresh deployment; in DEBUG, also create demo accounts to try things alone."""
+"""Prepare a deployment (idempotent): install the periodic tasks into django-celery-beat,
+forget dead processes' metrics; in DEBUG, also create demo accounts to try things alone."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from conversations.services import conversation_direct_get_or_create
+from ops.metrics import metrics_forget_dead
 from profiles.services import profile_update
+from switchboard.schedules import schedules_install
 
 DEMO_PASSWORD = "switchboard-demo"
 DEMO_USERS = [
@@ -15,9 +18,17 @@ DEMO_USERS = [
 
 
 class Command(BaseCommand):
-    help = "Idempotent start-up chores; with DEBUG on, ensure the demo accounts exist."
+    help = (
+        "Idempotent start-up chores: install the periodic task schedules; with DEBUG on, "
+        "ensure the demo accounts exist."
+    )
 
     def handle(self, *args, **options):
+        report = schedules_install()
+        changed = {k: v for k, v in report.items() if v and k != "kept"}
+        summary = ", ".join(f"{k} {', '.join(v)}" for k, v in changed.items()) or "unchanged"
+        self.stdout.write(f"  Periodic tasks ({len(report['kept'])} kept): {summary}")
+        metrics_forget_dead()
         if not settings.DEBUG:
             return
         User = get_user_model()
