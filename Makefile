@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test chromium lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -20,11 +20,17 @@ $(VENV)/.installed: pyproject.toml uv.lock
 run: install
 	$(PY) -m switchboard.launcher
 
-test: install
+test: install chromium
 	$(PY) -m tests.preflight
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The browser of the end-to-end tests (tests/web): Debian's chromium, driven by Playwright
+# (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 lint: install
 	$(VENV)/bin/ruff check .

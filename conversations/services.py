@@ -5,6 +5,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from matching.selectors import block_exists_between
+from ops.metrics import MESSAGE_SEND_SECONDS
+from presence.receipts import unread_on_message
 from realtime.events import conversation_group, send_event, user_group
 
 from .exceptions import Conflict, Forbidden, Invalid, NotFound
@@ -199,6 +202,13 @@ def _existing_send(*, sender_id: int, client_id: str, conversation_id: int) -> M
     return existing
 
 
+def _direct_blocked(conversation: Conversation, sender_id: int) -> bool:
+    """Return whether either member of a direct conversation blocked the other (issue #5)."""
+    low, high = (int(u) for u in conversation.direct_key.split(":"))
+    return block_exists_between(user_id=sender_id, other_user_id=high if sender_id == low else low)
+
+
+@MESSAGE_SEND_SECONDS.time()
 def message_send(
     *, sender_id: int, conversation_id: object, body: object, client_id: object
 ) -> tuple[Message, bool]:
@@ -217,7 +227,9 @@ def message_send(
     )
     if existing is not None:
         return existing, False
-    membership_get(user_id=sender_id, conversation_id=conversation_id)
+    membership = membership_get(user_id=sender_id, conversation_id=conversation_id)
+    if membership.conversation.direct_key and _direct_blocked(membership.conversation, sender_id):
+        raise Forbidden("You cannot message this user.")
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -245,6 +257,7 @@ def message_send(
                 conversation_id=conversation_id,
                 seq=message.seq,
             )
+            unread_on_message(conversation_id=conversation_id, sender_id=sender_id)
     except IntegrityError:
         # The same (sender, client_id) committed first in a concurrent retry.
         existing = _existing_send(

@@ -57,10 +57,10 @@ class ProfileMeView(APIView):
 class PublicProfileView(APIView):
     @extend_schema(responses=PublicProfile, summary="Read a user's public profile")
     def get(self, request, user_id: int):
-        profile = selectors.profile_get(user_id=user_id)
-        if profile is None:
+        public = selectors.profile_public_get(user_id=user_id)
+        if public is None:
             raise NotFound("No such user.")
-        return Response(selectors.profile_public(profile=profile))
+        return Response(public)
 
 
 class InterestListView(APIView):
@@ -78,7 +78,4 @@ class InterestListView(APIView):
         summary="List interests, or those starting with a prefix",
     )
     def get(self, request):
-        rows = selectors.interest_list(prefix=request.query_params.get("q", ""))
-        return Response(
-            [{"slug": i.slug, "name": i.name, "popularity": i.popularity} for i in rows]
-        )
+        return Response(selectors.interest_search_public(prefix=request.query_params.get("q", "")))

@@ -1,7 +1,11 @@
 """Reads of profiles and interests."""
 
+import hashlib
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
+
+from live.cache import cached
 
 from .models import Interest, Profile
 from .services import profile_ensure
@@ -29,6 +33,35 @@ def profile_public(*, profile: Profile) -> dict:
         "interests": [i.name for i in profile.interests.all()],
         "last_seen": profile.last_seen.isoformat() if profile.last_seen else None,
     }
+
+
+@cached(
+    key=lambda *, user_id: f"profile:public:v1:{user_id}",
+    ttl=lambda: settings.TTLS["PROFILE_PUBLIC"],
+)
+def profile_public_get(*, user_id: int) -> dict | None:
+    """Return a user's public profile, cached; None for an unknown or inactive user.
+
+    ``profiles.services.profile_update`` invalidates it; ``last_seen`` in it may lag by up
+    to the TTL (presence gives the live state).
+    """
+    profile = profile_get(user_id=user_id)
+    return None if profile is None else profile_public(profile=profile)
+
+
+def _interest_search_key(*, prefix: str = "") -> str:
+    # Any prefix longer than an interest gives no result, so longer ones share one entry.
+    text = (prefix or "").strip().lower()[: settings.LIMITS["INTEREST_MAX_LENGTH"] + 1]
+    return f"interests:search:v1:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+
+
+@cached(key=_interest_search_key, ttl=lambda: settings.TTLS["INTEREST_LIST"])
+def interest_search_public(*, prefix: str = "") -> list[dict]:
+    """Return ``interest_list`` as plain rows, cached (popularity may lag by the TTL)."""
+    return [
+        {"slug": i.slug, "name": i.name, "popularity": i.popularity}
+        for i in interest_list(prefix=prefix)
+    ]
 
 
 def interest_list(*, prefix: str = "", limit: int | None = None) -> list[Interest]:

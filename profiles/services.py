@@ -107,4 +107,13 @@ def profile_update(
         if interests is not _UNSET:
             interest_rows = interests_get_or_create(texts=interests)
             profile.interests.set(interest_rows)
+        # After commit: a reader must not re-cache the rows this transaction replaces.
+        transaction.on_commit(lambda: profile_public_invalidate(user_id=user.pk))
     return profile
+
+
+def profile_public_invalidate(*, user_id: int) -> None:
+    """Drop a user's cached public profile (call after the change has committed)."""
+    from .selectors import profile_public_get  # selectors import this module
+
+    profile_public_get.invalidate(user_id=user_id)

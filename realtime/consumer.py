@@ -16,12 +16,16 @@ from django.conf import settings
 
 from conversations import selectors as conv_selectors
 from conversations.exceptions import ConversationError
+from matching import pool as meet_pool
+from ops import connections as ws_connections
+from ops.metrics import WS_FRAMES_IN, WS_FRAMES_OUT, frame_type_label
+from presence import gateway as presence
 
 from . import errors
 from .db import db
 from .errors import ProtocolError
 from .events import conversation_group, user_group
-from .router import load_handlers
+from .router import REF_OPTIONAL, load_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.synced = False
         self.presync: list[dict] = []
         self.joined: set[int] = set()
+        # Groups joined by handlers (the live feed, ...): left on disconnect.
+        self.extra_groups: set[str] = set()
         self.bucket = TokenBucket(
             settings.LIMITS["WS_RATE_PER_SECOND"], settings.LIMITS["WS_RATE_BURST"]
         )
@@ -71,6 +77,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         for cid in await db(conv_selectors.conversation_ids_for_user)(user_id=self.user_id):
             await self._join(cid)
+        await presence.on_connect(self)
+        await ws_connections.connection_opened()
+        self.counted = True
         await self.send_frame(
             {
                 "type": "hello",
@@ -91,6 +100,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if not hasattr(self, "user_id"):
             return
+        await presence.on_disconnect(self)
+        try:  # a ticket this connection entered leaves the pool with it (issue #5)
+            await meet_pool.apool_leave(user_id=self.user_id, channel=self.channel_name)
+        except Exception:  # its TTL removes it anyway
+            logger.warning("user=%s pool leave failed", self.user_id, exc_info=True)
+        if getattr(self, "counted", False):
+            await ws_connections.connection_closed()
+        for group in list(self.extra_groups):
+            await self.group_leave(group)
         await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         for cid in list(self.joined):
             await self.channel_layer.group_discard(conversation_group(cid), self.channel_name)
@@ -99,6 +117,17 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if cid not in self.joined:
             self.joined.add(cid)
             await self.channel_layer.group_add(conversation_group(cid), self.channel_name)
+
+    async def group_join(self, group: str) -> None:
+        """Receive the events pushed to ``group`` until ``group_leave`` or disconnect."""
+        if group not in self.extra_groups:
+            self.extra_groups.add(group)
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def group_leave(self, group: str) -> None:
+        if group in self.extra_groups:
+            self.extra_groups.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def _leave(self, cid: int) -> None:
         self.cursors.pop(cid, None)
@@ -111,6 +140,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if not hasattr(self, "user_id"):
             return
+        ws_connections.connection_active()
         if not self.bucket.take():
             logger.info("user=%s closed: frame rate exceeded", self.user_id)
             await self.close(code=errors.CLOSE_RATE_LIMITED)
@@ -135,7 +165,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if not isinstance(frame, dict):
             await self.reply(None, error=(errors.INVALID, "A frame is a JSON object."))
             return
+        WS_FRAMES_IN.labels(frame_type_label(frame.get("type"), self.handlers)).inc()
         ref = frame.get("ref")
+        if ref is None and frame.get("type") in REF_OPTIONAL:
+            await self._run_without_reply(frame)
+            return
         if not isinstance(ref, str | int) or isinstance(ref, bool) or len(str(ref)) > REF_MAX_CHARS:
             await self.reply(None, error=(errors.INVALID, "ref must be a short string or number."))
             return
@@ -161,6 +195,18 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         else:
             await self.reply(ref, data=result)
 
+    async def _run_without_reply(self, frame: dict) -> None:
+        """A fire-and-forget frame (typing without ``ref``): no reply, errors dropped."""
+        data = frame.get("data", {})
+        if not isinstance(data, dict):
+            return
+        try:
+            await self.handlers[frame["type"]](self, data)
+        except (ProtocolError, ConversationError):
+            pass
+        except Exception:
+            logger.exception("user=%s frame=%s failed", self.user_id, frame["type"])
+
     async def reply(self, ref, *, data=None, error=None, extra=None):
         frame = {"type": "reply", "ref": ref}
         if error is None:
@@ -170,6 +216,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         await self.send_frame(frame)
 
     async def send_frame(self, frame: dict) -> None:
+        WS_FRAMES_OUT.labels(frame["type"]).inc()
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
     # -- events from the channel layer ------------------------------------------------
@@ -177,6 +224,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     async def push_event(self, message: dict):
         """Handle ``push.event`` from ``realtime.events.send_event``."""
         event, data = message["event"], message["data"]
+        if message.get("except_user_id") == self.user_id:
+            return  # e.g. my own typing, on every device of mine
         if event == "conversation.joined":
             await self._join(data["conversation_id"])
         elif event == "conversation.left":

@@ -8,10 +8,10 @@ from sequence numbers and the database (docs/subsystems/messaging.md).
 
 import logging
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from .loop import loop_run
 from .schema import event_validate
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,14 @@ def send_event(
     groups: list[str],
     conversation_id: int | None = None,
     seq: int | None = None,
+    except_user_id: int | None = None,
 ) -> None:
     """Push ``event`` to every connection in ``groups`` once the transaction commits.
 
     ``conversation_id`` and ``seq`` mark a sequenced event: connections deliver those in
     order per conversation, drop duplicates and fill gaps from the database.
+    ``except_user_id``: that user's connections drop the event (typing: one publish to the
+    conversation group instead of one per member).
     """
     event_validate(event, data)
     message = {
@@ -46,12 +49,16 @@ def send_event(
         "conversation_id": conversation_id,
         "seq": seq,
     }
+    if except_user_id is not None:
+        message["except_user_id"] = except_user_id
     transaction.on_commit(lambda: _publish(groups, message))
 
 
 def _publish(groups: list[str], message: dict) -> None:
+    # Not async_to_sync: from a Celery worker it would open and close an event loop per
+    # call, stranding channels_redis pools on dead loops (realtime/loop.py says more).
     try:
-        async_to_sync(_group_send_all)(groups, message)
+        loop_run(_group_send_all, groups, message)
     except Exception:  # the doorbell failed; resume and gap fill recover from the database
         logger.exception("event=%s push failed", message["event"])
 

@@ -5,6 +5,7 @@ import time
 from django.conf import settings
 
 from conversations import selectors as conv_selectors
+from presence import gateway as presence
 
 from .db import db
 from .errors import INVALID, ProtocolError
@@ -14,6 +15,7 @@ from .router import handler
 @handler("ping")
 async def ping(conn, data: dict) -> dict:
     """Heartbeat: the client sends one every few seconds and reconnects if no reply."""
+    await presence.on_heartbeat(conn)  # keeps this connection alive in presence
     return {"ts": time.time()}
 
 

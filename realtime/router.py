@@ -10,20 +10,28 @@ from collections.abc import Awaitable, Callable
 
 Handler = Callable[..., Awaitable[dict]]
 HANDLERS: dict[str, Handler] = {}
+# Frame types a client may send without ``ref``: fire-and-forget, no reply at all (typing,
+# docs/protocol.md). With a ``ref`` they are ordinary requests.
+REF_OPTIONAL: set[str] = set()
 
 HANDLER_MODULES = [
     "realtime.handlers",
     "conversations.handlers",
+    "presence.handlers",
+    "matching.handlers",
+    "live.handlers",
 ]
 
 
-def handler(frame_type: str) -> Callable[[Handler], Handler]:
+def handler(frame_type: str, *, ref_optional: bool = False) -> Callable[[Handler], Handler]:
     """Register ``func`` as the handler of request frames of ``frame_type``."""
 
     def register(func: Handler) -> Handler:
         if frame_type in HANDLERS:
             raise RuntimeError(f"two handlers for {frame_type!r}")
         HANDLERS[frame_type] = func
+        if ref_optional:
+            REF_OPTIONAL.add(frame_type)
         return func
 
     return register

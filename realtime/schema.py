@@ -29,6 +29,44 @@ EVENT_SCHEMAS: dict[str, dict[str, type | tuple]] = {
     "conversation.members": {"conversation_id": int, "added": list, "removed": list},
     # Resume or gap fill could not deliver everything: re-fetch by REST from ``after_seq``.
     "sync.too_far": {"conversation_id": int, "after_seq": int, "latest_seq": int},
+    # A contact came online or went offline (docs/subsystems/presence.md); ISO last_seen.
+    "presence": {"user_id": int, "online": bool, "last_seen": str},
+    # Another member started or stopped typing; expire it client-side (docs/.../typing.md).
+    "typing": {"conversation_id": int, "user_id": int, "typing": bool},
+    # A member's read marker moved forward to ``seq`` (docs/subsystems/receipts.md).
+    "read": {"user_id": int, "conversation_id": int, "seq": int},
+    # My unread count in one conversation and in total; keep the highest ``version``.
+    "unread": {"conversation_id": int, "unread": int, "total": int, "version": int},
+    # Meet (docs/subsystems/matching.md). I was paired; ``initiator`` makes the WebRTC offer.
+    "match.found": {
+        "match_id": int,
+        "partner": dict,
+        "shared_interests": list,
+        "initiator": bool,
+        "created_at": str,
+    },
+    # The room closed: reason "skip", "block" or "expired"; by_user_id null when the server.
+    "match.ended": {"match_id": int, "reason": str, "by_user_id": (int, type(None))},
+    # A text line from my partner in the room (ephemeral: never stored).
+    "match.message": {"match_id": int, "from_user_id": int, "text": str, "sent_at": str},
+    # WebRTC signalling from my partner: kind offer / answer / ice; payload null = end of ICE.
+    "match.signal": {
+        "match_id": int,
+        "from_user_id": int,
+        "kind": str,
+        "payload": (dict, type(None)),
+    },
+    # The live feed (docs/subsystems/live.md), to connections that sent ``live.subscribe``:
+    # counters computed every few seconds by a Celery task; ``trending`` is a list of
+    # {"interest": str, "score": int}, highest first; ``at`` the ISO time of the count.
+    "live.stats": {
+        "users_online": int,
+        "waiting_in_pool": int,
+        "matches_last_minute": int,
+        "messages_last_minute": int,
+        "trending": list,
+        "at": str,
+    },
 }
 
 

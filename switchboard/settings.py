@@ -1,6 +1,8 @@
 """Switchboard settings: every value that varies between deployments is read from the
 environment here, and nowhere else. See the configuration table in README.md."""
 
+import os
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -42,9 +44,15 @@ INSTALLED_APPS = [
     "conversations",
     "realtime",
     "ops",
+    "matching",
+    "presence",
+    "live",
+    "web",
 ]
 
 MIDDLEWARE = [
+    # First, so it times and counts every response, errors included (GET /metrics).
+    "ops.middleware.request_metrics",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -80,7 +88,10 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'switchboard.sqlite3'}")
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A health check is a "SELECT 1" round trip before the first query of every request and of
+# every database_sync_to_async call (Channels closes old connections around each), so
+# nearly one extra query per WebSocket frame; see docs/benchmarks.md.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -178,8 +189,13 @@ CELERY_BROKER_POOL_LIMIT = 10
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
     "visibility_timeout": 3600,
+    # kombu's own redis pool per channel; producers wait on CELERY_BROKER_POOL_LIMIT.
+    "max_connections": REDIS_POOL_MAX_CONNECTIONS,
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, plus a heartbeat key per tick (GET /readyz).
+CELERY_BEAT_SCHEDULER = "ops.beat:HeartbeatScheduler"
+# Workers log through LOGGING below (key=value, with the task name and id in task context).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -212,6 +228,8 @@ LIMITS = {
     "INTEREST_MAX_LENGTH": 50,
     "DISPLAY_NAME_MAX_LENGTH": 60,
     "INTEREST_SEARCH_RESULTS": 20,
+    # Browser app: people found by GET /api/users?q= (new conversation dialog).
+    "USER_SEARCH_RESULTS": 20,
     "MESSAGE_MAX_CHARS": env.int("LIMIT_MESSAGE_MAX_CHARS", default=4000),
     "CLIENT_ID_MAX_CHARS": 64,
     "GROUP_MAX_MEMBERS": env.int("LIMIT_GROUP_MAX_MEMBERS", default=1000),
@@ -228,7 +246,139 @@ LIMITS = {
     "WS_RATE_PER_SECOND": env.float("LIMIT_WS_RATE_PER_SECOND", default=20.0),
     "WS_RATE_BURST": env.int("LIMIT_WS_RATE_BURST", default=60),
     "WS_TICKET_TTL_SECONDS": 30,
+    # Presence (docs/subsystems/presence.md). A connection stays alive TTL seconds after its
+    # last heartbeat; the sweep runs every SWEEP seconds, so a dead server's users go offline
+    # at most TTL + SWEEP seconds after its last heartbeat (50 s by default, issue #4: <= 60).
+    "PRESENCE_TTL_SECONDS": env.float("LIMIT_PRESENCE_TTL_SECONDS", default=45.0),
+    "PRESENCE_SWEEP_SECONDS": env.float("LIMIT_PRESENCE_SWEEP_SECONDS", default=5.0),
+    "PRESENCE_SWEEP_BATCH": 500,
+    # The last connection closed: offline is announced only after this (a reload is silent).
+    "PRESENCE_OFFLINE_GRACE_SECONDS": env.float(
+        "LIMIT_PRESENCE_OFFLINE_GRACE_SECONDS", default=5.0
+    ),
+    # Profile.last_seen is written at most once per this many seconds per user while online.
+    "PRESENCE_LAST_SEEN_WRITE_SECONDS": env.int(
+        "LIMIT_PRESENCE_LAST_SEEN_WRITE_SECONDS", default=120
+    ),
+    "PRESENCE_QUERY_MAX_USERS": 200,
+    # Conversations bigger than this do not push presence to their members (they ask).
+    "PRESENCE_PUSH_MAX_MEMBERS": env.int("LIMIT_PRESENCE_PUSH_MAX_MEMBERS", default=100),
+    # Typing (docs/subsystems/typing.md): frames over the rate are dropped; indicators expire
+    # on receivers after EXPIRE seconds unless "start" is re-sent (every RESEND seconds).
+    "TYPING_RATE_PER_SECOND": env.float("LIMIT_TYPING_RATE_PER_SECOND", default=1.0),
+    "TYPING_RATE_BURST": env.int("LIMIT_TYPING_RATE_BURST", default=4),
+    "TYPING_RESEND_SECONDS": 3,
+    "TYPING_EXPIRE_SECONDS": 6,
+    # Unread counts (docs/subsystems/receipts.md): exact per-member pushes after each new
+    # message only in conversations up to this size; bigger ones count on the client.
+    "UNREAD_PUSH_MAX_MEMBERS": env.int("LIMIT_UNREAD_PUSH_MAX_MEMBERS", default=100),
+    # Meet (docs/subsystems/matching.md, issue #5). A waiting ticket lives TTL seconds unless
+    # the client enters again (every REFRESH seconds); its index traces live GRACE longer so
+    # the sweep can remove them. Relaxation: after the first value a shared interest is no
+    # longer needed, after the second the region preference is dropped.
+    "MATCH_TICKET_TTL_SECONDS": env.int("LIMIT_MATCH_TICKET_TTL_SECONDS", default=120),
+    "MATCH_TICKET_REFRESH_SECONDS": 40,
+    "MATCH_TRACE_GRACE_SECONDS": 60,
+    "MATCH_RELAX_AFTER_SECONDS": [
+        int(s) for s in env.list("LIMIT_MATCH_RELAX_AFTER_SECONDS", default=["15", "30"])
+    ],
+    # Candidates read per index list (the K longest waiting) and exact re-scores per decision.
+    "MATCH_CANDIDATES_PER_LIST": 32,
+    "MATCH_REFINE_CANDIDATES": 4,
+    "MATCH_POOL_MAX": env.int("LIMIT_MATCH_POOL_MAX", default=100_000),
+    "MATCH_RECENT_PARTNER_SECONDS": env.int("LIMIT_MATCH_RECENT_PARTNER_SECONDS", default=1800),
+    # A room still open after this long is ended by the sweep (reason "expired").
+    "MATCH_MAX_SECONDS": 4 * 3600,
+    "MATCH_RATE_PER_MINUTE": env.int("LIMIT_MATCH_RATE_PER_MINUTE", default=10),
+    "MATCH_SAY_MAX_CHARS": 1000,
+    "MATCH_SDP_MAX_CHARS": 12_000,
+    "MATCH_ICE_MAX_CHARS": 1000,
+    "MATCH_REPORT_TEXT_MAX_CHARS": 1000,
+    "MATCH_SWEEP_SECONDS": env.float("LIMIT_MATCH_SWEEP_SECONDS", default=2.0),
+    "MATCH_SWEEP_BATCH": 500,
+    # Trending interests: one sorted set per UTC day, kept this many days.
+    "TRENDING_DAYS_KEPT": 8,
+    "TRENDING_TOP_MAX": 100,
+    "TURN_CREDENTIAL_TTL_SECONDS": env.int("LIMIT_TURN_CREDENTIAL_TTL_SECONDS", default=6 * 3600),
 }
+
+# ---------------------------------------------------------------------------
+# Meet / WebRTC (docs/subsystems/webrtc.md): ICE servers handed to clients. TURN credentials
+# follow the coturn REST convention (use-auth-secret / static-auth-secret = MEET_TURN_SECRET).
+# ---------------------------------------------------------------------------
+# No STUN by default: a self-hosted deployment names its own (coturn answers STUN too);
+# peers on one host or LAN connect with host candidates alone.
+MEET_STUN_URLS = env.list("MEET_STUN_URLS", default=[])
+MEET_TURN_URLS = env.list("MEET_TURN_URLS", default=[])
+MEET_TURN_SECRET = env.str("MEET_TURN_SECRET", default="")
+
+# ---------------------------------------------------------------------------
+# Time to live of what Switchboard keeps in Redis, in seconds: one table
+# (docs/subsystems/caching.md). Cache entries may also be evicted earlier (allkeys-lru);
+# bus entries live exactly this long unless refreshed. Owners read their value from here
+# or from the LIMITS entry named beside it.
+# ---------------------------------------------------------------------------
+TTLS = {
+    # cache Redis
+    "PROFILE_PUBLIC": env.int("TTL_PROFILE_PUBLIC", default=3600),  # deleted on change too
+    "INTEREST_LIST": env.int("TTL_INTEREST_LIST", default=60),  # popularity may lag this
+    "TRENDING": env.int("TTL_TRENDING", default=300),
+    # A cached value past its TTL is still served for this long while one caller recomputes.
+    "CACHE_STALE_GRACE": 60,
+    # The recompute lock of one cached value: a recomputation longer than this lets a
+    # second one start.
+    "CACHE_RECOMPUTE_LOCK": 10,
+    # bus Redis
+    "POOL_TICKET": LIMITS["MATCH_TICKET_TTL_SECONDS"],
+    "PRESENCE": LIMITS["PRESENCE_TTL_SECONDS"],
+    "TRENDING_DAY": LIMITS["TRENDING_DAYS_KEPT"] * 86400,
+    "LIVE_STATS": 60,  # the last published stats, for a client that subscribes
+    "WS_PROCESS_COUNT": 60,  # a web process' open-connection count (GET /ops/stats)
+    "BEAT_HEARTBEAT": 600,
+}
+
+# ---------------------------------------------------------------------------
+# Scheduled work (docs/subsystems/live.md): periods of the periodic tasks, in seconds.
+# Declared once in switchboard/schedules.py and installed into django-celery-beat's tables
+# by `manage.py bootstrap`.
+# ---------------------------------------------------------------------------
+LIVE = {
+    "STATS_SECONDS": env.int("LIVE_STATS_SECONDS", default=5),
+    "CACHE_WARM_SECONDS": env.int("LIVE_CACHE_WARM_SECONDS", default=300),
+    # Profiles active in the last ACTIVE_MINUTES that each warm-up puts in the cache; the
+    # warm-up before the peak hour (UTC) takes PEAK_PROFILES.
+    "CACHE_WARM_ACTIVE_MINUTES": 30,
+    "CACHE_WARM_PROFILES": env.int("LIVE_CACHE_WARM_PROFILES", default=1000),
+    "CACHE_WARM_PEAK_PROFILES": env.int("LIVE_CACHE_WARM_PEAK_PROFILES", default=10_000),
+    "PEAK_HOUR_UTC": env.int("LIVE_PEAK_HOUR_UTC", default=18),
+    "PEAK_LEAD_MINUTES": 15,
+    "CLEANUP_SECONDS": env.int("LIVE_CLEANUP_SECONDS", default=60),
+    "CLEANUP_SCAN_COUNT": 500,
+    "TRENDING_TOP": 10,
+    # messages_last_minute reads at most this many of the newest message rows.
+    "MESSAGES_SCAN_MAX": 100_000,
+}
+
+# ---------------------------------------------------------------------------
+# Operations (docs/subsystems/operations.md): readiness probes and metrics.
+# ---------------------------------------------------------------------------
+OPS = {
+    # /readyz: a Celery worker must answer a ping within this; beat must have ticked within
+    # BEAT_MAX_AGE (it ticks at least every 5 s); the channel layer must echo a message.
+    "READY_WORKER_TIMEOUT_SECONDS": env.float("OPS_READY_WORKER_TIMEOUT_SECONDS", default=1.0),
+    "READY_BEAT_MAX_AGE_SECONDS": env.int("OPS_READY_BEAT_MAX_AGE_SECONDS", default=60),
+    "READY_LAYER_TIMEOUT_SECONDS": 2.0,
+    # GET /metrics: with a token, scrapers send "Authorization: Bearer <token>"; without,
+    # only loopback and private addresses may scrape.
+    "METRICS_TOKEN": env.str("METRICS_TOKEN", default=""),
+}
+# prometheus-client multiprocess mode: every process of a host writes here (ops/metrics.py).
+# prometheus_client reads the variable at import, so settings export it.
+PROMETHEUS_MULTIPROC_DIR = env.str(
+    "PROMETHEUS_MULTIPROC_DIR",
+    default=str(Path(tempfile.gettempdir()) / "switchboard-metrics" / REDIS_KEY_PREFIX),
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 
 # ---------------------------------------------------------------------------
 # Security: secure by default whenever DEBUG is off. HTTPS redirect and HSTS are left to
@@ -253,7 +403,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "kv": {"format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"}
+        "kv": {
+            # Adds task=<name> task_id=<id> to records logged inside a Celery task.
+            "()": "ops.logging.KeyValueFormatter",
+            "format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+        }
     },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv"}},
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},

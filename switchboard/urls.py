@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from conversations import api as conversations_api
+from matching import api as matching_api
 from ops import views as ops_views
+from presence import api as presence_api
 from profiles import api as profiles_api
 from profiles import views as profiles_views
 
@@ -22,17 +23,21 @@ api = [
     ),
     path("interests", profiles_api.InterestListView.as_view(), name="api-interests"),
     *conversations_api.urlpatterns,
+    *matching_api.urlpatterns,
+    *presence_api.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
 ]
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", include("web.urls")),
     path("accounts/", include("accounts.urls")),
     path("profile/", profiles_views.profile_edit, name="profile-edit"),
     path("api/", include(api)),
     path("admin/", admin.site.urls),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
+    path("ops/stats", ops_views.OpsStatsView.as_view(), name="ops-stats"),
+    path("metrics", ops_views.metrics, name="metrics"),
 ]

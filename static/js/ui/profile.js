@@ -1,0 +1,37 @@
+// Profile page: turns the comma-separated interests field into chips with autocomplete.
+// Without JavaScript the plain field still works; with it, the field stays the one the
+// form posts (kept in sync), so the server side is unchanged.
+
+import { el } from "./common.js";
+import { interestPicker } from "./interests.js";
+
+const field = document.getElementById("id_interests");
+if (field) {
+  const initial = field.value.split(",").map((s) => s.trim()).filter(Boolean);
+  const typing = el("input", { type: "text", id: "interest-input", "aria-describedby": "interest-help" });
+  const chips = el("ul", { class: "chips", id: "interest-chips", "aria-label": "Your interests" });
+  const suggestions = el("ul", { class: "suggestions", id: "interest-suggestions", "aria-label": "Suggested interests" });
+  const label = document.querySelector(`label[for="${field.id}"]`);
+  const help = field.parentElement.querySelector("small");
+  if (help) {
+    help.id = "interest-help";
+    help.textContent = "Type to search; Enter or a comma adds one, Backspace removes the last. At most 20.";
+  }
+  field.type = "hidden";
+  field.after(chips, typing, suggestions);
+  if (label) label.htmlFor = typing.id;
+  const picker = interestPicker({
+    input: typing,
+    chips,
+    suggestions,
+    max: 20,
+    initial,
+    onChange: (values) => {
+      field.value = values.join(", ");
+    },
+  });
+  field.form.addEventListener("submit", () => {
+    picker.commit();
+    field.value = picker.values().join(", ");
+  });
+}

@@ -1,0 +1,181 @@
+"""Real headless Chromium (Debian's ``chromium``) driven by Playwright, against real servers.
+
+Each test opens one browser context per user (separate cookies and storage, like two
+people on two machines). When a test fails, every page it opened is saved as a screenshot
+under ``test-artifacts/`` with the page's console log next to it.
+"""
+
+import contextlib
+import os
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.celery_processes import celery_procs  # noqa: F401  (fixture: worker, beat)
+from tests.conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # WebRTC with a synthetic camera and microphone, permission granted without a prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    # Background contexts must keep their timers (heartbeat) running at full speed.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "correct-horse-battery-9"
+# Generous: the 2-core machine runs other helpers' tests at the same time.
+EXPECT_TIMEOUT_MS = 20_000
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="package")
+def playwright_instance():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: `make test` installs it with apt-get")
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django
+    # refuse ORM calls from the test body (make_user, services). This package's tests call
+    # the ORM only from plain synchronous code, so the check is off here, and only here:
+    # the server processes do not inherit it (server_env below).
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_playwright() as p:
+            yield p
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
+
+
+@pytest.fixture
+def server_env(server_env):
+    """The shared server environment, without this package's ORM-in-event-loop allowance."""
+    env = dict(server_env)
+    env.pop(ASYNC_UNSAFE, None)
+    return env
+
+
+@pytest.fixture(scope="package")
+def browser(playwright_instance):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+class Person:
+    """One user in one browser context: ``page`` plus what the test recorded about it."""
+
+    def __init__(self, user, context, page, server):
+        self.user, self.context, self.page, self.server = user, context, page, server
+        self.errors: list[str] = []
+        self.console: list[str] = []
+        self.dialogs: list[str] = []
+
+    def goto(self, path: str):
+        self.page.goto(self.server.url + path)
+        return self.page
+
+
+@pytest.fixture
+def people(browser, request):
+    """``people(user, server, path="/")`` -> a Person signed in through the login page."""
+    opened: list[Person] = []
+
+    def open_as(user, server, path="/", *, permissions=()):
+        context = browser.new_context(base_url=server.url, permissions=list(permissions))
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
+        page = context.new_page()
+        person = Person(user, context, page, server)
+        page.on("pageerror", lambda exc: person.errors.append(str(exc)))
+        page.on("console", lambda msg: person.console.append(f"{msg.type}: {msg.text}"))
+
+        def on_websocket(ws):
+            # Kept for the failure log: what the page and the server said to each other.
+            ws.on("framesent", lambda f: person.console.append(f"ws>> {str(f)[:300]}"))
+            ws.on("framereceived", lambda f: person.console.append(f"ws<< {str(f)[:300]}"))
+            ws.on("close", lambda _ws: person.console.append("ws closed"))
+
+        page.on("websocket", on_websocket)
+
+        def on_dialog(dialog):
+            person.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.goto(f"{server.url}/accounts/login/?next={path}")
+        page.get_by_label("Username").fill(user.get_username())
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(re.escape(server.url + path.split("?")[0])))
+        opened.append(person)
+        return person
+
+    yield open_as
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        stem = re.sub(r"[^\w.-]+", "_", request.node.nodeid.split("::")[-1])
+        for i, person in enumerate(opened):
+            base = ARTIFACTS / f"{stem}-{i}-{person.user.get_username()}"
+            try:
+                if not person.page.is_closed():
+                    # A page in the background may never paint: bring it forward first.
+                    person.page.bring_to_front()
+                    person.page.screenshot(path=f"{base}.png", timeout=10_000)
+            except Exception:  # a crashed page must not hide the test's own failure
+                pass
+            base.with_suffix(".console.txt").write_text(
+                "\n".join(person.console + [f"pageerror: {e}" for e in person.errors])
+            )
+    for person in opened:
+        with contextlib.suppress(Exception):
+            person.context.close()
+    if not failed:
+        errors = {p.user.get_username(): p.errors for p in opened if p.errors}
+        assert not errors, f"uncaught errors in the pages: {errors}"
+
+
+def in_thread(func, /, *args, **kwargs):
+    """Run ``func`` (a service that pushes events) in a thread with no event loop.
+
+    The push goes through ``realtime.loop.loop_run``, which refuses to run inside an event
+    loop, and Playwright's sync API keeps one running in the test's thread.
+    """
+    from django.db import connection
+
+    def call():
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connection.close()  # or the test database cannot be dropped
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result(timeout=60)

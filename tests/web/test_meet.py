@@ -1,0 +1,88 @@
+"""Meet in the browser: two people matched on a shared interest talk by text and WebRTC."""
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+MEDIA = ("camera", "microphone")
+CONNECTED = "() => window.meet && window.meet.pc && window.meet.pc.connectionState === 'connected'"
+
+
+def test_matched_pair_chats_and_reaches_a_connected_webrtc_call(servers, people, make_user):
+    # No STUN server: the browsers must not reach outside this machine (host candidates do).
+    (server,) = servers(1, MEET_STUN_URLS="", MEET_TURN_URLS="")
+    ann = make_user("ann", display_name="Ann", interests=["chess", "music"])
+    bob = make_user("bob", display_name="Bob", interests=["chess", "hiking"])
+    a = people(ann, server, "/meet/", permissions=MEDIA).page
+    b = people(bob, server, "/meet/", permissions=MEDIA).page
+    expect(a.locator("#meet-interests li")).to_have_count(2)  # from the profile
+    expect(a.locator("#conn")).to_have_attribute("data-state", "open")
+    expect(b.locator("#conn")).to_have_attribute("data-state", "open")
+
+    a.get_by_role("button", name="Find a match").click()
+    expect(a.locator("#meet-waiting")).to_be_visible()
+    expect(a.locator("#meet-elapsed")).not_to_have_text("0:00")  # the clock runs
+    b.get_by_role("button", name="Find a match").click()
+
+    for page, partner in ((a, "Bob"), (b, "Ann")):
+        expect(page.locator("#meet-matched")).to_be_visible()
+        expect(page.locator("#partner-name")).to_have_text(partner)
+        expect(page.locator("#shared-interests li")).to_have_text(["chess"])
+    # The initiator offers, the other answers, candidates trickle: both ends connect.
+    a.wait_for_function(CONNECTED, timeout=45_000)
+    b.wait_for_function(CONNECTED, timeout=45_000)
+    expect(a.locator("#videos")).to_have_attribute("data-connection", "connected")
+    assert a.evaluate("window.meet.pc.getReceivers().some((r) => r.track.kind === 'video')")
+
+    # Text both ways.
+    a.get_by_label("Message to your match").fill("hi <b>Bob</b>")
+    a.get_by_label("Message to your match").press("Enter")
+    expect(b.locator("#meet-log .msg-body")).to_have_text(["hi <b>Bob</b>"])
+    b.get_by_label("Message to your match").fill("hello")
+    b.get_by_label("Message to your match").press("Enter")
+    expect(a.locator("#meet-log .msg-body")).to_have_text(["hi <b>Bob</b>", "hello"])
+
+    # Mute toggles the microphone track off, and back.
+    a.get_by_role("button", name="Mute").click()
+    expect(a.get_by_role("button", name="Unmute")).to_have_attribute("aria-pressed", "true")
+    audio_enabled = (
+        "window.meet.pc.getSenders().filter((s) => s.track && s.track.kind === 'audio')"
+        ".map((s) => s.track.enabled)"
+    )
+    assert a.evaluate(audio_enabled) == [False]
+
+    # Bob moves on: Ann's call ends and she is told; Bob is searching again.
+    b.get_by_role("button", name="Next").click()
+    expect(b.locator("#meet-waiting")).to_be_visible()
+    expect(a.locator("#meet-ended-text")).to_have_text("Bob moved on.")
+    assert a.evaluate("window.meet.pc") is None
+
+
+def test_report_with_block_ends_the_match_for_both(servers, people, make_user):
+    from matching.models import Block, Report
+
+    (server,) = servers(1, MEET_STUN_URLS="", MEET_TURN_URLS="")
+    ann = make_user("ann", display_name="Ann", interests=["chess"])
+    bob = make_user("bob", display_name="Bob", interests=["chess"])
+    a = people(ann, server, "/meet/", permissions=MEDIA).page
+    b = people(bob, server, "/meet/", permissions=MEDIA).page
+    for page in (a, b):
+        expect(page.locator("#meet-interests li")).to_have_count(1)
+        page.get_by_role("button", name="Find a match").click()
+    for page in (a, b):
+        expect(page.locator("#meet-matched")).to_be_visible()
+
+    a.get_by_role("button", name="Report").click()
+    a.get_by_label("Reason").select_option("spam")
+    a.get_by_label("What happened (optional)").fill("<script>alert(1)</script> links")
+    a.get_by_role("button", name="Send report").click()
+    expect(a.locator("#meet-ended-text")).to_have_text(
+        "You blocked Bob. You will not be matched again."
+    )
+    expect(b.locator("#meet-ended-text")).to_have_text("The chat has ended.")
+    for page in (a, b):
+        page.wait_for_function("window.meet.pc === null")
+    report = Report.objects.get()
+    assert (report.reason, report.text) == ("spam", "<script>alert(1)</script> links")
+    assert Block.objects.filter(blocker=ann, blocked=bob).exists()

@@ -1,0 +1,69 @@
+"""A server process dies mid-conversation: the UI says so, recovers, loses and doubles nothing."""
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations.services import conversation_direct_get_or_create, message_send
+from tests.web.conftest import in_thread
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def _send(page, text):
+    page.locator("#composer-input").fill(text)
+    page.locator("#composer-input").press("Enter")
+
+
+def test_server_restart_mid_conversation_recovers_without_loss_or_duplicates(
+    servers, people, make_user
+):
+    (server,) = servers(1)
+    ann = make_user("ann", display_name="Ann")
+    bob = make_user("bob", display_name="Bob")
+    conversation, _ = in_thread(
+        conversation_direct_get_or_create, user_id=ann.pk, other_user_id=bob.pk
+    )
+    cid = conversation.pk
+    a = people(ann, server, f"/c/{cid}").page
+    b = people(bob, server, f"/c/{cid}").page
+    _send(a, "before the crash")
+    expect(b.locator("#message-list .msg-body")).to_have_text(["before the crash"])
+
+    server.kill()  # SIGKILL: no close frame, sockets just drop
+    for page in (a, b):
+        expect(page.locator("#conn")).to_have_attribute("data-state", "reconnecting")
+        expect(page.locator("#conn")).to_contain_text("Reconnecting")
+
+    # Ann writes while there is no server: the message waits in the outbox, shown as sending.
+    _send(a, "written while down")
+    pending = a.locator("#message-list li.pending")
+    expect(pending).to_have_count(1)
+    expect(pending).to_have_attribute("data-status", "pending")
+    # Someone else's message is stored meanwhile (another process would do this): both
+    # missed its push, the resume brings it.
+    in_thread(
+        message_send, sender_id=bob.pk, conversation_id=cid, body="missed push", client_id="m1"
+    )
+
+    server.start()  # the same port: the pages reconnect to it on their own
+    for page in (a, b):
+        expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=45_000)
+    expected = ["before the crash", "missed push", "written while down"]
+    for page in (a, b):
+        expect(page.locator("#message-list .msg-body")).to_have_text(expected)
+    expect(pending).to_have_count(0)
+
+    # And the conversation carries on both ways, each message exactly once.
+    _send(b, "back again")
+    expect(a.locator("#message-list .msg-body").last).to_have_text("back again")
+    _send(a, "indeed")
+    expected += ["back again", "indeed"]
+    for page in (a, b):
+        expect(page.locator("#message-list .msg-body")).to_have_text(expected)
+        expect(page.locator("#message-list li.pending")).to_have_count(0)
+        seqs = page.locator("#message-list li").evaluate_all(
+            "(lis) => lis.map((li) => Number(li.dataset.seq))"
+        )
+        assert seqs == [1, 2, 3, 4, 5]
+    assert a.evaluate("window.switchboard.pendingMessages().length") == 0
+    assert a.evaluate("localStorage.length") == 0  # the persisted outbox is empty again

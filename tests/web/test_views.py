@@ -1,0 +1,45 @@
+"""The app's pages: who sees what, and what the scripts are handed."""
+
+import json
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+def _page_data(response) -> dict:
+    html = response.content.decode()
+    start = html.index('<script id="page-data" type="application/json">') + len(
+        '<script id="page-data" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_home_is_the_welcome_page_signed_out_and_the_app_signed_in(make_user):
+    client = Client()
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"Sign up" in response.content and b'id="chat"' not in response.content
+    user = make_user("ann", display_name="<b>Ann</b>")
+    client.force_login(user)
+    response = client.get("/")
+    assert b'id="chat"' in response.content
+    data = _page_data(response)
+    assert data["user_id"] == user.pk
+    assert data["display_name"] == "<b>Ann</b>"  # escaped by json_script, intact as data
+    assert b"<b>Ann</b>" not in response.content
+    assert data["limits"]["message_max_chars"] == 4000
+
+
+@pytest.mark.parametrize(
+    ("path", "marker"), [("/c/5", b'id="chat"'), ("/meet/", b'id="meet"'), ("/live/", b'id="live"')]
+)
+def test_app_pages_need_a_login(make_user, path, marker):
+    client = Client()
+    response = client.get(path)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    client.force_login(make_user())
+    response = client.get(path)
+    assert response.status_code == 200 and marker in response.content
+    assert b'id="conn"' in response.content  # the connection badge
