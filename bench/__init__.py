@@ -1,0 +1,1 @@
+"""``make bench``: benchmarks of Switchboard against its targets (docs/benchmarks.md)."""
