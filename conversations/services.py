@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from matching.models import Block
 from matching.selectors import block_exists_between
 from ops.metrics import MESSAGE_SEND_SECONDS
 from presence.receipts import unread_on_message
@@ -208,41 +209,80 @@ def _direct_blocked(conversation: Conversation, sender_id: int) -> bool:
     return block_exists_between(user_id=sender_id, other_user_id=high if sender_id == low else low)
 
 
+class _Duplicate(Exception):
+    """The (sender, client_id) row already exists: roll the seq increment back."""
+
+
+def _send_refused(*, sender_id: int, conversation_id: int) -> Exception:
+    """Return the error explaining why the one-statement send matched no row (slow path)."""
+    membership = membership_get(user_id=sender_id, conversation_id=conversation_id)
+    if membership.conversation.direct_key and _direct_blocked(membership.conversation, sender_id):
+        return Forbidden("You cannot message this user.")
+    return NotFound("No such conversation.")  # deleted between the two statements
+
+
+def _next_seq_sql() -> str:
+    # One statement takes the next seq only if the sender is a member and, in a direct
+    # conversation, neither side blocked the other: the row lock it takes serialises
+    # concurrent senders, and membership and blocks cost no extra round trip.
+    conv = Conversation._meta.db_table
+    member = Membership._meta.db_table
+    block = Block._meta.db_table
+    return (
+        f"UPDATE {conv} SET last_seq = last_seq + 1, last_message_at = %(now)s "
+        f"WHERE {conv}.id = %(cid)s "
+        f"AND EXISTS (SELECT 1 FROM {member} m WHERE m.conversation_id = %(cid)s "
+        f"AND m.user_id = %(uid)s) "
+        f"AND NOT ({conv}.kind = 'direct' AND EXISTS ("
+        f"SELECT 1 FROM {member} o JOIN {block} b ON (b.blocker_id = %(uid)s "
+        f"AND b.blocked_id = o.user_id) OR (b.blocked_id = %(uid)s AND b.blocker_id = o.user_id) "
+        f"WHERE o.conversation_id = %(cid)s AND o.user_id <> %(uid)s)) "
+        f"RETURNING last_seq"
+    )
+
+
+def _insert_sql() -> str:
+    table = Message._meta.db_table
+    return (
+        f"INSERT INTO {table} (conversation_id, seq, sender_id, body, client_id, created_at) "
+        f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (sender_id, client_id) DO NOTHING "
+        f"RETURNING id"
+    )
+
+
 @MESSAGE_SEND_SECONDS.time()
 def message_send(
     *, sender_id: int, conversation_id: object, body: object, client_id: object
 ) -> tuple[Message, bool]:
     """Store a message once per (sender, client_id); return it and whether it is new.
 
-    The sequence number comes from an ``UPDATE ... RETURNING`` on the conversation row, so
-    concurrent senders queue on the row lock and seqs are gap-free: a rolled-back insert
-    rolls its increment back too.
+    Two statements in one transaction: an ``UPDATE ... RETURNING`` on the conversation row
+    hands out the seq (concurrent senders queue on its row lock, so seqs are gap-free), then
+    an ``INSERT ... ON CONFLICT DO NOTHING``. A retried ``client_id`` conflicts, its
+    transaction rolls the increment back, and the stored message is returned instead.
     """
     if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
         raise Invalid("conversation_id must be an integer.")
     body = _validate_body(body)
     client_id = _validate_client_id(client_id)
-    existing = _existing_send(
-        sender_id=sender_id, client_id=client_id, conversation_id=conversation_id
-    )
-    if existing is not None:
-        return existing, False
-    membership = membership_get(user_id=sender_id, conversation_id=conversation_id)
-    if membership.conversation.direct_key and _direct_blocked(membership.conversation, sender_id):
-        raise Forbidden("You cannot message this user.")
     now = timezone.now()
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {Conversation._meta.db_table} SET last_seq = last_seq + 1, "
-                    "last_message_at = %s WHERE id = %s RETURNING last_seq",
-                    [now, conversation_id],
+                    _next_seq_sql(), {"now": now, "cid": conversation_id, "uid": sender_id}
                 )
                 row = cursor.fetchone()
-            if row is None:
-                raise NotFound("No such conversation.")
-            message = Message.objects.create(
+                if row is None:
+                    raise _send_refused(sender_id=sender_id, conversation_id=conversation_id)
+                cursor.execute(
+                    _insert_sql(), [conversation_id, row[0], sender_id, body, client_id, now]
+                )
+                inserted = cursor.fetchone()
+            if inserted is None:
+                raise _Duplicate
+            message = Message(
+                pk=inserted[0],
                 conversation_id=conversation_id,
                 seq=row[0],
                 sender_id=sender_id,
@@ -258,8 +298,8 @@ def message_send(
                 seq=message.seq,
             )
             unread_on_message(conversation_id=conversation_id, sender_id=sender_id)
-    except IntegrityError:
-        # The same (sender, client_id) committed first in a concurrent retry.
+    except (_Duplicate, IntegrityError):
+        # A retry of a stored message (or of one a concurrent retry is storing right now).
         existing = _existing_send(
             sender_id=sender_id, client_id=client_id, conversation_id=conversation_id
         )

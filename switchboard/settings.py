@@ -91,7 +91,10 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 # A health check is a "SELECT 1" round trip before the first query of every request and of
 # every database_sync_to_async call (Channels closes old connections around each), so
 # nearly one extra query per WebSocket frame; see docs/benchmarks.md.
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
+# Off by default: with persistent connections and a thread pool, the check costs a
+# `SELECT 1` round trip before nearly every WebSocket frame's queries (docs/benchmarks.md).
+# A connection broken by a database restart fails one call and is then replaced.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
