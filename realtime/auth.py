@@ -11,7 +11,6 @@ and turned into documented close codes by the consumer (docs/protocol.md).
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
@@ -19,6 +18,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 
 from accounts.selectors import user_active, user_by_token, ws_ticket_redeem
+
+from .db import db
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ORIGIN_FORBIDDEN = 4403
@@ -50,11 +51,11 @@ class _TokenAuthMiddleware(BaseMiddleware):
         if ticket:
             user_id = await ws_ticket_redeem(ticket=ticket)
             if user_id is not None:
-                user = await database_sync_to_async(user_active)(user_id=user_id) or user
+                user = await db(user_active)(user_id=user_id) or user
                 method = "ticket"
         elif authorization.lower().startswith("token "):
             token = authorization[6:].strip()
-            user = await database_sync_to_async(user_by_token)(token=token) or user
+            user = await db(user_by_token)(token=token) or user
             method = "token"
         elif origin is not None and origin_ok:
             user = await get_user(scope)

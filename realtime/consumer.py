@@ -11,6 +11,7 @@ import json
 import logging
 import time
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -134,6 +135,20 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if cid in self.joined:
             self.joined.discard(cid)
             await self.channel_layer.group_discard(conversation_group(cid), self.channel_name)
+
+    async def dispatch(self, message):
+        """Route one ASGI or channel-layer message to its handler.
+
+        Channels' own ``dispatch`` first runs ``close_old_connections`` through a hop to the
+        single sync thread, for every frame in and every event out. Here no handler touches
+        the ORM except through ``realtime.db.db``, which closes stale connections itself in
+        the thread that uses them, so that hop only queued every socket behind one thread
+        (docs/benchmarks.md).
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # -- frames from the client --------------------------------------------------------
 
