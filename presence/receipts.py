@@ -8,7 +8,7 @@ from django.db import transaction
 from conversations.exceptions import Invalid
 from conversations.models import Membership
 from conversations.selectors import membership_get
-from realtime.events import conversation_group, send_event, user_group
+from realtime.events import conversation_group, send_event, send_events, user_group
 from switchboard.redis import bus, key
 
 from .selectors import unread_counts
@@ -66,18 +66,22 @@ def unread_push(*, user_ids: list[int], conversation_id: int) -> None:
         return
     last = bus().incrby(key("unread", "version"), len(user_ids))
     counts = unread_counts(user_ids=user_ids)
+    items = []
     for i, uid in enumerate(user_ids):
         per = counts.get(uid, {})
-        send_event(
-            event="unread",
-            data={
-                "conversation_id": conversation_id,
-                "unread": per.get(conversation_id, 0),
-                "total": sum(per.values()),
-                "version": last - len(user_ids) + 1 + i,
-            },
-            groups=[user_group(uid)],
+        items.append(
+            {
+                "event": "unread",
+                "data": {
+                    "conversation_id": conversation_id,
+                    "unread": per.get(conversation_id, 0),
+                    "total": sum(per.values()),
+                    "version": last - len(user_ids) + 1 + i,
+                },
+                "groups": [user_group(uid)],
+            }
         )
+    send_events(items=items)  # one hand-off to the publisher for every member
 
 
 def unread_on_message(*, conversation_id: int, sender_id: int) -> None:

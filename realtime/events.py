@@ -41,29 +41,54 @@ def send_event(
     ``except_user_id``: that user's connections drop the event (typing: one publish to the
     conversation group instead of one per member).
     """
-    event_validate(event, data)
-    message = {
-        "type": "push.event",
-        "event": event,
-        "data": data,
-        "conversation_id": conversation_id,
-        "seq": seq,
-    }
-    if except_user_id is not None:
-        message["except_user_id"] = except_user_id
-    transaction.on_commit(lambda: _publish(groups, message))
+    send_events(
+        items=[
+            {
+                "event": event,
+                "data": data,
+                "groups": groups,
+                "conversation_id": conversation_id,
+                "seq": seq,
+                "except_user_id": except_user_id,
+            }
+        ]
+    )
 
 
-def _publish(groups: list[str], message: dict) -> None:
+def send_events(*, items: list[dict]) -> None:
+    """Push several events (each the keyword arguments of ``send_event``) in one hand-off.
+
+    One hop to the publishing loop for the lot instead of one per event: a service that
+    tells every member of a conversation something different (unread counts) pays once.
+    """
+    batch = []
+    for item in items:
+        event_validate(item["event"], item["data"])
+        message = {
+            "type": "push.event",
+            "event": item["event"],
+            "data": item["data"],
+            "conversation_id": item.get("conversation_id"),
+            "seq": item.get("seq"),
+        }
+        if item.get("except_user_id") is not None:
+            message["except_user_id"] = item["except_user_id"]
+        batch.append((item["groups"], message))
+    if batch:
+        transaction.on_commit(lambda: _publish(batch))
+
+
+def _publish(batch: list[tuple[list[str], dict]]) -> None:
     # Not async_to_sync: from a Celery worker it would open and close an event loop per
     # call, stranding channels_redis pools on dead loops (realtime/loop.py says more).
     try:
-        loop_run(_group_send_all, groups, message)
+        loop_run(_group_send_all, batch)
     except Exception:  # the doorbell failed; resume and gap fill recover from the database
-        logger.exception("event=%s push failed", message["event"])
+        logger.exception("events=%s push failed", [m["event"] for _, m in batch])
 
 
-async def _group_send_all(groups: list[str], message: dict) -> None:
+async def _group_send_all(batch: list[tuple[list[str], dict]]) -> None:
     layer = get_channel_layer()
-    for group in groups:
-        await layer.group_send(group, message)
+    for groups, message in batch:
+        for group in groups:
+            await layer.group_send(group, message)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _push(user_id: int, n: int) -> None:
-    _publish([user_group(user_id)], {"type": "push.event", "event": "test.n", "data": {"n": n}})
+    _publish([([user_group(user_id)], {"type": "push.event", "event": "test.n", "data": {"n": n}})])
 
 
 def _child(user_id: int) -> None:
