@@ -6,18 +6,13 @@ port and used for both roles (bus on database 0, cache on database 1). With
 """
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from switchboard.embedded_redis import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> int:
@@ -26,7 +21,7 @@ def main() -> int:
     Path(env.get("VAR_DIR", ROOT / "var")).mkdir(parents=True, exist_ok=True)
     processes = ["web", "worker", "beat"]
     if not env.get("REDIS_URL"):
-        port = str(_free_port())
+        port = str(free_port())
         env["EMBEDDED_REDIS_PORT"] = port
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         env.setdefault("CACHE_URL", f"redis://127.0.0.1:{port}/1")

@@ -16,26 +16,10 @@ import time
 import uuid
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, process_env
 
 START_TIMEOUT_SECONDS = 60
-
-
-def process_env(**extra: str) -> dict:
-    """Environment of a worker, beat or server process using this test run's DB and prefix."""
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        SB_TEST_PREFIX=settings.REDIS_KEY_PREFIX,
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
 
 
 class CeleryProcess:

@@ -6,7 +6,6 @@ Everything talks to the real PostgreSQL and Redis named in ``tests/settings.py``
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ import redis
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from rest_framework.test import APIClient
+
+from switchboard.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,12 +194,6 @@ class NetClient(WsClient):
         await self.conn.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ServerProcess:
     """A real uvicorn process serving Switchboard on loopback."""
 
@@ -248,9 +243,8 @@ class ServerProcess:
                 self.proc.wait(10)
 
 
-@pytest.fixture
-def server_env(transactional_db):
-    """Environment for a server process using this test's database and Redis prefix."""
+def process_env(**extra: str) -> dict:
+    """Environment of a server, worker or beat process using this run's database and prefix."""
     from django.db import connection
 
     db = connection.settings_dict
@@ -261,7 +255,14 @@ def server_env(transactional_db):
         SB_TEST_PREFIX=settings.REDIS_KEY_PREFIX,
         PYTHONUNBUFFERED="1",
     )
+    env.update(extra)
     return env
+
+
+@pytest.fixture
+def server_env(transactional_db):
+    """Environment for a server process using this test's database and Redis prefix."""
+    return process_env()
 
 
 @pytest.fixture

@@ -28,12 +28,11 @@ import itertools
 import os
 import random
 import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
 
 from bench import common
+from switchboard.embedded_redis import redis_server
 
 SIZES = [500, 5_000, 10_000, 50_000]
 VOCABULARY = 2_000
@@ -44,38 +43,19 @@ TARGET_MATCHES_PER_S = 2_000
 PREFIX = "bench:mm"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _redis_server(executable: str):
     import redis
 
-    port = _free_port()
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     # Raised priority: a production Redis has a core to itself; on this shared machine the
     # server would otherwise be preempted mid-script by other tenants.
     nice = ["nice", "-n", "-10"] if shutil.which("nice") and os.geteuid() == 0 else []
-    proc = subprocess.Popen([*nice, executable, *args], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port, decode_responses=True)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield client
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(10)
+    with redis_server(executable=executable, command_prefix=nice) as (port, _):
+        client = redis.Redis(port=port, decode_responses=True)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 class People:

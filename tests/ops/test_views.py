@@ -1,13 +1,10 @@
 """/healthz and /readyz, including a Redis that stops; /ops/stats."""
 
-import subprocess
-import time
-
 import pytest
-import redis
 from django.test import Client
 
-from tests.conftest import api_as, free_port
+from switchboard.embedded_redis import redis_server
+from tests.conftest import api_as
 
 pytestmark = pytest.mark.django_db
 
@@ -41,31 +38,8 @@ def test_readyz_is_503_when_beat_stopped_ticking(worker_and_beat, settings):
 @pytest.fixture
 def own_redis():
     """A redis-server of this test's own on a spare port (the shared one is never stopped)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(50):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    yield proc, port
-    proc.kill()
-    proc.wait()
+    with redis_server() as (port, proc):
+        yield proc, port
 
 
 def test_readyz_is_503_naming_a_stopped_bus_redis(
