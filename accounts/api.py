@@ -6,6 +6,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -120,8 +121,15 @@ class SessionView(APIView):
             }
         )
 
-    @extend_schema(request=Credentials, responses={204: None}, summary="Log in (session)")
+    @extend_schema(
+        request=Credentials,
+        responses={204: None},
+        summary="Log in (session; send the csrftoken cookie's value as X-CSRFToken)",
+    )
     def post(self, request):
+        # DRF checks CSRF only for requests already logged in; a login form posted from
+        # another site would otherwise sign the visitor into the attacker's account.
+        SessionAuthentication().enforce_csrf(request)
         data = _body(request, Credentials)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:

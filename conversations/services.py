@@ -10,6 +10,7 @@ from matching.selectors import block_exists_between
 from ops.metrics import MESSAGE_SEND_SECONDS
 from presence.receipts import unread_on_message
 from realtime.events import conversation_group, send_event, user_group
+from switchboard.text import text_storable
 
 from .exceptions import Conflict, Forbidden, Invalid, NotFound
 from .models import Conversation, Membership, Message
@@ -39,6 +40,7 @@ def _announce_joined(conversation: Conversation, memberships: list[Membership]) 
                 "kind": conversation.kind,
                 "title": conversation.title,
                 "role": m.role,
+                "last_seq": conversation.last_seq,
             },
             groups=[user_group(m.user_id)],
         )
@@ -77,8 +79,8 @@ def conversation_direct_get_or_create(
 
 def conversation_group_create(*, user_id: int, title: object, member_ids: object) -> Conversation:
     """Create a group conversation owned by ``user_id`` with the given members."""
-    if not isinstance(title, str) or not title.strip():
-        raise Invalid("A group needs a title.")
+    if not isinstance(title, str) or not title.strip() or not text_storable(title):
+        raise Invalid("A group needs a title (plain text).")
     title = title.strip()
     if len(title) > settings.LIMITS["GROUP_TITLE_MAX_CHARS"]:
         raise Invalid(f"A title has at most {settings.LIMITS['GROUP_TITLE_MAX_CHARS']} characters.")
@@ -111,7 +113,8 @@ def members_add(*, user_id: int, conversation_id: int, member_ids: object) -> li
     conversation = _group_for_owner(user_id=user_id, conversation_id=conversation_id)
     wanted = _active_user_ids(member_ids)
     with transaction.atomic():
-        Conversation.objects.select_for_update().get(pk=conversation.pk)  # serialise resizes
+        # Serialise resizes; the locked row's last_seq is what the new members start after.
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
         present = set(
             Membership.objects.filter(conversation=conversation).values_list("user_id", flat=True)
         )
@@ -182,6 +185,8 @@ def _validate_body(body: object) -> str:
     limit = settings.LIMITS["MESSAGE_MAX_CHARS"]
     if not isinstance(body, str):
         raise Invalid("body must be a string.")
+    if not text_storable(body):
+        raise Invalid("body contains characters that cannot be stored (NUL, lone surrogates).")
     if not body.strip():
         raise Invalid("body cannot be empty.")
     if len(body) > limit:
@@ -191,7 +196,12 @@ def _validate_body(body: object) -> str:
 
 def _validate_client_id(client_id: object) -> str:
     limit = settings.LIMITS["CLIENT_ID_MAX_CHARS"]
-    if not isinstance(client_id, str) or not client_id or len(client_id) > limit:
+    if (
+        not isinstance(client_id, str)
+        or not client_id
+        or len(client_id) > limit
+        or not text_storable(client_id)
+    ):
         raise Invalid(f"client_id must be a string of 1 to {limit} characters.")
     return client_id
 

@@ -23,6 +23,7 @@ from profiles.selectors import profile_get, profile_public
 from profiles.services import interest_normalize
 from realtime.events import send_event, user_group
 from switchboard.redis import bus, key
+from switchboard.text import text_storable
 
 from . import pool, selectors
 from .exceptions import Conflict, Invalid, MatchError, NotFound, RateLimited, Unavailable
@@ -391,8 +392,8 @@ def report_create(*, user_id: int, match_id: object, reason: object, text: objec
     limit = settings.LIMITS["MATCH_REPORT_TEXT_MAX_CHARS"]
     if text is None:
         text = ""
-    if not isinstance(text, str) or len(text) > limit:
-        raise Invalid(f"text must be a string of at most {limit} characters.", limit=limit)
+    if not isinstance(text, str) or len(text) > limit or not text_storable(text):
+        raise Invalid(f"text must be plain text of at most {limit} characters.", limit=limit)
     if Report.objects.filter(match=match, reporter_id=user_id).exists():
         raise Conflict("You already reported this match.")
     return Report.objects.create(

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
+from switchboard.text import text_storable
+
 from .choices import LANGUAGE_CODES, REGIONS
 from .models import Interest, Profile
 
@@ -17,8 +19,8 @@ _UNSET = object()
 
 def interest_normalize(*, text: object) -> tuple[str, str]:
     """Return ``(slug, name)`` for a typed interest, or raise ``ValidationError``."""
-    if not isinstance(text, str):
-        raise ValidationError("Each interest must be a string.")
+    if not isinstance(text, str) or not text_storable(text):
+        raise ValidationError("Each interest must be plain text.")
     name = _SPACES.sub(" ", text).strip().lower()
     limit = settings.LIMITS["INTEREST_MAX_LENGTH"]
     if not name:
@@ -28,6 +30,8 @@ def interest_normalize(*, text: object) -> tuple[str, str]:
     slug = slugify(name, allow_unicode=True)
     if not slug:
         raise ValidationError(f"'{name}' has no letters or digits.")
+    if len(slug) > limit:  # NFKC normalisation can make the slug longer than the name
+        raise ValidationError(f"An interest has at most {limit} characters.")
     return slug, name
 
 
@@ -66,7 +70,11 @@ def profile_update(
     changes: dict[str, object] = {}
     if display_name is not _UNSET:
         limit = settings.LIMITS["DISPLAY_NAME_MAX_LENGTH"]
-        if not isinstance(display_name, str) or not display_name.strip():
+        if (
+            not isinstance(display_name, str)
+            or not display_name.strip()
+            or not text_storable(display_name)
+        ):
             errors["display_name"] = "Enter a display name."
         elif len(display_name.strip()) > limit:
             errors["display_name"] = f"At most {limit} characters."

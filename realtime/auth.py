@@ -29,10 +29,14 @@ def origin_allowed(origin: str) -> bool:
     """Return whether a browser page at ``origin`` may open a socket here."""
     if origin in settings.CSRF_TRUSTED_ORIGINS:
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+        port = parts.port  # raises on a malformed port ("h:99999", "h:abc")
+    except ValueError:
+        return False
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
-    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    host = parts.hostname if port is None else f"{parts.hostname}:{port}"
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
         allowed = [".localhost", "127.0.0.1", "[::1]"]

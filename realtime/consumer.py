@@ -12,6 +12,7 @@ import logging
 import time
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -77,7 +78,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             GatewayConsumer.handlers = load_handlers()
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         for cid in await db(conv_selectors.conversation_ids_for_user)(user_id=self.user_id):
-            await self._join(cid)
+            await self.join_conversation(cid)
         await presence.on_connect(self)
         await ws_connections.connection_opened()
         self.counted = True
@@ -114,7 +115,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         for cid in list(self.joined):
             await self.channel_layer.group_discard(conversation_group(cid), self.channel_name)
 
-    async def _join(self, cid: int) -> None:
+    async def join_conversation(self, cid: int) -> None:
         if cid not in self.joined:
             self.joined.add(cid)
             await self.channel_layer.group_add(conversation_group(cid), self.channel_name)
@@ -148,7 +149,21 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        if message["type"] in ("websocket.connect", "websocket.disconnect"):
+            await handler(message)
+            return
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            # One failed frame or push (a database hiccup during a gap fill, say) must not
+            # kill the socket: a dead consumer never runs disconnect(), so its groups,
+            # presence and pool entries would linger. Cursors only move on delivery, so
+            # the next event or resume retries what failed here.
+            logger.exception(
+                "user=%s message=%s failed", getattr(self, "user_id", None), message["type"]
+            )
 
     # -- frames from the client --------------------------------------------------------
 
@@ -182,7 +197,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         WS_FRAMES_IN.labels(frame_type_label(frame.get("type"), self.handlers)).inc()
         ref = frame.get("ref")
-        if ref is None and frame.get("type") in REF_OPTIONAL:
+        if ref is None and isinstance(frame.get("type"), str) and frame["type"] in REF_OPTIONAL:
             await self._run_without_reply(frame)
             return
         if not isinstance(ref, str | int) or isinstance(ref, bool) or len(str(ref)) > REF_MAX_CHARS:
@@ -242,8 +257,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if message.get("except_user_id") == self.user_id:
             return  # e.g. my own typing, on every device of mine
         if event == "conversation.joined":
-            await self._join(data["conversation_id"])
+            await self._joined(data["conversation_id"], data["last_seq"])
         elif event == "conversation.left":
+            await self._leave(data["conversation_id"])
+        elif event == "conversation.members" and self.user_id in data["removed"]:
+            # Also here: if the `conversation.left` push is lost, the socket still stops
+            # hearing a conversation it was removed from.
             await self._leave(data["conversation_id"])
         cid, seq = message.get("conversation_id"), message.get("seq")
         if cid is not None and seq is not None:
@@ -270,11 +289,28 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         await self.send_sequenced_frame(cid, seq, event, data)
 
-    async def _fill_gap(self, cid: int, cursor: int, upto: int) -> None:
+    async def _joined(self, cid: int, last_seq: int) -> None:
+        """Subscribe to a conversation the user just joined and deliver what it already has.
+
+        Messages sent between the membership's commit and this subscription were published
+        before the socket listened: read them from the database (the join is rare, the
+        query small) instead of waiting for a later message to reveal the gap.
+        """
+        await self.join_conversation(cid)
+        self.cursors.setdefault(cid, last_seq)
+        if self.synced:
+            await self._fill_gap(cid, self.cursors[cid], None)
+
+    async def _fill_gap(self, cid: int, cursor: int, upto: int | None) -> None:
         limit = settings.LIMITS["RESUME_MAX_MESSAGES"]
-        if upto - cursor > limit:
+        if upto is not None and upto - cursor > limit:
             await self.send_too_far(cid, after_seq=cursor, latest_seq=upto)
             self.cursors[cid] = upto
+            return
+        if not await db(conv_selectors.membership_exists)(
+            user_id=self.user_id, conversation_id=cid
+        ):
+            await self._leave(cid)  # removed, and the push saying so was lost
             return
         rows = await db(conv_selectors.messages_after)(
             conversation_id=cid, after_seq=cursor, upto_seq=upto, limit=limit

@@ -47,7 +47,10 @@ async def sync(conn, data: dict) -> dict:
     )
     summary = {}
     for cid, messages, too_far, head in batch:
-        after = cursors[cid]
+        # A cursor past the head (a restored database, a confused client) would silently
+        # drop every live message up to it: clamp it.
+        after = min(cursors[cid], head)
+        await conn.join_conversation(cid)  # in case the `conversation.joined` push was lost
         conn.cursors[cid] = after
         if too_far:
             await conn.send_too_far(cid, after_seq=after, latest_seq=head)

@@ -37,8 +37,13 @@ _owner_pid: int | None = None
 def _start() -> asyncio.AbstractEventLoop:
     global _loop, _owner_pid
     loop = asyncio.new_event_loop()
+    running = threading.Event()
+    loop.call_soon(running.set)
     thread = threading.Thread(target=loop.run_forever, name="channel-layer-loop", daemon=True)
     thread.start()
+    # Callers outside the lock test is_running(): return only once it is true, or a second
+    # caller could start a second loop (and a second layer with its own connection).
+    running.wait()
     _loop, _owner_pid = loop, os.getpid()
     return loop
 

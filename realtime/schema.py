@@ -22,7 +22,15 @@ EVENT_SCHEMAS: dict[str, dict[str, type | tuple]] = {
     # A message's body changed or it was deleted (soft); carries the whole message.
     "message.updated": MESSAGE_FIELDS,
     # The recipient became a member of a conversation (created, or added by an owner).
-    "conversation.joined": {"conversation_id": int, "kind": str, "title": str, "role": str},
+    # ``last_seq``: the conversation's head when the membership was stored; later messages
+    # are new to the recipient.
+    "conversation.joined": {
+        "conversation_id": int,
+        "kind": str,
+        "title": str,
+        "role": str,
+        "last_seq": int,
+    },
     # The recipient is no longer a member (left, or removed by an owner).
     "conversation.left": {"conversation_id": int},
     # Membership of a conversation the recipient is in changed.

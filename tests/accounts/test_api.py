@@ -87,9 +87,14 @@ def test_session_login_and_logout(make_user):
     make_user("cat", password=GOOD)
     client = APIClient(enforce_csrf_checks=True)
     assert client.get("/api/auth/session").json() == {"authenticated": False, "user_id": None}
-    assert (
-        client.post("/api/auth/session", {"username": "cat", "password": GOOD}).status_code == 204
+    # Login CSRF: a log-in posted without the token (say, from another site) is refused.
+    res = client.post("/api/auth/session", {"username": "cat", "password": GOOD})
+    assert res.status_code == 403
+    csrf = client.cookies["csrftoken"].value
+    res = client.post(
+        "/api/auth/session", {"username": "cat", "password": GOOD}, HTTP_X_CSRFTOKEN=csrf
     )
+    assert res.status_code == 204
     assert client.get("/api/auth/session").json()["authenticated"] is True
     # A session-authenticated write without the CSRF token is refused.
     assert client.delete("/api/auth/session").status_code == 403

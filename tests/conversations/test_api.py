@@ -156,7 +156,7 @@ def test_history_pages_by_seq_and_is_stable_while_messages_arrive(api, make_user
 @pytest.mark.parametrize(
     ("body", "client_id"),
     [("", "a"), ("   ", "a"), ("x" * 4001, "a"), (5, "a"), (None, "a"), ("ok", ""), ("ok", 5),
-     ("ok", "x" * 65)],
+     ("ok", "x" * 65), ("nul\x00", "a"), ("ok", "nul\x00")],
 )  # fmt: skip
 def test_bad_messages_are_invalid_and_not_stored(api, make_user, body, client_id):
     bob = make_user()
@@ -168,6 +168,17 @@ def test_bad_messages_are_invalid_and_not_stored(api, make_user, body, client_id
     assert res.json()["code"] == "invalid"
     assert not Message.objects.exists()
     assert Conversation.objects.get(pk=cid).last_seq == 0
+
+
+def test_a_lone_surrogate_in_json_is_invalid_not_a_500(api, make_user):
+    bob = make_user()
+    cid = api.post("/api/conversations", {"kind": "direct", "user_id": bob.pk}, format="json")
+    raw = '{"body": "bad \\ud800", "client_id": "a"}'  # valid JSON, not encodable as UTF-8
+    res = api.post(
+        f"/api/conversations/{cid.json()['id']}/messages", raw, content_type="application/json"
+    )
+    assert res.status_code == 400
+    assert not Message.objects.exists()
 
 
 def test_message_of_exactly_the_limit_is_accepted(api, make_user):

@@ -39,6 +39,9 @@ def test_read_and_update_my_profile(api):
         ({"interests": ["ok", ""]}, "interests"),
         ({"interests": ["   "]}, "interests"),
         ({"interests": ["x" * 500]}, "interests"),
+        ({"interests": ["\ufdfa" * 3]}, "interests"),  # a short name whose slug is long
+        ({"interests": ["a\x00b"]}, "interests"),
+        ({"display_name": "a\x00b"}, "display_name"),
         ({"interests": "music"}, "interests"),
         ({"interests": [5]}, "interests"),
         ({"colour": "red"}, "colour"),

@@ -27,6 +27,12 @@ async def test_unauthenticated_connection_is_closed_with_4401():
     assert out == {"type": "websocket.close", "code": 4401}
 
 
+async def test_malformed_origin_is_closed_with_4403_not_a_crash():
+    for origin in (b"http://127.0.0.1:99999", b"http://127.0.0.1:abc", b"http://[::1"):
+        out = await _closed_with([(b"origin", origin)])
+        assert out["code"] == 4403
+
+
 async def test_bad_token_is_closed_with_4401():
     out = await _closed_with([(b"authorization", b"Token nope")])
     assert out["code"] == 4401
@@ -107,6 +113,10 @@ async def test_bad_frames_get_error_replies_and_socket_stays_open(make_user):
         assert (await ws.recv())["error"]["code"] == "too_large"
         await ws.comm.send_to(bytes_data=b"\x00\x01")
         assert (await ws.recv())["error"]["code"] == "invalid"
+        await ws.comm.send_to(text_data=json.dumps({"type": [1]}))  # unhashable type, no ref
+        assert (await ws.recv())["error"]["code"] == "invalid"
+        reply = await ws.request("message.send", {"conversation_id": 1, "body": "a\x00b"})
+        assert reply["error"]["code"] == "invalid"
         reply = await ws.request("message.send", {"conversation_id": "x", "body": 5})
         assert reply["error"]["code"] == "invalid"
         # Still open and working:
@@ -213,6 +223,70 @@ async def test_resume_replays_exactly_what_was_missed(make_user):
         live = await ws.event("message.new")
         assert live["data"]["seq"] == 8
         assert not [e for e in await ws.drain() if e["type"] == "message.new"]
+
+
+async def test_a_cursor_past_the_head_is_clamped(make_user):
+    from channels.db import database_sync_to_async
+
+    from conversations.services import message_send
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+    await database_sync_to_async(message_send)(
+        sender_id=ann.pk, conversation_id=cid, body="one", client_id="1"
+    )
+    async with ws_connect(bob, sync={str(cid): 50}) as ws:
+        assert ws.sync_reply["data"]["conversations"][str(cid)]["latest_seq"] == 1
+        await database_sync_to_async(message_send)(
+            sender_id=ann.pk, conversation_id=cid, body="two", client_id="2"
+        )
+        assert (await ws.event("message.new"))["data"]["seq"] == 2
+
+
+async def test_a_new_conversation_delivers_its_first_message(make_user):
+    """The first message may be published before the socket subscribed to the group."""
+    from channels.db import database_sync_to_async
+
+    from conversations.services import message_send
+
+    ann = await database_sync_to_async(make_user)()
+    bob = await database_sync_to_async(make_user)()
+
+    def create_and_send():
+        conv = conversation_group_create(user_id=ann.pk, title="Now", member_ids=[bob.pk])
+        message_send(sender_id=ann.pk, conversation_id=conv.pk, body="first", client_id="f")
+        return conv.pk
+
+    async with ws_connect(bob, sync={}) as ws:
+        cid = await database_sync_to_async(create_and_send)()
+        joined = await ws.event("conversation.joined")
+        assert joined["data"] == {
+            "conversation_id": cid, "kind": "group", "title": "Now", "role": "member",
+            "last_seq": 0,
+        }  # fmt: skip
+        got = await ws.event("message.new")
+        assert (got["data"]["seq"], got["data"]["body"]) == (1, "first")
+        assert not [e for e in await ws.drain() if e["type"] == "message.new"]
+
+
+async def test_a_removed_member_stops_hearing_the_conversation(make_user):
+    from channels.db import database_sync_to_async
+
+    from conversations.services import member_remove, message_send
+
+    owner = await database_sync_to_async(make_user)()
+    gone = await database_sync_to_async(make_user)()
+    conv = await database_sync_to_async(conversation_group_create)(
+        user_id=owner.pk, title="T", member_ids=[gone.pk]
+    )
+    async with ws_connect(gone, sync={}) as ws:
+        await database_sync_to_async(member_remove)(
+            user_id=owner.pk, conversation_id=conv.pk, member_id=gone.pk
+        )
+        await ws.event("conversation.left")
+        await database_sync_to_async(message_send)(
+            sender_id=owner.pk, conversation_id=conv.pk, body="secret", client_id="s"
+        )
+        assert not [e for e in await ws.drain(0.5) if e["type"] == "message.new"]
 
 
 async def test_resume_past_the_bound_says_too_far(make_user, settings):
