@@ -1,5 +1,6 @@
 """Reads of presence, read markers and unread counts."""
 
+import time
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.db.models import Count
 from conversations.models import Membership, Message
 from conversations.selectors import membership_get
 from profiles.models import Profile
-from switchboard.redis import bus, key
+from switchboard.redis import abus, bus, key
 
 
 def users_key() -> str:
@@ -158,3 +159,8 @@ def unread_summary(*, user_id: int) -> dict:
         "total": sum(per.values()),
         "conversations": [{"conversation_id": cid, "unread": n} for cid, n in listed],
     }
+
+
+async def connections_alive_acount(*, user_id: int) -> int:
+    """Return how many of the user's connections are alive (on any server process)."""
+    return await abus().zcount(conns_key(user_id), time.time(), "+inf")

@@ -22,6 +22,7 @@ from matching import pool as meet_pool
 from ops import connections as ws_connections
 from ops.metrics import WS_FRAMES_IN, WS_FRAMES_OUT, frame_type_label
 from presence import gateway as presence
+from presence import selectors as presence_selectors
 
 from . import errors
 from .db import db
@@ -65,6 +66,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.close(code=auth_error)
             return
         self.user_id = self.scope["user"].pk
+        limit = settings.LIMITS["WS_CONNECTIONS_PER_USER"]
+        if await presence_selectors.connections_alive_acount(user_id=self.user_id) >= limit:
+            logger.info("user=%s refused: more than %s connections", self.user_id, limit)
+            del self.user_id  # nothing was registered: disconnect() has nothing to undo
+            await self.close(code=errors.CLOSE_TOO_MANY_CONNECTIONS)
+            return
         self.cursors: dict[int, int] = {}
         self.synced = False
         self.presync: list[dict] = []

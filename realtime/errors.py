@@ -21,3 +21,4 @@ INTERNAL = "internal"
 
 # Close codes (4000-4999 are the application's range in RFC 6455).
 CLOSE_RATE_LIMITED = 4429
+CLOSE_TOO_MANY_CONNECTIONS = 4409

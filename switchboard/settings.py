@@ -249,6 +249,9 @@ LIMITS = {
     "WS_RATE_PER_SECOND": env.float("LIMIT_WS_RATE_PER_SECOND", default=20.0),
     "WS_RATE_BURST": env.int("LIMIT_WS_RATE_BURST", default=60),
     "WS_TICKET_TTL_SECONDS": 30,
+    # Live sockets per user over all server processes (counted from presence); more: close
+    # 4409. Checked at connect, so racing connects may exceed it by a few.
+    "WS_CONNECTIONS_PER_USER": env.int("LIMIT_WS_CONNECTIONS_PER_USER", default=20),
     # Presence (docs/subsystems/presence.md). A connection stays alive TTL seconds after its
     # last heartbeat; the sweep runs every SWEEP seconds, so a dead server's users go offline
     # at most TTL + SWEEP seconds after its last heartbeat (50 s by default, issue #4: <= 60).

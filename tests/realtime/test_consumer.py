@@ -391,3 +391,19 @@ def _pair(make_user):
     ann, bob = make_user(), make_user()
     conv, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
     return ann, bob, conv.pk
+
+
+async def test_connections_per_user_are_bounded_with_4409(make_user, settings):
+    from channels.db import database_sync_to_async
+
+    from tests.conftest import token_for
+
+    settings.LIMITS = {**settings.LIMITS, "WS_CONNECTIONS_PER_USER": 2}
+    user = await database_sync_to_async(make_user)()
+    token = await database_sync_to_async(token_for)(user)
+    async with ws_connect(user), ws_connect(user):
+        out = await _closed_with([(b"authorization", f"Token {token}".encode())])
+        assert out["code"] == 4409
+    # Once one closes, a new one is welcome again.
+    async with ws_connect(user) as ws:
+        assert ws.hello["data"]["user_id"] == user.pk
