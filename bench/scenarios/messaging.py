@@ -448,21 +448,33 @@ def _reconcile_late(workers, steps: list[dict], max_wait: float) -> None:
         row["lost"] = len(missing) - len(arrived)
 
 
+def clients_deal(specs: list, urls: list[str]) -> tuple[list[list], dict[int, int]]:
+    """Deal ``(uid, token, server, conversation)`` specs over the generator processes.
+
+    Return each generator's client tuples and which generator holds each user.
+    """
+    per_gen = common.split(specs, GENERATORS)
+    gen_of = {spec[0]: g for g, chunk in enumerate(per_gen) for spec in chunk}
+    clients = [
+        [(uid, tok, urls[srv], cid, [cid]) for uid, tok, srv, cid in chunk] for chunk in per_gen
+    ]
+    return clients, gen_of
+
+
+def clients_connect(workers, clients: list[list], *, timeout: float) -> float:
+    """Connect every generator's clients (100 at a time each); return the seconds it took."""
+    t0 = time.monotonic()
+    workers.ask(None, per_worker=[("connect", c, 100) for c in clients], timeout=timeout)
+    return time.monotonic() - t0
+
+
 def _run(kind: str, rates: list[int], mode: dict, results_dir: Path) -> dict:
     seconds = mode["seconds"]
     specs, members = _fixtures(kind)
     with common.servers(2, results_dir=results_dir) as servers:
-        urls = [s.ws_url for s in servers]
-        per_gen = common.split(specs, GENERATORS)
-        gen_of = {spec[0]: g for g, chunk in enumerate(per_gen) for spec in chunk}
+        clients, gen_of = clients_deal(specs, [s.ws_url for s in servers])
         with common.Workers(generator_main, [(i,) for i in range(GENERATORS)]) as workers:
-            clients = [
-                [(uid, tok, urls[srv], cid, [cid]) for uid, tok, srv, cid in chunk]
-                for chunk in per_gen
-            ]
-            t0 = time.monotonic()
-            workers.ask(None, per_worker=[("connect", c, 100) for c in clients], timeout=300)
-            connect_seconds = time.monotonic() - t0
+            connect_seconds = clients_connect(workers, clients, timeout=300)
             print(f"  {kind}: {CLIENTS} clients connected in {connect_seconds:.1f} s")
             # Warm-up: code paths, database connections of every worker thread.
             _run_step(

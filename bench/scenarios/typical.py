@@ -228,17 +228,9 @@ def _window(workers, gen_of, members, rate, mode, servers) -> dict:
 def _run(mode: dict, results_dir: Path) -> dict:
     specs, members = _fixtures(mode["users"])
     with common.servers(2, results_dir=results_dir) as servers:
-        urls = [s.ws_url for s in servers]
-        per_gen = common.split(specs, GENERATORS)
-        gen_of = {spec[0]: g for g, chunk in enumerate(per_gen) for spec in chunk}
+        clients, gen_of = messaging.clients_deal(specs, [s.ws_url for s in servers])
         with common.Workers(generator_main, [(i,) for i in range(GENERATORS)]) as workers:
-            clients = [
-                [(uid, tok, urls[srv], cid, [cid]) for uid, tok, srv, cid in chunk]
-                for chunk in per_gen
-            ]
-            t0 = time.monotonic()
-            workers.ask(None, per_worker=[("connect", c, 100) for c in clients], timeout=600)
-            connect_seconds = time.monotonic() - t0
+            connect_seconds = messaging.clients_connect(workers, clients, timeout=600)
             print(f"  typical: {mode['users']} clients connected in {connect_seconds:.1f} s")
             rate = RATE_PER_MINUTE / 60
             spy = raw = None
