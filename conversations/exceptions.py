@@ -1,13 +1,10 @@
 """Errors raised by conversation services, each with a stable protocol code."""
 
+from switchboard.errors import ServiceError
 
-class ConversationError(Exception):
-    code = "invalid"
 
-    def __init__(self, message: str, **extra):
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
+class ConversationError(ServiceError):
+    """An error of this app's services (see switchboard.errors)."""
 
 
 class Invalid(ConversationError):

@@ -1,13 +1,10 @@
 """Errors raised by Meet services, each with a stable protocol code (docs/protocol.md)."""
 
+from switchboard.errors import ServiceError
 
-class MatchError(Exception):
-    code = "invalid"
 
-    def __init__(self, message: str, **extra):
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
+class MatchError(ServiceError):
+    """An error of this app's services (see switchboard.errors)."""
 
 
 class Invalid(MatchError):

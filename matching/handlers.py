@@ -1,29 +1,14 @@
 """WebSocket frames of Meet: pool, room text, WebRTC signalling, block, report.
 
 Frames and events are documented in docs/protocol.md ("Meet"). Each handler parses and
-calls one service in the thread pool; services raise ``MatchError``s, turned here into
-protocol errors with the same stable code.
+calls one service in the thread pool; the gateway replies to the ``MatchError``s they raise
+with the error's stable code.
 """
 
-import functools
-
 from realtime.db import db
-from realtime.errors import ProtocolError
 from realtime.router import handler
 
 from . import services
-from .exceptions import MatchError
-
-
-def _match_errors(func):
-    @functools.wraps(func)
-    async def wrapper(conn, data: dict) -> dict:
-        try:
-            return await func(conn, data)
-        except MatchError as exc:
-            raise ProtocolError(exc.code, exc.message, **exc.extra) from None
-
-    return wrapper
 
 
 def _enter_options(data: dict) -> dict:
@@ -36,7 +21,6 @@ def _enter_options(data: dict) -> dict:
 
 
 @handler("match.enter")
-@_match_errors
 async def match_enter(conn, data: dict) -> dict:
     """Enter the pool (again: refreshes my one ticket); counts toward the rate limit."""
     await db(services.match_rate_check)(user_id=conn.user_id)
@@ -46,14 +30,12 @@ async def match_enter(conn, data: dict) -> dict:
 
 
 @handler("match.cancel")
-@_match_errors
 async def match_cancel(conn, data: dict) -> dict:
     """Leave the pool (whichever connection entered)."""
     return {"removed": await db(services.match_cancel)(user_id=conn.user_id)}
 
 
 @handler("match.skip")
-@_match_errors
 async def match_skip(conn, data: dict) -> dict:
     """End my match for both; with ``requeue`` enter the pool again at once."""
     return await db(services.match_skip)(
@@ -66,7 +48,6 @@ async def match_skip(conn, data: dict) -> dict:
 
 
 @handler("match.say")
-@_match_errors
 async def match_say(conn, data: dict) -> dict:
     """Relay a text line to my partner (ephemeral)."""
     return await db(services.room_say)(
@@ -75,7 +56,6 @@ async def match_say(conn, data: dict) -> dict:
 
 
 @handler("match.signal")
-@_match_errors
 async def match_signal(conn, data: dict) -> dict:
     """Relay a WebRTC offer / answer / ICE candidate to my partner only."""
     await db(services.room_signal)(
@@ -88,7 +68,6 @@ async def match_signal(conn, data: dict) -> dict:
 
 
 @handler("match.block")
-@_match_errors
 async def match_block(conn, data: dict) -> dict:
     """Block my partner in a match (or a user id); ends our open match."""
     block = await db(services.block_create)(
@@ -98,7 +77,6 @@ async def match_block(conn, data: dict) -> dict:
 
 
 @handler("match.report")
-@_match_errors
 async def match_report(conn, data: dict) -> dict:
     """Report my partner in a match for review."""
     report = await db(services.report_create)(

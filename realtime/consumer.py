@@ -17,12 +17,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from conversations import selectors as conv_selectors
-from conversations.exceptions import ConversationError
 from matching import pool as meet_pool
 from ops import connections as ws_connections
 from ops.metrics import WS_FRAMES_IN, WS_FRAMES_OUT, frame_type_label
 from presence import gateway as presence
 from presence import selectors as presence_selectors
+from switchboard.errors import ServiceError
 
 from . import errors
 from .db import db
@@ -223,7 +223,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         try:
             result = await func(self, data)
-        except (ProtocolError, ConversationError) as exc:
+        except (ProtocolError, ServiceError) as exc:
             code = exc.code
             await self.reply(ref, error=(code, exc.message), extra=exc.extra)
         except Exception:
@@ -239,7 +239,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         try:
             await self.handlers[frame["type"]](self, data)
-        except (ProtocolError, ConversationError):
+        except (ProtocolError, ServiceError):
             pass
         except Exception:
             logger.exception("user=%s frame=%s failed", self.user_id, frame["type"])
