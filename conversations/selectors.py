@@ -176,16 +176,15 @@ def resume_batch(
 
     Conversations the user does not belong to are skipped (they get no data).
     """
-    allowed = set(
+    heads = dict(  # one query: the user's memberships among these, with each head
         Membership.objects.filter(user_id=user_id, conversation_id__in=list(cursors)).values_list(
-            "conversation_id", flat=True
+            "conversation_id", "conversation__last_seq"
         )
     )
-    heads = dict(Conversation.objects.filter(pk__in=allowed).values_list("pk", "last_seq"))
     out = []
-    for cid in sorted(allowed):
+    for cid in sorted(heads):
         after = cursors[cid]
-        head = heads.get(cid, 0)
+        head = heads[cid]
         if head <= after:
             out.append((cid, [], False, head))
             continue

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count
 
 from conversations.models import Membership, Message
 from conversations.selectors import membership_get
@@ -42,32 +41,21 @@ def contact_ids(*, user_id: int) -> list[int]:
 
     Conversations above ``PRESENCE_PUSH_MAX_MEMBERS`` members do not count: pushing to all
     of a 1,000-member group on every transition is the quadratic case issue #4 rules out.
+    One query (it runs at every first connection): the user's memberships by the ``user_id``
+    index, each conversation's size counted by the ``conversation_id`` index, then the other
+    members of the small ones. Portable SQL (SQLite too).
     """
-    # Three small indexed queries with literal id lists: one nested query was planned as a
-    # scan of the whole membership table (measured by bench/scenarios/presence.py).
-    mine = list(
-        Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True)
+    table = Membership._meta.db_table
+    sql = (
+        f"SELECT DISTINCT o.user_id FROM {table} me "
+        f"JOIN {table} o ON o.conversation_id = me.conversation_id "
+        f"WHERE me.user_id = %s AND o.user_id <> %s "
+        f"AND (SELECT COUNT(*) FROM {table} n WHERE n.conversation_id = me.conversation_id) <= %s "
+        f"ORDER BY o.user_id"
     )
-    if not mine:
-        return []
-    limit = settings.LIMITS["PRESENCE_PUSH_MAX_MEMBERS"]
-    small = [
-        cid
-        for cid, n in Membership.objects.filter(conversation_id__in=mine)
-        .values("conversation_id")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("conversation_id", "n")
-        if n <= limit
-    ]
-    if not small:
-        return []
-    return list(
-        Membership.objects.filter(conversation_id__in=small)
-        .exclude(user_id=user_id)
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, user_id, settings.LIMITS["PRESENCE_PUSH_MAX_MEMBERS"]])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def visible_user_ids(*, user_id: int, user_ids: list[int]) -> set[int]:
