@@ -11,7 +11,7 @@ from realtime.errors import INVALID, ProtocolError
 from realtime.router import handler
 
 from . import receipts, selectors
-from .typing import typing_send
+from .typing import typing_asend
 
 # A connection re-checks its membership of a conversation it types in after this long (and
 # at once when a ``conversation.left`` event removes it from the connection's groups).
@@ -64,7 +64,7 @@ async def _typing(conn, data: dict, typing: bool) -> dict:
         )
     if not bucket.take():
         return {"sent": False}  # over the typing rate: dropped, not an error
-    await db(typing_send)(user_id=conn.user_id, conversation_id=cid, typing=typing)
+    await typing_asend(user_id=conn.user_id, conversation_id=cid, typing=typing)
     return {"sent": True}
 
 

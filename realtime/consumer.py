@@ -37,6 +37,22 @@ PRESYNC_BUFFER_MAX = 1000
 REF_MAX_CHARS = 64
 
 
+def frame_encode(frame: dict) -> str:
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def event_text(message: dict) -> str:
+    """Return the WebSocket frame of a pushed event, encoded once per process.
+
+    The layer hands the same decoded message to every local consumer of a group
+    (``realtime/layer.py``); the first one to send it stores the encoding there.
+    """
+    text = message.get("_frame")
+    if text is None:
+        text = message["_frame"] = frame_encode({"type": message["event"], "data": message["data"]})
+    return text
+
+
 class TokenBucket:
     """Frames allowed per second with a burst; ``take`` says whether one more is allowed."""
 
@@ -252,14 +268,19 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             frame.update(ok=False, error={"code": error[0], "message": error[1], **(extra or {})})
         await self.send_frame(frame)
 
-    async def send_frame(self, frame: dict) -> None:
+    async def send_frame(self, frame: dict, text: str | None = None) -> None:
+        """Send ``frame``; ``text`` is its encoding when the caller already has it."""
         WS_FRAMES_OUT.labels(frame["type"]).inc()
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        await self.send(text_data=text if text is not None else frame_encode(frame))
 
     # -- events from the channel layer ------------------------------------------------
 
     async def push_event(self, message: dict):
-        """Handle ``push.event`` from ``realtime.events.send_event``."""
+        """Handle ``push.event`` from ``realtime.events.send_event``.
+
+        ``message`` is shared by every local consumer of the group (``realtime/layer.py``):
+        read it, never change it, except for the frame encoded once for all of them.
+        """
         event, data = message["event"], message["data"]
         if message.get("except_user_id") == self.user_id:
             return  # e.g. my own typing, on every device of mine
@@ -279,22 +300,22 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 if len(self.presync) < PRESYNC_BUFFER_MAX:
                     self.presync.append(message)
                 return
-            await self._deliver_sequenced(cid, seq, event, data)
+            await self._deliver_sequenced(message)
             return
-        await self.send_frame({"type": event, "data": data})
+        await self.send_frame({"type": event, "data": data}, event_text(message))
 
-    async def _deliver_sequenced(self, cid: int, seq: int, event: str, data: dict) -> None:
+    async def _deliver_sequenced(self, message: dict) -> None:
+        cid, seq = message["conversation_id"], message["seq"]
         cursor = self.cursors.get(cid)
-        if cursor is None:
-            # First event of a conversation the client did not sync: start from here.
-            await self.send_sequenced_frame(cid, seq, event, data)
-            return
-        if seq <= cursor:
+        if cursor is not None and seq <= cursor:
             return  # already delivered (replay, gap fill or a duplicate push)
-        if seq > cursor + 1:
+        if cursor is not None and seq > cursor + 1:
             await self._fill_gap(cid, cursor, seq)
             return
-        await self.send_sequenced_frame(cid, seq, event, data)
+        # The next seq, or the first event of a conversation the client did not sync.
+        await self.send_sequenced_frame(
+            cid, seq, message["event"], message["data"], event_text(message)
+        )
 
     async def _joined(self, cid: int, last_seq: int) -> None:
         """Subscribe to a conversation the user just joined and deliver what it already has.
@@ -327,9 +348,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 cid, row.seq, "message.new", conv_selectors.message_serialize(row)
             )
 
-    async def send_sequenced_frame(self, cid: int, seq: int, event: str, data: dict) -> None:
+    async def send_sequenced_frame(
+        self, cid: int, seq: int, event: str, data: dict, text: str | None = None
+    ) -> None:
         self.cursors[cid] = seq
-        await self.send_frame({"type": event, "data": data})
+        await self.send_frame({"type": event, "data": data}, text)
 
     async def send_too_far(self, cid: int, *, after_seq: int, latest_seq: int) -> None:
         await self.send_frame(
@@ -344,6 +367,4 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.synced = True
         queued, self.presync = self.presync, []
         for message in queued:
-            await self._deliver_sequenced(
-                message["conversation_id"], message["seq"], message["event"], message["data"]
-            )
+            await self._deliver_sequenced(message)

@@ -55,27 +55,49 @@ def send_event(
     )
 
 
+def _message(item: dict) -> tuple[list[str], dict]:
+    """Validate one event (the keyword arguments of ``send_event``); return its groups and
+    the channel-layer message."""
+    event_validate(item["event"], item["data"])
+    message = {
+        "type": "push.event",
+        "event": item["event"],
+        "data": item["data"],
+        "conversation_id": item.get("conversation_id"),
+        "seq": item.get("seq"),
+    }
+    if item.get("except_user_id") is not None:
+        message["except_user_id"] = item["except_user_id"]
+    return item["groups"], message
+
+
 def send_events(*, items: list[dict]) -> None:
     """Push several events (each the keyword arguments of ``send_event``) in one hand-off.
 
     One hop to the publishing loop for the lot instead of one per event: a service that
     tells every member of a conversation something different (unread counts) pays once.
     """
-    batch = []
-    for item in items:
-        event_validate(item["event"], item["data"])
-        message = {
-            "type": "push.event",
-            "event": item["event"],
-            "data": item["data"],
-            "conversation_id": item.get("conversation_id"),
-            "seq": item.get("seq"),
-        }
-        if item.get("except_user_id") is not None:
-            message["except_user_id"] = item["except_user_id"]
-        batch.append((item["groups"], message))
+    batch = [_message(item) for item in items]
     if batch:
         transaction.on_commit(lambda: _publish(batch))
+
+
+async def asend_event(
+    *, event: str, data: dict, groups: list[str], except_user_id: int | None = None
+) -> None:
+    """``send_event`` for async code that stores nothing (typing): publish now, from this loop.
+
+    No transaction to wait for, so no thread hop to the ORM pool and none to the publishing
+    loop: one ``PUBLISH`` per group from the caller's event loop. Failures are logged, not
+    raised, as for ``send_event`` (the channel layer is a doorbell).
+    """
+    groups, message = _message(
+        {"event": event, "data": data, "groups": groups, "except_user_id": except_user_id}
+    )
+    try:
+        await _group_send_all([(groups, message)])
+    except Exception:
+        logger.exception("event=%s push failed", event)
 
 
 def _publish(batch: list[tuple[list[str], dict]]) -> None:

@@ -173,7 +173,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # ---------------------------------------------------------------------------
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "realtime.layer.ChannelLayer",
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "max_connections": 4}],
             "prefix": f"{REDIS_KEY_PREFIX}:cl:",
