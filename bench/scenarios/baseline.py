@@ -39,17 +39,21 @@ VARIANTS = {
     "naive": ("bench.naive_channels:application", "naive Channels"),
 }
 FULL = {
+    "clients": CLIENTS,
     "rates": {
         "relay": [250, 500, 1000, 2000, 3000, 4000, 6000, 8000],
         "naive": [250, 500, 1000, 2000, 4000],
     },
     "seconds": 10.0,
+    "warmup_seconds": 2.0,
     "ack_wait": 10.0,
     "collect_max": 60.0,
 }
-QUICK = {
-    "rates": {"relay": [250, 1000, 2000, 4000], "naive": [250, 1000]},
-    "seconds": 3.0,
+QUICK = {  # the whole quick suite must finish in under 3 minutes
+    "clients": 300,
+    "rates": {"relay": [250, 1000, 4000], "naive": [250]},
+    "seconds": 1.5,
+    "warmup_seconds": 1.0,
     "ack_wait": 5.0,
     "collect_max": 15.0,
 }
@@ -200,13 +204,14 @@ def _client(uid: int, url: str, cid: int) -> tuple:
 
 def _run(variant: str, rates: list[int], mode: dict, results_dir: Path) -> dict:
     app, label = VARIANTS[variant]
+    clients_n = mode["clients"]
     if variant == "naive":  # stores messages: real users and conversations
-        ids = [u for u, _ in common.users_create(count=CLIENTS, prefix="naive")]
-        pairs = [(ids[i], ids[i + 1]) for i in range(0, CLIENTS, 2)]
+        ids = [u for u, _ in common.users_create(count=clients_n, prefix="naive")]
+        pairs = [(ids[i], ids[i + 1]) for i in range(0, clients_n, 2)]
         convs = common.conversations_direct_create(pairs)
     else:  # no database: any ids
-        ids = list(range(1, CLIENTS + 1))
-        pairs = [(ids[i], ids[i + 1]) for i in range(0, CLIENTS, 2)]
+        ids = list(range(1, clients_n + 1))
+        pairs = [(ids[i], ids[i + 1]) for i in range(0, clients_n, 2)]
         convs = list(range(1, len(pairs) + 1))
     partner, conv_of = {}, {}
     for (a, b), cid in zip(pairs, convs, strict=True):
@@ -224,8 +229,8 @@ def _run(variant: str, rates: list[int], mode: dict, results_dir: Path) -> dict:
             t0 = time.monotonic()
             workers.ask(None, per_worker=[("connect", c, 100) for c in clients], timeout=300)
             connect_seconds = time.monotonic() - t0
-            print(f"  {label}: {CLIENTS} clients connected in {connect_seconds:.1f} s")
-            warm = {**mode, "seconds": 2.0}
+            print(f"  {label}: {clients_n} clients connected in {connect_seconds:.1f} s")
+            warm = {**mode, "seconds": mode["warmup_seconds"]}
             _step(workers, chunks, partner, gen_of, 0, 200, warm, servers, f"{label} warm-up")
             steps = []
             for i, rate in enumerate(rates, start=1):
@@ -358,7 +363,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
     result = {
         "scenario": "baseline",
         "quick": quick,
-        "clients": CLIENTS,
+        "clients": mode["clients"],
         "generators": GENERATORS,
         "step_seconds": mode["seconds"],
         "machine_load": common.machine_load(0.5),

@@ -1,8 +1,8 @@
 """Cache: public profile reads under a Zipf workload, with and without the cache (issue #6).
 
-100,000 profiles (users, profiles and two interests each, by bulk inserts). Reads pick a
-profile by Zipf popularity (s = ``ZIPF_S`` over the 100,000 ranks, ranks shuffled over the
-ids) and call what ``GET /api/users/<id>/profile`` calls, in this process:
+100,000 profiles (5,000 in quick mode; users, profiles and two interests each, by bulk
+inserts). Reads pick a profile by Zipf popularity (s = ``ZIPF_S`` over the ranks, ranks
+shuffled over the ids) and call what ``GET /api/users/<id>/profile`` calls, in this process:
 
 - **no cache**: the uncached function (``profile_public_get.func``);
 - **cache, cold**: ``profile_public_get`` on an empty cache;
@@ -27,21 +27,23 @@ from bench import common
 PROFILES = 100_000
 ZIPF_S = 1.0
 READS_PER_TTL = 1_000_000
-FULL = {"reads": 30_000}
-QUICK = {"reads": 3_000}
+FULL = {"reads": 30_000, "profiles": PROFILES, "reads_per_ttl": READS_PER_TTL}
+# Quick (the whole quick suite must finish in under 3 minutes): a twentieth of the profiles
+# and of the reads per TTL, so the workload has the same shape on a smaller scale.
+QUICK = {"reads": 1_000, "profiles": PROFILES // 20, "reads_per_ttl": READS_PER_TTL // 20}
 TARGET_HIT_RATE = 0.95
 TARGET_QUERY_REDUCTION = 0.90
 INTERESTS = [f"topic{i}" for i in range(200)]
 
 
-def _data_create() -> list[int]:
+def _data_create(profiles: int) -> list[int]:
     from django.contrib.auth import get_user_model
 
     from profiles.models import Interest, Profile
 
     user_model = get_user_model()
     users = user_model.objects.bulk_create(
-        [user_model(username=f"cache{i}", password="!") for i in range(PROFILES)],
+        [user_model(username=f"cache{i}", password="!") for i in range(profiles)],
         batch_size=5000,
     )
     profiles = Profile.objects.bulk_create(
@@ -103,12 +105,12 @@ def _cache_clear() -> None:
         client.delete(*names[i : i + 5000])
 
 
-def _steady_state_fill(sampler: ZipfSampler) -> int:
-    """Cache every profile that READS_PER_TTL reads would have touched; return how many."""
+def _steady_state_fill(sampler: ZipfSampler, reads_per_ttl: int) -> int:
+    """Cache every profile that ``reads_per_ttl`` reads would have touched; return how many."""
     from profiles.models import Profile
     from profiles.selectors import profile_public, profile_public_get
 
-    touched = {sampler.sample() for _ in range(READS_PER_TTL)}
+    touched = {sampler.sample() for _ in range(reads_per_ttl)}
     ids = sorted(touched)
     for i in range(0, len(ids), 2000):
         chunk = (
@@ -160,7 +162,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
 
     params = QUICK if quick else FULL
     started = time.perf_counter()
-    ids = _data_create()
+    ids = _data_create(params["profiles"])
     create_seconds = round(time.perf_counter() - started, 1)
     uncached = profile_public_get.func
     rows = [_measure("no cache", uncached, ZipfSampler(ids, ZIPF_S, 1), params["reads"])]
@@ -171,7 +173,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
     _cache_clear()
     fill_sampler = ZipfSampler(ids, ZIPF_S, 1)  # same popularity order, its own draws
     fill_sampler.rng.seed(2)
-    filled = _steady_state_fill(fill_sampler)
+    filled = _steady_state_fill(fill_sampler, params["reads_per_ttl"])
     steady = ZipfSampler(ids, ZIPF_S, 1)
     steady.rng.seed(3)
     rows.append(_measure("cache, steady state", profile_public_get, steady, params["reads"]))
@@ -193,9 +195,9 @@ def run(*, quick: bool, results_dir: Path) -> dict:
     reduction = 1 - best["queries_per_read"] / base["queries_per_read"]
     result = {
         "scenario": "cache",
-        "profiles": PROFILES,
+        "profiles": params["profiles"],
         "zipf_s": ZIPF_S,
-        "reads_per_ttl": READS_PER_TTL,
+        "reads_per_ttl": params["reads_per_ttl"],
         "profiles_cached_in_steady_state": filled,
         "data_create_seconds": create_seconds,
         "rows": rows,
@@ -217,7 +219,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
     common.write_json(results_dir / "cache.json", result)
     common.plot(
         results_dir / "cache.png",
-        title="Public profile reads, Zipf over 100,000 profiles",
+        title=f"Public profile reads, Zipf over {params['profiles']:,} profiles",
         xlabel="mode (0 = no cache, 1 = cold, 2 = steady state)",
         panels=[
             {

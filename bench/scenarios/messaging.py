@@ -33,17 +33,21 @@ TARGET_RATE = 2000
 TARGET_P99_MS = 50.0
 # ack_wait: how long a step waits for its last replies; collect_max: for its deliveries.
 FULL = {
+    "clients": CLIENTS,
     "rates": [250, 500, 1000, 1500, 2000, 2500, 3000, 4000],
     "group_rates": [250, 500, 1000, 1500, 2000, 2500, 3000, 4000],
     "seconds": 20.0,
+    "warmup_seconds": 2.0,
     "ack_wait": 20.0,
     "collect_max": 180.0,
     "profile": True,
 }
-QUICK = {
-    "rates": [250, 1000, 2000, 4000],
-    "group_rates": [250, 500, 1000],
-    "seconds": 3.0,
+QUICK = {  # the whole quick suite must finish in under 3 minutes
+    "clients": 300,
+    "rates": [250, 500],
+    "group_rates": [250],
+    "seconds": 1.5,
+    "warmup_seconds": 1.0,
     "ack_wait": 5.0,
     "collect_max": 15.0,
     "profile": False,
@@ -51,7 +55,7 @@ QUICK = {
 # A step that persists less than this share of the offered rate saturated the servers;
 # higher rates would only pile up backlog, so the sweep of that run stops there.
 SATURATED_SHARE = 0.8
-WARMUP = {"rate": 200, "seconds": 2.0}
+WARMUP_RATE = 200  # messages/s of the warm-up step (its length: "warmup_seconds")
 # Receipts still missing after this long without any arriving count as lost.
 QUIET_SECONDS = 5.0
 
@@ -300,16 +304,16 @@ def generator_main(conn, index: int) -> None:
 # ---------------------------------------------------------------------------
 # The scenario (runs in the bench process)
 # ---------------------------------------------------------------------------
-def _fixtures(kind: str) -> tuple[list[tuple], dict[int, list[int]]]:
+def _fixtures(kind: str, clients: int) -> tuple[list[tuple], dict[int, list[int]]]:
     """Create users and conversations; return client specs and members per conversation."""
-    users = common.users_create(count=CLIENTS, prefix=f"msg{kind}")
+    users = common.users_create(count=clients, prefix=f"msg{kind}")
     ids = [u for u, _ in users]
     if kind == "direct":
-        pairs = [(ids[i], ids[i + 1]) for i in range(0, CLIENTS, 2)]
+        pairs = [(ids[i], ids[i + 1]) for i in range(0, clients, 2)]
         convs = common.conversations_direct_create(pairs)
         members = {cid: list(pair) for cid, pair in zip(convs, pairs, strict=True)}
     else:
-        groups = [ids[i : i + GROUP_SIZE] for i in range(0, CLIENTS, GROUP_SIZE)]
+        groups = [ids[i : i + GROUP_SIZE] for i in range(0, clients, GROUP_SIZE)]
         convs = common.conversations_group_create(groups, title="bench")
         members = {cid: list(g) for cid, g in zip(convs, groups, strict=True)}
     conv_of = {uid: cid for cid, uids in members.items() for uid in uids}
@@ -470,20 +474,20 @@ def clients_connect(workers, clients: list[list], *, timeout: float) -> float:
 
 def _run(kind: str, rates: list[int], mode: dict, results_dir: Path) -> dict:
     seconds = mode["seconds"]
-    specs, members = _fixtures(kind)
+    specs, members = _fixtures(kind, mode["clients"])
     with common.servers(2, results_dir=results_dir) as servers:
         clients, gen_of = clients_deal(specs, [s.ws_url for s in servers])
         with common.Workers(generator_main, [(i,) for i in range(GENERATORS)]) as workers:
             connect_seconds = clients_connect(workers, clients, timeout=300)
-            print(f"  {kind}: {CLIENTS} clients connected in {connect_seconds:.1f} s")
+            print(f"  {kind}: {mode['clients']} clients connected in {connect_seconds:.1f} s")
             # Warm-up: code paths, database connections of every worker thread.
             _run_step(
                 workers,
                 gen_of,
                 members,
                 0,
-                WARMUP["rate"],
-                {**mode, "seconds": WARMUP["seconds"]},
+                WARMUP_RATE,
+                {**mode, "seconds": mode["warmup_seconds"]},
                 servers,
                 f"{kind} warm-up",
             )
@@ -589,7 +593,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
     result = {
         "scenario": "messaging",
         "quick": quick,
-        "clients": CLIENTS,
+        "clients": mode["clients"],
         "generators": GENERATORS,
         "group_size": GROUP_SIZE,
         "step_seconds": mode["seconds"],
