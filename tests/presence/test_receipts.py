@@ -202,3 +202,36 @@ async def test_big_groups_get_no_per_message_unread_push(make_user, settings):
         assert [e for e in await bob_ws.drain(0.5) if e["type"] == "unread"] == []
         await bob_ws.request("read", {"conversation_id": gid, "seq": 1})
         assert (await bob_ws.event("unread"))["data"]["unread"] == 0  # exact after a read
+
+
+async def test_one_pusher_round_serves_several_conversations_and_senders(make_user):
+    """A round of the unread pusher: every member with a change gets one exact push."""
+    from presence.receipts import _unread_after_messages
+
+    def setup():
+        ann, bob, cat = make_user(), make_user(), make_user()
+        gid = conversation_group_create(user_id=ann.pk, title="g", member_ids=[bob.pk, cat.pk]).pk
+        did, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=cat.pk)
+        message_send(sender_id=ann.pk, conversation_id=gid, body="a", client_id="r1")
+        message_send(sender_id=bob.pk, conversation_id=gid, body="b", client_id="r2")
+        message_send(sender_id=ann.pk, conversation_id=did.pk, body="c", client_id="r3")
+        return ann, bob, cat, gid, did.pk
+
+    ann, bob, cat, gid, did = await database_sync_to_async(setup)()
+    async with (
+        ws_connect(ann, sync={}) as ann_ws,
+        ws_connect(bob, sync={}) as bob_ws,
+        ws_connect(cat, sync={}) as cat_ws,
+    ):
+        for ws in (ann_ws, bob_ws, cat_ws):  # what the sends themselves pushed
+            await ws.drain(0.5)
+        await database_sync_to_async(_unread_after_messages)({gid: {ann.pk, bob.pk}, did: {ann.pk}})
+
+        def pushes(events):
+            got = [e["data"] for e in events if e["type"] == "unread"]
+            return sorted((d["conversation_id"], d["unread"], d["total"]) for d in got)
+
+        # Two senders in the group: each gets the other's message counted.
+        assert pushes(await ann_ws.drain(1.0)) == [(gid, 1, 1)]
+        assert pushes(await bob_ws.drain(0.2)) == [(gid, 1, 1)]
+        assert pushes(await cat_ws.drain(0.2)) == sorted([(did, 1, 3), (gid, 2, 3)])
