@@ -412,6 +412,7 @@ class CpuMeter:
         )
         machine = busy / dt
         return {
+            "seconds": round(dt, 3),
             "per_process": [round(u, 3) for u in used],
             "total": round(sum(used), 3),
             "machine": round(machine, 3),

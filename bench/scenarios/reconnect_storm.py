@@ -33,9 +33,9 @@ GROUP = 50
 STORM_GENERATORS = 3
 TARGET_SECONDS = 10.0
 DROP_AFTER = 2.0
-FULL = {"clients": 5000, "rate": 20.0, "seconds": 8.0, "catchup_max": 180.0}
+FULL = {"clients": 5000, "rate": 20.0, "seconds": 8.0, "catchup_max": 180.0, "profile": 30}
 # Quick (the whole quick suite must finish in under 3 minutes): 300 clients.
-QUICK = {"clients": 300, "rate": 10.0, "seconds": 4.0, "catchup_max": 60.0}
+QUICK = {"clients": 300, "rate": 10.0, "seconds": 4.0, "catchup_max": 60.0, "profile": 0}
 
 
 class StormGenerator(Generator):
@@ -127,6 +127,12 @@ def _run(mode: dict, results_dir: Path) -> dict:
             print(f"  storm: {len(storm_specs)} clients connected in {connect_seconds:.1f} s")
             sender.send(("step", 1, mode["rate"], mode["seconds"], 30.0))
             time.sleep(DROP_AFTER)
+            spy = raw = None
+            if mode["profile"] and common.py_spy_available():
+                # Where server a spends its CPU while the storm reconnects (GIL holder).
+                raw = results_dir / "reconnect_storm-server-a.pyspy.txt"
+                spy = common.py_spy_record(servers[0].pid, mode["profile"], raw)
+            meter = common.CpuMeter([s.process for s in servers]).start()
             t_drop = min(storm.ask(("drop",), timeout=120))
             with common.progress(len(storm_specs), "storm: re-synced", unit="clients") as bar:
                 sends = sender.gather(timeout=mode["seconds"] + 120)
@@ -134,6 +140,17 @@ def _run(mode: dict, results_dir: Path) -> dict:
                 for reply in storm.ask(("resynced", t_drop, mode["catchup_max"]), timeout=900):
                     synced.update(reply)
                 bar.update(sum(1 for t in synced.values() if t and t > t_drop))
+            cpu = meter.stop()
+            profile = None
+            if spy is not None:
+                spy.wait(120)
+                prof = common.py_spy_summarize(raw)
+                profile = {
+                    "file": raw.name,
+                    "seconds": mode["profile"],
+                    "samples": prof.samples,
+                    "top": common.profile_table(prof, top=20),
+                }
             messages = [m for m in messaging._step_messages(before_id) if m[4].startswith("1:")]
             sent_at = {
                 (cid, seq): float(body.split(":", 1)[1]) for _, cid, seq, _, body in messages
@@ -179,8 +196,17 @@ def _run(mode: dict, results_dir: Path) -> dict:
         caught.append(done - t_drop)
     finite = [c for c in caught if c != float("inf")]
     resync = [synced[u] - t_drop for u, *_ in storm_specs if (synced.get(u) or 0) > t_drop]
+    last_sync = max(resync, default=0.0)
     return {
         "connect_seconds": round(connect_seconds, 2),
+        # Server CPU from the drop until every client had re-synced (and the senders
+        # stopped), per reconnection: what one re-sync costs both servers together.
+        "server_cores": cpu["total"],
+        "server_cpu_ms_per_resync": round(
+            cpu["total"] * cpu["seconds"] * 1000 / max(len(resync), 1), 2
+        ),
+        "last_resync_s": round(last_sync, 2),
+        "profile": profile,
         "messages": len(messages),
         "acked": sum(s["acked"] for s in sends),
         "deliveries": check["expected"],
@@ -226,6 +252,14 @@ def run(*, quick: bool, results_dir: Path) -> dict:
         )
     )
     live = res["live_latency_after_resync_ms"]
+    print(
+        f"  servers: {res['server_cores']:.2f} cores from the drop to the last re-sync, "
+        f"{res['server_cpu_ms_per_resync']} ms of server CPU per re-sync"
+    )
+    if res["profile"]:
+        print(f"  profile of server a ({res['profile']['samples']} samples):")
+        print(common.table(res["profile"]["top"], [("kind", "kind", ""), ("where", "where", ""),
+                                                   ("percent", "%", ".1f")]))  # fmt: skip
     print(
         f"  {res['messages']} messages, {res['deliveries']} deliveries: lost {res['lost']}, "
         f"duplicated {res['duplicated']}, never re-synced {res['never_resynced']}; live "
