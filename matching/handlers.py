@@ -24,6 +24,7 @@ def _enter_options(data: dict) -> dict:
 async def match_enter(conn, data: dict) -> dict:
     """Enter the pool (again: refreshes my one ticket); counts toward the rate limit."""
     await db(services.match_rate_check)(user_id=conn.user_id)
+    conn.meet_entered = True  # its disconnect takes the ticket out of the pool
     return await db(services.match_enter)(
         user_id=conn.user_id, channel_name=conn.channel_name, **_enter_options(data)
     )
@@ -38,6 +39,7 @@ async def match_cancel(conn, data: dict) -> dict:
 @handler("match.skip")
 async def match_skip(conn, data: dict) -> dict:
     """End my match for both; with ``requeue`` enter the pool again at once."""
+    conn.meet_entered = conn.meet_entered or bool(data.get("requeue"))
     return await db(services.match_skip)(
         user_id=conn.user_id,
         match_id=data.get("match_id"),

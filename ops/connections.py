@@ -47,13 +47,40 @@ async def _write() -> None:
         logger.warning("open-connection count not written", exc_info=True)
 
 
+_writing: asyncio.AbstractEventLoop | None = None  # the loop of the write in flight
+_dirty = False
+
+
+async def _write_coalesced() -> None:
+    """Write the count now, unless a write is in flight: that one then writes again.
+
+    A burst of connects and disconnects (a reconnect storm: thousands per second) costs a
+    few writes, not one Redis round trip each; a lone connect is written before it returns.
+    """
+    global _writing, _dirty
+    loop = asyncio.get_running_loop()
+    if _writing is loop:
+        _dirty = True
+        return
+    _writing = loop  # (a write left in flight by a loop that has gone never blocks this one)
+    try:
+        while True:
+            _dirty = False
+            await _write()
+            if not _dirty:
+                return
+    finally:
+        if _writing is loop:
+            _writing = None
+
+
 async def connection_opened() -> None:
     """Count one more open connection in this process."""
     global _open
     _open += 1
     WS_CONNECTIONS.inc()
     WS_OPENED.inc()
-    await _write()
+    await _write_coalesced()
 
 
 async def connection_closed() -> None:
@@ -61,7 +88,7 @@ async def connection_closed() -> None:
     global _open
     _open = max(0, _open - 1)
     WS_CONNECTIONS.dec()
-    await _write()
+    await _write_coalesced()
 
 
 def connection_active() -> None:

@@ -83,12 +83,18 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         self.user_id = self.scope["user"].pk
         limit = settings.LIMITS["WS_CONNECTIONS_PER_USER"]
-        if await presence_selectors.connections_alive_acount(user_id=self.user_id) >= limit:
+        try:
+            alive = await presence_selectors.connections_alive_acount(user_id=self.user_id)
+        except Exception:  # Redis too busy or away: admit (the limit is a guard, not a right)
+            logger.warning("user=%s connection count unavailable", self.user_id, exc_info=True)
+            alive = 0
+        if alive >= limit:
             logger.info("user=%s refused: more than %s connections", self.user_id, limit)
             del self.user_id  # nothing was registered: disconnect() has nothing to undo
             await self.close(code=errors.CLOSE_TOO_MANY_CONNECTIONS)
             return
         self.cursors: dict[int, int] = {}
+        self.meet_entered = False  # set by the Meet handlers that put a ticket in the pool
         self.synced = False
         self.presync: list[dict] = []
         self.joined: set[int] = set()
@@ -126,10 +132,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "user_id"):
             return
         await presence.on_disconnect(self)
-        try:  # a ticket this connection entered leaves the pool with it (issue #5)
-            await meet_pool.apool_leave(user_id=self.user_id, channel=self.channel_name)
-        except Exception:  # its TTL removes it anyway
-            logger.warning("user=%s pool leave failed", self.user_id, exc_info=True)
+        if getattr(self, "meet_entered", False):  # its ticket leaves the pool (issue #5)
+            try:
+                await meet_pool.apool_leave(user_id=self.user_id, channel=self.channel_name)
+            except Exception:  # its TTL removes it anyway
+                logger.warning("user=%s pool leave failed", self.user_id, exc_info=True)
         if getattr(self, "counted", False):
             await ws_connections.connection_closed()
         for group in list(self.extra_groups):

@@ -407,3 +407,35 @@ async def test_connections_per_user_are_bounded_with_4409(make_user, settings):
     # Once one closes, a new one is welcome again.
     async with ws_connect(user) as ws:
         assert ws.hello["data"]["user_id"] == user.pk
+
+
+async def test_sockets_open_and_close_while_the_bus_redis_is_unreachable(make_user, settings):
+    """The bus is down for this process: connect, resume and close still work.
+
+    Presence, the per-user connection count and the open-socket statistic live in the bus;
+    each is a guard or a statistic, so a socket is admitted without them (a reconnect storm
+    that exhausts the bus pool must not turn into failed connections) and its disconnect
+    ends cleanly.
+    """
+    import asyncio
+
+    from channels.db import database_sync_to_async
+
+    import switchboard.redis as sb_redis
+    from switchboard.embedded_redis import free_port
+
+    ann, bob = await database_sync_to_async(make_user)(), await database_sync_to_async(make_user)()
+    conv, _ = await database_sync_to_async(conversation_direct_get_or_create)(
+        user_id=ann.pk, other_user_id=bob.pk
+    )
+    loop = asyncio.get_running_loop()
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    sb_redis._async_clients.pop(loop, None)
+    try:
+        async with ws_connect(ann, sync={str(conv.pk): 0}) as ws:
+            assert ws.hello["type"] == "hello"
+            assert ws.sync_reply["data"]["conversations"][str(conv.pk)]["latest_seq"] == 0
+            assert (await ws.request("ping"))["ok"]
+        assert ws.comm.future.done() and ws.comm.future.exception() is None
+    finally:
+        sb_redis._async_clients.pop(loop, None)
