@@ -716,6 +716,15 @@ def py_spy_summarize(raw: Path) -> Profile:
     return prof
 
 
+def py_spy_collect(spy: subprocess.Popen | None, raw: Path, top: int = 15) -> dict | None:
+    """Wait for a ``py_spy_record`` and return its summary for a result (None without one)."""
+    if spy is None:
+        return None
+    spy.wait(120)
+    prof = py_spy_summarize(raw)
+    return {"file": raw.name, "samples": prof.samples, "top": profile_table(prof, top=top)}
+
+
 def profile_table(prof: Profile, top: int = 15) -> list[dict]:
     """Top ``file:function`` by self time (all code) and inclusive time (our code only)."""
     total = max(prof.samples, 1)

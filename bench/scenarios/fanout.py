@@ -144,15 +144,7 @@ def _run(mode: dict, results_dir: Path) -> dict:
                         "last_member_ms": summary["max"],
                     }
                 )
-            profile = None
-            if spy is not None:
-                spy.wait(120)
-                prof = common.py_spy_summarize(raw)
-                profile = {
-                    "file": raw.name,
-                    "samples": prof.samples,
-                    "top": common.profile_table(prof, top=15),
-                }
+            profile = common.py_spy_collect(spy, raw)
             receivers.ask(("close",), timeout=120)
             sender.ask(("close",), timeout=120)
     window = mode["sends"] * mode["gap"]

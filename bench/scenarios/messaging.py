@@ -500,13 +500,7 @@ def _run(kind: str, rates: list[int], mode: dict, results_dir: Path) -> dict:
                     spy = common.py_spy_record(servers[0].pid, seconds, raw)
                 row = _run_step(workers, gen_of, members, i, rate, mode, servers, kind)
                 if spy is not None:
-                    spy.wait(60)
-                    prof = common.py_spy_summarize(raw)
-                    row["profile"] = {
-                        "file": raw.name,
-                        "samples": prof.samples,
-                        "top": common.profile_table(prof, top=15),
-                    }
+                    row["profile"] = common.py_spy_collect(spy, raw)
                 steps.append(row)
                 print(
                     f"  {kind} {rate:>5}/s: achieved {row['achieved']:.0f}/s p99 {row['p99']} ms "

@@ -141,16 +141,7 @@ def _run(mode: dict, results_dir: Path) -> dict:
                     synced.update(reply)
                 bar.update(sum(1 for t in synced.values() if t and t > t_drop))
             cpu = meter.stop()
-            profile = None
-            if spy is not None:
-                spy.wait(120)
-                prof = common.py_spy_summarize(raw)
-                profile = {
-                    "file": raw.name,
-                    "seconds": mode["profile"],
-                    "samples": prof.samples,
-                    "top": common.profile_table(prof, top=20),
-                }
+            profile = common.py_spy_collect(spy, raw, top=20)
             messages = [m for m in messaging._step_messages(before_id) if m[4].startswith("1:")]
             sent_at = {
                 (cid, seq): float(body.split(":", 1)[1]) for _, cid, seq, _, body in messages

@@ -240,13 +240,7 @@ def _run(mode: dict, results_dir: Path) -> dict:
                 spy = common.py_spy_record(servers[0].pid, mode["seconds"], raw)
             row = _window(workers, gen_of, members, rate, mode, servers)
             if spy is not None:
-                spy.wait(60)
-                prof = common.py_spy_summarize(raw)
-                row["profile"] = {
-                    "file": raw.name,
-                    "samples": prof.samples,
-                    "top": common.profile_table(prof, top=15),
-                }
+                row["profile"] = common.py_spy_collect(spy, raw)
             row["step"] = 1
             # Missing at the check may still arrive (late); what never does is lost.
             row["missing_at_check"] = len(row["missing"])
