@@ -28,6 +28,8 @@ def test_server_restart_mid_conversation_recovers_without_loss_or_duplicates(
     b = people(bob, server, f"/c/{cid}").page
     _send(a, "before the crash")
     expect(b.locator("#message-list .msg-body")).to_have_text(["before the crash"])
+    # Acknowledged to Ann too (her reply and Bob's push race each other) before the crash.
+    expect(a.locator("#message-list li.pending")).to_have_count(0)
 
     server.kill()  # SIGKILL: no close frame, sockets just drop
     for page in (a, b):
