@@ -665,7 +665,10 @@ socket.on("read", (r) => {
   refreshStatuses(r.conversation_id);
 });
 
-socket.on("unread", (u) => {
+socket.on("unread", async (u) => {
+  // Pushed before this page knew the conversation (still loading after `conversation.joined`):
+  // load it, then apply the count (a single conversation's snapshot carries none).
+  if (!conversations.has(u.conversation_id)) await loadConversation(u.conversation_id);
   const conv = conversations.get(u.conversation_id);
   if (!conv) return;
   // Pushes of several server processes may cross: apply only newer versions.
