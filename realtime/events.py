@@ -56,8 +56,7 @@ def send_event(
 
 
 def _message(item: dict) -> tuple[list[str], dict]:
-    """Validate one event (the keyword arguments of ``send_event``); return its groups and
-    the channel-layer message."""
+    """Validate one event (``send_event``'s keyword arguments); return groups and message."""
     event_validate(item["event"], item["data"])
     message = {
         "type": "push.event",
