@@ -1,0 +1,121 @@
+// What the server pushes: each event applied to the store, then the parts of the page it
+// touches redrawn. Also the socket's gap (page forward over REST), outbox and open hooks.
+
+import { api, toast } from "../common.js";
+import { me, socket, UNREAD_PUSH_MAX } from "./page.js";
+import {
+  changed,
+  conversationBump,
+  conversationGet,
+  conversationHas,
+  conversationMessageUpdate,
+  conversationRemove,
+  conversationUnreadSet,
+  listLoadedGet,
+  markerRaise,
+  presencePush,
+  threadGet,
+  unreadVersionAccept,
+  unreadVersionsClear,
+} from "./state.js";
+import { loadConversation, loadConversations, queryPresence } from "./list.js";
+import { refreshStatuses, renderPending, upsertMessage } from "./messages.js";
+import { closeThread, loadLatest, markRead } from "./thread.js";
+import { setTyping } from "./typing.js";
+
+const GAP_PAGE = 200;
+
+export function bindEvents() {
+  socket.on("message.new", async (msg) => {
+    if (!conversationHas(msg.conversation_id)) await loadConversation(msg.conversation_id);
+    const conv = conversationGet(msg.conversation_id);
+    conversationBump(msg);
+    if (msg.sender_id !== null) setTyping(msg.conversation_id, msg.sender_id, false);
+    const reading = threadGet()?.id === msg.conversation_id;
+    if (reading) {
+      upsertMessage(msg);
+      markRead();
+    } else if (conv && msg.sender_id !== me && conv.member_ids.length > UNREAD_PUSH_MAX) {
+      conversationUnreadSet(conv, (conv.unread || 0) + 1); // big groups get no exact unread pushes
+    }
+    changed("list");
+  });
+
+  socket.on("message.updated", (msg) => {
+    conversationMessageUpdate(msg);
+    upsertMessage(msg, { scroll: false });
+    changed("list");
+  });
+
+  socket.on("conversation.joined", async (data) => {
+    await loadConversation(data.conversation_id);
+    queryPresence();
+  });
+
+  socket.on("conversation.left", (data) => {
+    conversationRemove(data.conversation_id);
+    if (threadGet()?.id === data.conversation_id) {
+      toast("You are no longer in that conversation.");
+      closeThread();
+    }
+    changed("list");
+  });
+
+  socket.on("conversation.members", (data) => {
+    loadConversation(data.conversation_id).then(() => changed("head"));
+  });
+
+  socket.on("presence", (p) => {
+    if (!presencePush(p)) return;
+    changed("list");
+    changed("head");
+  });
+
+  socket.on("typing", (t) => {
+    if (t.user_id !== me) setTyping(t.conversation_id, t.user_id, t.typing);
+  });
+
+  socket.on("read", (r) => {
+    markerRaise(r.conversation_id, r.user_id, r.seq);
+    refreshStatuses(r.conversation_id);
+  });
+
+  socket.on("unread", async (u) => {
+    // Pushed before this page knew the conversation (still loading after `conversation.joined`):
+    // load it, then apply the count (a single conversation's snapshot carries none).
+    if (!conversationHas(u.conversation_id)) await loadConversation(u.conversation_id);
+    const conv = conversationGet(u.conversation_id);
+    if (!conv) return;
+    // Pushes of several server processes may cross: apply only newer versions.
+    if (typeof u.version === "number" && !unreadVersionAccept(u.conversation_id, u.version)) return;
+    const reading = threadGet()?.id === u.conversation_id;
+    conversationUnreadSet(conv, reading && document.visibilityState === "visible" ? 0 : u.unread);
+    if (reading && u.unread > 0) markRead();
+    changed("list");
+  });
+
+  socket.onGap(async ({ conversation_id, after_seq, latest_seq }) => {
+    // More was missed than the server replays: page forward over REST.
+    if (threadGet()?.id !== conversation_id) return;
+    let after = after_seq;
+    while (threadGet()?.id === conversation_id && after < latest_seq) {
+      const batch = await api("GET", `/api/conversations/${conversation_id}/messages?after=${after}&limit=${GAP_PAGE}`);
+      for (const m of batch.messages) upsertMessage(m);
+      if (!batch.messages.length) break;
+      after = batch.messages[batch.messages.length - 1].seq;
+    }
+  });
+
+  socket.onOutbox(() => renderPending());
+
+  socket.onOpen(async ({ reconnect }) => {
+    unreadVersionsClear(); // versions restart with the connection
+    queryPresence();
+    if (reconnect || !listLoadedGet()) {
+      // Joined while away, unread counts, and edits/deletes (not replayed by sync).
+      await loadConversations().catch(() => {});
+      if (threadGet()) loadLatest();
+    }
+    markRead();
+  });
+}
