@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.authtoken.models import Token
 
-from switchboard.redis import abus, key
+from core.redis import abus, key
 
 User = get_user_model()
 
@@ -15,7 +15,7 @@ def user_by_token(*, token: str) -> AbstractBaseUser | None:
     return row.user if row and row.user.is_active else None
 
 
-async def ws_ticket_redeem(*, ticket: str) -> int | None:
+async def aws_ticket_redeem(*, ticket: str) -> int | None:
     """Consume a one-time ticket and return its user id, or None if unknown or used."""
     if not ticket or len(ticket) > 100:
         return None

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
-from profiles.services import profile_ensure
-from switchboard.redis import bus, key
+from core.redis import bus, key
+from profiles.models import Profile
 
 User = get_user_model()
 USERNAME_MAX = 150
@@ -48,7 +48,7 @@ def user_signup(*, username: object, password: object, email: object = "") -> Ab
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, password=password, email=email)
-            profile_ensure(user=user)
+            Profile.objects.ensure(user=user)
     except IntegrityError as exc:  # a concurrent sign-up took the name first
         raise ValidationError({"username": "That username is taken."}) from exc
     return user

@@ -3,33 +3,14 @@
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from switchboard.api import error_response
+from core.api import int_param, json_object
+from core.errors import Invalid
 
 from . import selectors, services
-from .exceptions import ConversationError
-
-HTTP_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
-
-
-def _error(exc: ConversationError) -> Response:
-    return error_response(exc.code, exc.message, HTTP_STATUS.get(exc.code, 400))
-
-
-def _json_object(request) -> dict | None:
-    return request.data if isinstance(request.data, dict) else None
-
-
-def _int_param(request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConversationError(f"{name} must be an integer.") from exc
 
 
 class Create(serializers.Serializer):
@@ -111,7 +92,7 @@ class ConversationListView(APIView):
         responses=ConversationListItem,
         summary="List my conversations, most recently active first",
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(selectors.conversation_list(user_id=request.user.pk))
 
     @extend_schema(
@@ -119,41 +100,31 @@ class ConversationListView(APIView):
         responses={201: ConversationOut, 200: ConversationOut},
         summary="Create a direct or group conversation (direct: existing one is returned)",
     )
-    def post(self, request):
-        data = _json_object(request)
-        if data is None:
-            return error_response("invalid", "Send a JSON object.")
-        try:
-            if data.get("kind") == "direct":
-                conversation, created = services.conversation_direct_get_or_create(
-                    user_id=request.user.pk, other_user_id=data.get("user_id")
-                )
-            elif data.get("kind") == "group":
-                conversation = services.conversation_group_create(
-                    user_id=request.user.pk,
-                    title=data.get("title"),
-                    member_ids=data.get("member_ids", []),
-                )
-                created = True
-            else:
-                return error_response("invalid", "kind must be 'direct' or 'group'.")
-            body = selectors.conversation_get(
-                user_id=request.user.pk, conversation_id=conversation.pk
+    def post(self, request: Request) -> Response:
+        data = json_object(request)
+        if data.get("kind") == "direct":
+            conversation, created = services.conversation_direct_get_or_create(
+                user_id=request.user.pk, other_user_id=data.get("user_id")
             )
-        except ConversationError as exc:
-            return _error(exc)
+        elif data.get("kind") == "group":
+            conversation = services.conversation_group_create(
+                user_id=request.user.pk,
+                title=data.get("title"),
+                member_ids=data.get("member_ids", []),
+            )
+            created = True
+        else:
+            raise Invalid("kind must be 'direct' or 'group'.")
+        body = selectors.conversation_get(user_id=request.user.pk, conversation_id=conversation.pk)
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ConversationDetailView(APIView):
     @extend_schema(responses=ConversationOut, summary="One conversation with its members")
-    def get(self, request, conversation_id: int):
-        try:
-            return Response(
-                selectors.conversation_get(user_id=request.user.pk, conversation_id=conversation_id)
-            )
-        except ConversationError as exc:
-            return _error(exc)
+    def get(self, request: Request, conversation_id: int) -> Response:
+        return Response(
+            selectors.conversation_get(user_id=request.user.pk, conversation_id=conversation_id)
+        )
 
 
 class MembersView(APIView):
@@ -164,40 +135,29 @@ class MembersView(APIView):
         ),
         summary="Add members (owners only)",
     )
-    def post(self, request, conversation_id: int):
-        data = _json_object(request)
-        if data is None:
-            return error_response("invalid", "Send a JSON object.")
-        try:
-            added = services.members_add(
-                user_id=request.user.pk,
-                conversation_id=conversation_id,
-                member_ids=data.get("user_ids"),
-            )
-        except ConversationError as exc:
-            return _error(exc)
+    def post(self, request: Request, conversation_id: int) -> Response:
+        data = json_object(request)
+        added = services.members_add(
+            user_id=request.user.pk,
+            conversation_id=conversation_id,
+            member_ids=data.get("user_ids"),
+        )
         return Response({"added": added})
 
 
 class MemberView(APIView):
     @extend_schema(summary="Remove a member (owners only)", responses={204: None})
-    def delete(self, request, conversation_id: int, user_id: int):
-        try:
-            services.member_remove(
-                user_id=request.user.pk, conversation_id=conversation_id, member_id=user_id
-            )
-        except ConversationError as exc:
-            return _error(exc)
+    def delete(self, request: Request, conversation_id: int, user_id: int) -> Response:
+        services.member_remove(
+            user_id=request.user.pk, conversation_id=conversation_id, member_id=user_id
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LeaveView(APIView):
     @extend_schema(request=None, responses={204: None}, summary="Leave a group")
-    def post(self, request, conversation_id: int):
-        try:
-            services.conversation_leave(user_id=request.user.pk, conversation_id=conversation_id)
-        except ConversationError as exc:
-            return _error(exc)
+    def post(self, request: Request, conversation_id: int) -> Response:
+        services.conversation_leave(user_id=request.user.pk, conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -211,33 +171,25 @@ class MessagesView(APIView):
         responses=HistoryOut,
         summary="History by sequence number",
     )
-    def get(self, request, conversation_id: int):
-        try:
-            page = selectors.message_history(
-                user_id=request.user.pk,
-                conversation_id=conversation_id,
-                before_seq=_int_param(request, "before"),
-                after_seq=_int_param(request, "after"),
-                limit=_int_param(request, "limit"),
-            )
-        except ConversationError as exc:
-            return _error(exc)
+    def get(self, request: Request, conversation_id: int) -> Response:
+        page = selectors.message_history(
+            user_id=request.user.pk,
+            conversation_id=conversation_id,
+            before_seq=int_param(request, "before"),
+            after_seq=int_param(request, "after"),
+            limit=int_param(request, "limit"),
+        )
         return Response(page)
 
     @extend_schema(request=Send, responses={201: MessageOut, 200: MessageOut}, summary="Send")
-    def post(self, request, conversation_id: int):
-        data = _json_object(request)
-        if data is None:
-            return error_response("invalid", "Send a JSON object.")
-        try:
-            message, created = services.message_send(
-                sender_id=request.user.pk,
-                conversation_id=conversation_id,
-                body=data.get("body"),
-                client_id=data.get("client_id"),
-            )
-        except ConversationError as exc:
-            return _error(exc)
+    def post(self, request: Request, conversation_id: int) -> Response:
+        data = json_object(request)
+        message, created = services.message_send(
+            sender_id=request.user.pk,
+            conversation_id=conversation_id,
+            body=data.get("body"),
+            client_id=data.get("client_id"),
+        )
         return Response(
             selectors.message_serialize(message),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -246,24 +198,16 @@ class MessagesView(APIView):
 
 class MessageView(APIView):
     @extend_schema(request=Edit, responses=MessageOut, summary="Edit my message")
-    def patch(self, request, message_id: int):
-        data = _json_object(request)
-        if data is None:
-            return error_response("invalid", "Send a JSON object.")
-        try:
-            message = services.message_edit(
-                user_id=request.user.pk, message_id=message_id, body=data.get("body")
-            )
-        except ConversationError as exc:
-            return _error(exc)
+    def patch(self, request: Request, message_id: int) -> Response:
+        data = json_object(request)
+        message = services.message_edit(
+            user_id=request.user.pk, message_id=message_id, body=data.get("body")
+        )
         return Response(selectors.message_serialize(message))
 
     @extend_schema(responses=MessageOut, summary="Delete my message (soft)")
-    def delete(self, request, message_id: int):
-        try:
-            message = services.message_delete(user_id=request.user.pk, message_id=message_id)
-        except ConversationError as exc:
-            return _error(exc)
+    def delete(self, request: Request, message_id: int) -> Response:
+        message = services.message_delete(user_id=request.user.pk, message_id=message_id)
         return Response(selectors.message_serialize(message))
 
 

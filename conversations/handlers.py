@@ -1,13 +1,19 @@
-"""WebSocket frames for messaging: send, edit, delete."""
+"""WebSocket frames for messaging: send, edit, delete, and resume (``sync``)."""
 
-from realtime.db import db
-from realtime.router import handler
+from typing import Any
+
+from django.conf import settings
+
+from core.db import db
+from core.errors import Invalid
+from core.router import Connection, handler
 
 from . import services
-from .selectors import message_serialize
+from .gateway import ConversationState, actions_perform, conversation_join, synced_mark
+from .selectors import message_serialize, resume_batch
 
 
-def _send(user_id: int, data: dict) -> dict:
+def _send(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
     message, created = services.message_send(
         sender_id=user_id,
         conversation_id=data.get("conversation_id"),
@@ -18,13 +24,13 @@ def _send(user_id: int, data: dict) -> dict:
 
 
 @handler("message.send")
-async def message_send(conn, data: dict) -> dict:
+async def message_send(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Store a message (once per client_id) and push it to every member."""
     return await db(_send)(conn.user_id, data)
 
 
 @handler("message.edit")
-async def message_edit(conn, data: dict) -> dict:
+async def message_edit(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     message = await db(services.message_edit)(
         user_id=conn.user_id, message_id=data.get("message_id"), body=data.get("body")
     )
@@ -32,8 +38,55 @@ async def message_edit(conn, data: dict) -> dict:
 
 
 @handler("message.delete")
-async def message_delete(conn, data: dict) -> dict:
+async def message_delete(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     message = await db(services.message_delete)(
         user_id=conn.user_id, message_id=data.get("message_id")
     )
     return {"message": message_serialize(message)}
+
+
+def cursors_parse(raw: object) -> dict[int, int]:
+    """Return ``{conversation id: last seq}`` from a ``sync`` frame, or raise ``invalid``."""
+    if not isinstance(raw, dict):
+        raise Invalid("conversations must be an object of id -> last seq.")
+    limit = settings.LIMITS["RESUME_MAX_CONVERSATIONS"]
+    if len(raw) > limit:
+        raise Invalid(f"At most {limit} conversations per sync.")
+    cursors: dict[int, int] = {}
+    for key, value in raw.items():
+        try:
+            cid = int(key)
+        except (TypeError, ValueError):
+            raise Invalid(f"{key!r} is not a conversation id.") from None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Invalid(f"The seq for {key} must be an integer >= 0.")
+        cursors[cid] = value
+    return cursors
+
+
+@handler("sync")
+async def sync(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Replay what the client missed, then let live events flow (docs/protocol.md#resume)."""
+    cursors = cursors_parse(data.get("conversations", {}))
+    batch = await db(resume_batch)(
+        user_id=conn.user_id, cursors=cursors, limit=settings.LIMITS["RESUME_MAX_MESSAGES"]
+    )
+    sequencer = conn.state(ConversationState).sequencer
+    summary = {}
+    for cid, messages, too_far, head in batch:
+        await conversation_join(conn, cid)  # in case the `conversation.joined` push was lost
+        await actions_perform(
+            conn, sequencer.resume(cid, after_seq=cursors[cid], head=head, too_far=too_far)
+        )
+        replayed = 0
+        for message in messages:
+            if sequencer.replayed(cid, message["seq"]):
+                await conn.send_frame({"type": "message.new", "data": message})
+                replayed += 1
+        summary[str(cid)] = {
+            "replayed": replayed,
+            "too_far": too_far,
+            "latest_seq": sequencer.cursor(cid),
+        }
+    await synced_mark(conn)
+    return {"conversations": summary}

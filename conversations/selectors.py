@@ -4,7 +4,8 @@ from django.conf import settings
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from .exceptions import Forbidden, NotFound
+from core.errors import Forbidden, NotFound
+
 from .models import Conversation, Membership, Message
 
 

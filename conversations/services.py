@@ -5,16 +5,16 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from matching.models import Block
-from matching.selectors import block_exists_between
-from ops.metrics import MESSAGE_SEND_SECONDS
-from presence.receipts import unread_on_message
-from realtime.events import conversation_group, send_event, user_group
-from switchboard.text import text_storable
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.events import conversation_group, send_event, user_group
+from core.metrics import MESSAGE_SEND_SECONDS
+from core.text import text_storable
+from relations.models import Block
+from relations.selectors import block_exists_between
 
-from .exceptions import Conflict, Forbidden, Invalid, NotFound
 from .models import Conversation, Membership, Message
 from .selectors import membership_get, message_serialize
+from .signals import message_stored
 
 User = get_user_model()
 
@@ -307,7 +307,9 @@ def message_send(
                 conversation_id=conversation_id,
                 seq=message.seq,
             )
-            unread_on_message(conversation_id=conversation_id, sender_id=sender_id)
+            message_stored.send(
+                sender=Message, conversation_id=conversation_id, sender_id=sender_id
+            )
     except (_Duplicate, IntegrityError):
         # A retry of a stored message (or of one a concurrent retry is storing right now).
         existing = _existing_send(

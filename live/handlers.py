@@ -1,7 +1,7 @@
 """WebSocket frames of the live feed (docs/protocol.md, "Live feed")."""
 
-from realtime.db import db
-from realtime.router import handler
+from core.db import db
+from core.router import handler
 
 from . import services
 

@@ -1,4 +1,4 @@
-"""Live's periodic tasks (collected by switchboard/schedules.py; periods in settings.LIVE)."""
+"""Live's periodic tasks (collected by ops/schedules.py; periods in settings.LIVE)."""
 
 from celery.schedules import crontab
 from django.conf import settings
@@ -22,13 +22,13 @@ def schedules() -> dict:
             "options": {"expires": live["STATS_SECONDS"]},
             "description": "Count users online, pool, matches, messages; push to the live feed.",
         },
-        "live.cache-warm": {
+        "core.cache-warm": {
             "task": "live.cache_warm",
             "schedule": live["CACHE_WARM_SECONDS"],
             "options": {"expires": live["CACHE_WARM_SECONDS"]},
             "description": "Cache the public profiles of recently active users.",
         },
-        "live.cache-warm-peak": {
+        "core.cache-warm-peak": {
             "task": "live.cache_warm_peak",
             "schedule": crontab(minute=minute, hour=hour),
             "description": "Before the peak hour, cache many more recently active profiles.",

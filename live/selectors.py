@@ -3,7 +3,7 @@
 Where presence and matching have a selector, it is used (``matching.pool.pool_size``,
 ``matching.selectors.trending_top``). Presence has no "how many are online" selector, so
 ``users_online_count`` reads its documented sorted set (``presence.selectors.users_key``:
-uid -> deadline) directly with one ZCOUNT.
+uid -> deadline) directly with one ZCOUNT. Live stands above both (docs/architecture.md).
 """
 
 import datetime
@@ -13,7 +13,11 @@ from django.conf import settings
 from django.db.models import Max
 
 from conversations.models import Message
-from switchboard.redis import bus, key
+from core.redis import bus, key
+from matching import selectors as matching_selectors
+from matching.models import Match
+from matching.pool import pool_size
+from presence.selectors import users_key
 
 STATS_WINDOW_SECONDS = 60
 
@@ -30,33 +34,25 @@ def message_checkpoints_key() -> str:
 
 def users_online_count(*, now: float | None = None) -> int:
     """Return how many users have a live connection (or are in their offline grace)."""
-    from presence.selectors import users_key
-
     now = time.time() if now is None else now
     return bus().zcount(users_key(), now, "+inf")
 
 
 def pool_waiting_count() -> int:
     """Return how many people wait in the matching pool."""
-    from matching.pool import pool_size
-
     return pool_size()
 
 
 def matches_since_count(*, since: datetime.datetime) -> int:
     """Return how many matches were made since ``since`` (indexed on created_at)."""
-    from matching.models import Match
-
     return Match.objects.filter(created_at__gte=since).count()
 
 
 def trending_top(*, limit: int) -> list[dict]:
     """Return today's most shared interests as [{"interest", "score"}], best first."""
-    from matching.selectors import trending_top as matching_trending_top
-
     return [
         {"interest": row["interest"], "score": row["score"]}
-        for row in matching_trending_top(limit=limit)
+        for row in matching_selectors.trending_top(limit=limit)
     ]
 
 

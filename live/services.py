@@ -8,10 +8,12 @@ import time
 
 from django.conf import settings
 
+from core.events import send_event
+from core.redis import bus, key
+from matching.pool import trending_key
+from ops.connections import connections_by_process
 from profiles.models import Profile
 from profiles.selectors import profile_public, profile_public_get
-from realtime.events import send_event
-from switchboard.redis import bus, key
 
 from . import selectors
 
@@ -101,8 +103,6 @@ def trending_rollover(*, now: float | None = None) -> dict:
     expiring ``TRENDING_DAYS_KEPT`` days after its last increment. Past days no longer
     change, so their long tail is only memory: keep their top ``TRENDING_TOP_MAX``.
     """
-    from matching.pool import trending_key
-
     now = time.time() if now is None else now
     keep = settings.LIMITS["TRENDING_TOP_MAX"]
     pipe = bus().pipeline(transaction=False)
@@ -152,8 +152,6 @@ def live_cleanup() -> dict:
     one (a script changed, a manual edit) would live forever: it gets the TTL its owner
     documents (settings.TTLS). The presence and pool sweeps themselves are their apps' tasks.
     """
-    from ops.connections import connections_by_process
-
     client = bus()
     budget = 100_000  # keys looked at per pattern and run: bounded work per minute
     report = {}

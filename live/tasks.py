@@ -1,13 +1,14 @@
 """Periodic tasks of the live subsystem: thin, each calls one service (live.services).
 
-Declared in live/schedules.py; guarded by ``live.periodic`` (once per period, never two at
+Declared in live/schedules.py; guarded by ``core.periodic`` (once per period, never two at
 a time, retried with backoff on transient errors).
 """
 
 from django.conf import settings
 
+from core.periodic import periodic
+
 from . import services
-from .periodic import periodic
 
 DAY_SECONDS = 86400.0
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from . import selectors
-from .models import Block, Match, Report
+from .models import Match, Report
 
 
 class ReportInline(admin.TabularInline):
@@ -66,10 +66,3 @@ class ReportAdmin(admin.ModelAdmin):
     @admin.display(description="Match history of the reporter")
     def reporter_history(self, report: Report) -> str:
         return _history_table(report.reporter_id)
-
-
-@admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
-    list_display = ["blocker", "blocked", "match", "created_at"]
-    search_fields = ["blocker__username", "blocked__username"]
-    raw_id_fields = ["blocker", "blocked", "match"]

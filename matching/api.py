@@ -1,40 +1,19 @@
 """REST endpoints of Meet: enter / leave the pool, ICE servers, trending, block, report."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from profiles.services import interest_normalize
-from switchboard.api import error_response
+from core.api import json_object
+from core.errors import Invalid, ServiceError
+from profiles.interests import interest_normalize
 
 from . import selectors, services
-from .exceptions import Invalid, MatchError, RateLimited
-
-HTTP_STATUS = {
-    "invalid": 400,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "rate_limited": 429,
-    "unavailable": 503,
-}
-
-
-def _error(exc: MatchError, headers: dict | None = None) -> Response:
-    response = error_response(exc.code, exc.message, HTTP_STATUS.get(exc.code, 400))
-    response.data.update(exc.extra)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
-
-
-def _body(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise Invalid("Send a JSON object.")
-    return request.data
 
 
 class EnterIn(serializers.Serializer):
@@ -61,26 +40,21 @@ class QueueView(APIView):
         request=EnterIn,
         responses={200: EnterOut},
         summary="Enter the matching pool (rate limited: X-RateLimit-* headers, 429)",
+        extensions={"x-errors": ["409", "429", "503"]},
     )
-    def post(self, request):
-        rate = services.match_rate_take(user_id=request.user.pk)
-        headers = rate.headers()
-        if not rate.allowed:
-            exc = RateLimited(
-                f"At most {rate.limit} match requests a minute.",
-                retry_after=rate.reset_seconds,
-            )
-            return _error(exc, headers)
+    def post(self, request: Request) -> Response:
+        headers = services.match_rate_check(user_id=request.user.pk).headers()
         try:
-            data = _body(request)
+            data = json_object(request)
             options = {}
             if "interests" in data:
                 options["interests"] = data["interests"]
             if "region" in data:
                 options["region_mode"] = data["region"]
             result = services.match_enter(user_id=request.user.pk, **options)
-        except MatchError as exc:
-            return _error(exc, headers)
+        except ServiceError as exc:  # the rate headers travel with any error
+            exc.extra.setdefault("headers", headers)
+            raise
         return Response(result, headers=headers)
 
     @extend_schema(
@@ -88,7 +62,7 @@ class QueueView(APIView):
         responses={200: inline_serializer("MatchCancel", {"removed": serializers.BooleanField()})},
         summary="Leave the matching pool",
     )
-    def delete(self, request):
+    def delete(self, request: Request) -> Response:
         return Response({"removed": services.match_cancel(user_id=request.user.pk)})
 
 
@@ -103,7 +77,7 @@ class IceServersView(APIView):
         ),
         summary="ICE servers for WebRTC (STUN; TURN with time-limited credentials)",
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(selectors.ice_servers(user_id=request.user.pk))
 
 
@@ -117,7 +91,7 @@ _TRENDING_ROW = inline_serializer(
 )
 
 
-def _trending_row(many: bool = False):
+def _trending_row(many: bool = False) -> serializers.Serializer:
     # One serializer class for both endpoints: drf-spectacular names components by class.
     return _TRENDING_ROW.__class__(many=True) if many else _TRENDING_ROW
 
@@ -128,7 +102,7 @@ class TrendingView(APIView):
         responses=_trending_row(many=True),
         summary="Today's most shared interests in matches (UTC day)",
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         raw = request.query_params.get("limit", "10")
         top = settings.LIMITS["TRENDING_TOP_MAX"]
         try:
@@ -136,17 +110,17 @@ class TrendingView(APIView):
         except ValueError:
             limit = 0
         if not 1 <= limit <= top:
-            return error_response("invalid", f"limit must be an integer from 1 to {top}.")
+            raise Invalid(f"limit must be an integer from 1 to {top}.")
         return Response(selectors.trending_top(limit=limit))
 
 
 class TrendingRankView(APIView):
     @extend_schema(responses=_trending_row(), summary="One interest's rank and score today")
-    def get(self, request, interest: str):
+    def get(self, request: Request, interest: str) -> Response:
         try:
             slug, _ = interest_normalize(text=interest)
-        except Exception:
-            return error_response("invalid", "That is not an interest.")
+        except ValidationError:
+            raise Invalid("That is not an interest.") from None
         return Response(selectors.trending_rank(interest=slug))
 
 
@@ -163,16 +137,11 @@ class BlocksView(APIView):
         },
         summary="Block my partner in a match, or a user: never matched again, no messages",
     )
-    def post(self, request):
-        try:
-            data = _body(request)
-            block = services.block_create(
-                user_id=request.user.pk,
-                match_id=data.get("match_id"),
-                blocked_id=data.get("user_id"),
-            )
-        except MatchError as exc:
-            return _error(exc)
+    def post(self, request: Request) -> Response:
+        data = json_object(request)
+        block = services.block_create(
+            user_id=request.user.pk, match_id=data.get("match_id"), blocked_id=data.get("user_id")
+        )
         return Response({"blocked_user_id": block.blocked_id}, status=status.HTTP_201_CREATED)
 
 
@@ -189,18 +158,16 @@ class ReportsView(APIView):
         request=ReportIn,
         responses={201: inline_serializer("Report", {"report_id": serializers.IntegerField()})},
         summary="Report my partner in a match",
+        extensions={"x-errors": ["409"]},
     )
-    def post(self, request):
-        try:
-            data = _body(request)
-            report = services.report_create(
-                user_id=request.user.pk,
-                match_id=data.get("match_id"),
-                reason=data.get("reason"),
-                text=data.get("text", ""),
-            )
-        except MatchError as exc:
-            return _error(exc)
+    def post(self, request: Request) -> Response:
+        data = json_object(request)
+        report = services.report_create(
+            user_id=request.user.pk,
+            match_id=data.get("match_id"),
+            reason=data.get("reason"),
+            text=data.get("text", ""),
+        )
         return Response({"report_id": report.pk}, status=status.HTTP_201_CREATED)
 
 

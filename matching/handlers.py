@@ -1,17 +1,20 @@
 """WebSocket frames of Meet: pool, room text, WebRTC signalling, block, report.
 
 Frames and events are documented in docs/protocol.md ("Meet"). Each handler parses and
-calls one service in the thread pool; the gateway replies to the ``MatchError``s they raise
-with the error's stable code.
+calls one service in the thread pool; the gateway replies to the ``ServiceError``s they
+raise with the error's stable code.
 """
 
-from realtime.db import db
-from realtime.router import handler
+from typing import Any
+
+from core.db import db
+from core.router import Connection, handler
 
 from . import services
+from .gateway import MeetState
 
 
-def _enter_options(data: dict) -> dict:
+def _enter_options(data: dict[str, Any]) -> dict[str, Any]:
     options = {}
     if "interests" in data:
         options["interests"] = data["interests"]
@@ -21,25 +24,26 @@ def _enter_options(data: dict) -> dict:
 
 
 @handler("match.enter")
-async def match_enter(conn, data: dict) -> dict:
+async def match_enter(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Enter the pool (again: refreshes my one ticket); counts toward the rate limit."""
     await db(services.match_rate_check)(user_id=conn.user_id)
-    conn.meet_entered = True  # its disconnect takes the ticket out of the pool
+    conn.state(MeetState).entered = True  # its disconnect takes the ticket out of the pool
     return await db(services.match_enter)(
         user_id=conn.user_id, channel_name=conn.channel_name, **_enter_options(data)
     )
 
 
 @handler("match.cancel")
-async def match_cancel(conn, data: dict) -> dict:
+async def match_cancel(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Leave the pool (whichever connection entered)."""
     return {"removed": await db(services.match_cancel)(user_id=conn.user_id)}
 
 
 @handler("match.skip")
-async def match_skip(conn, data: dict) -> dict:
+async def match_skip(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """End my match for both; with ``requeue`` enter the pool again at once."""
-    conn.meet_entered = conn.meet_entered or bool(data.get("requeue"))
+    if data.get("requeue"):
+        conn.state(MeetState).entered = True
     return await db(services.match_skip)(
         user_id=conn.user_id,
         match_id=data.get("match_id"),
@@ -50,7 +54,7 @@ async def match_skip(conn, data: dict) -> dict:
 
 
 @handler("match.say")
-async def match_say(conn, data: dict) -> dict:
+async def match_say(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Relay a text line to my partner (ephemeral)."""
     return await db(services.room_say)(
         user_id=conn.user_id, match_id=data.get("match_id"), text=data.get("text")
@@ -58,7 +62,7 @@ async def match_say(conn, data: dict) -> dict:
 
 
 @handler("match.signal")
-async def match_signal(conn, data: dict) -> dict:
+async def match_signal(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Relay a WebRTC offer / answer / ICE candidate to my partner only."""
     await db(services.room_signal)(
         user_id=conn.user_id,
@@ -70,7 +74,7 @@ async def match_signal(conn, data: dict) -> dict:
 
 
 @handler("match.block")
-async def match_block(conn, data: dict) -> dict:
+async def match_block(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Block my partner in a match (or a user id); ends our open match."""
     block = await db(services.block_create)(
         user_id=conn.user_id, match_id=data.get("match_id"), blocked_id=data.get("user_id")
@@ -79,7 +83,7 @@ async def match_block(conn, data: dict) -> dict:
 
 
 @handler("match.report")
-async def match_report(conn, data: dict) -> dict:
+async def match_report(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Report my partner in a match for review."""
     report = await db(services.report_create)(
         user_id=conn.user_id,

@@ -1,4 +1,5 @@
-"""Meet records in PostgreSQL: matches, blocks, reports (the pool itself lives in Redis)."""
+"""Meet records in PostgreSQL: matches and reports (the pool itself lives in Redis; blocks
+are a relation between people: ``relations.models.Block``)."""
 
 from django.conf import settings
 from django.db import models
@@ -39,27 +40,6 @@ class Match(models.Model):
 
     def partner_of(self, user_id: int) -> int:
         return self.user_b_id if user_id == self.user_a_id else self.user_a_id
-
-
-class Block(models.Model):
-    """``blocker`` never meets ``blocked`` again, and neither can message the other."""
-
-    blocker = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks_made"
-    )
-    blocked = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks_received"
-    )
-    match = models.ForeignKey(Match, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["blocker", "blocked"], name="one_block_per_pair"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.blocker_id} blocked {self.blocked_id}"
 
 
 class Report(models.Model):

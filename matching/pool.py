@@ -1,12 +1,14 @@
 """The Meet pool in Redis: thin Python calls around ``match.lua`` (docs/subsystems/matching.md).
 
-Every function takes ``client`` and ``prefix`` so the benchmark and the Redis 6.2 test can
-point it at another server; by default it uses the bus and ``key("mm")``. Time is passed in
-(``now_ms``) rather than read inside Redis, so tests drive relaxation without sleeping.
+This module owns Meet's key layout on the bus: the pool under ``key("mm")`` (the script's),
+each user's current match (``cur_key``) and each open room (``room_key``).
+
+Every pool function takes ``client`` and ``prefix`` so the benchmark and the Redis 6.2 test
+can point it at another server; by default it uses the bus and ``key("mm")``. Time is passed
+in (``now_ms``) rather than read inside Redis, so tests drive relaxation without sleeping.
 """
 
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,11 +16,10 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
-from switchboard.redis import abus, bus, key
+from core.redis import bus, key
+from core.scripts import Script
 
-_MATCH_LUA = (Path(__file__).parent / "match.lua").read_text()
-_RATE_LUA = (Path(__file__).parent / "ratelimit.lua").read_text()
-_scripts: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+MATCH_SCRIPT = Script(Path(__file__).with_name("match.lua"))
 
 # Score of a block in an avoid set: "until" far beyond any real time.
 AVOID_FOREVER_MS = 9e15
@@ -26,16 +27,14 @@ AVOID_COMPLETE = "_"  # member present once the set was rebuilt from PostgreSQL
 REGION_MODES = {"prefer": "p", "require": "r", "any": "a"}
 
 
-def script(client, name: str):
-    """Return the registered script ``name`` ("match" or "rate") for ``client``."""
-    per_client = _scripts.get(client)
-    if per_client is None:
-        per_client = {
-            "match": client.register_script(_MATCH_LUA),
-            "rate": client.register_script(_RATE_LUA),
-        }
-        _scripts[client] = per_client
-    return per_client[name]
+def cur_key(user_id: int) -> str:
+    """The user's current match id, while its room is open (or being recorded)."""
+    return key("mm", "cur", user_id)
+
+
+def room_key(match_id: int) -> str:
+    """``"<user a>:<user b>"`` of an open room: the hot path's membership check."""
+    return key("mm", "room", match_id)
 
 
 def now_ms() -> int:
@@ -71,7 +70,7 @@ class PoolConfig:
             "recent_ms": limits["MATCH_RECENT_PARTNER_SECONDS"] * 1000,
             # Between the decision and the room being recorded in PostgreSQL: if the web
             # process dies in between, both users may enter again after this.
-            "pending_ms": 30_000,
+            "pending_ms": limits["MATCH_PENDING_SECONDS"] * 1000,
             "pool_max": limits["MATCH_POOL_MAX"],
             "avoid_ttl_ms": max(limits["MATCH_RECENT_PARTNER_SECONDS"] * 2, 3600) * 1000,
             "trend_ttl_ms": limits["TRENDING_DAYS_KEPT"] * 86_400_000,
@@ -178,31 +177,7 @@ def pool_enter(
     op, now, *rest = _enter_args(
         user_id, language, region, region_mode, interests, channel, decide, now
     )
-    raw = script(client, "match")(args=_args(op, now, config, prefix, *rest))
-    return _decision(raw)
-
-
-async def apool_enter(
-    *,
-    user_id: int,
-    language: str,
-    region: str,
-    region_mode: str,
-    interests: list[str],
-    channel: str = "",
-    decide: bool = True,
-    now: int | None = None,
-    client=None,
-    prefix: str | None = None,
-    config: PoolConfig | None = None,
-) -> Decision:
-    """Async twin of ``pool_enter`` (on the running loop's bus client)."""
-    client = client if client is not None else abus()
-    client, prefix, config, now = _setup(client, prefix, config, now)
-    op, now, *rest = _enter_args(
-        user_id, language, region, region_mode, interests, channel, decide, now
-    )
-    raw = await script(client, "match")(args=_args(op, now, config, prefix, *rest))
+    raw = MATCH_SCRIPT.run(client=client, args=_args(op, now, config, prefix, *rest))
     return _decision(raw)
 
 
@@ -216,7 +191,7 @@ def pool_decide(
 ) -> Decision:
     """Run the decision again for a waiting user (after relaxation or an avoid-set rebuild)."""
     client, prefix, config, now = _setup(client, prefix, config, now)
-    raw = script(client, "match")(args=_args("decide", now, config, prefix, str(user_id)))
+    raw = MATCH_SCRIPT.run(client=client, args=_args("decide", now, config, prefix, str(user_id)))
     return _decision(raw)
 
 
@@ -230,14 +205,14 @@ def pool_leave(
     """Remove the user's ticket; with ``channel``, only if that connection entered it."""
     client, prefix, config, now = _setup(client, prefix, None, None)
     args = _args("leave", now, config, prefix, str(user_id), channel)
-    return bool(script(client, "match")(args=args))
+    return bool(MATCH_SCRIPT.run(client=client, args=args))
 
 
 async def apool_leave(*, user_id: int, channel: str = "") -> bool:
-    """Async twin of ``pool_leave`` (used by the consumer's disconnect)."""
-    client, prefix, config, now = _setup(abus(), None, None, None)
+    """Async twin of ``pool_leave`` (the gateway's disconnect, in the loop's bus pipeline)."""
+    prefix, config, now = key("mm"), PoolConfig.from_settings(), now_ms()
     args = _args("leave", now, config, prefix, str(user_id), channel)
-    return bool(await script(client, "match")(args=args))
+    return bool(await MATCH_SCRIPT.arun(args=args))
 
 
 def pool_expire(
@@ -249,7 +224,7 @@ def pool_expire(
 ) -> int:
     """Remove every trace of up to ``limit`` tickets past their TTL; return how many."""
     client, prefix, config, now = _setup(client, prefix, None, now)
-    return int(script(client, "match")(args=_args("expire", now, config, prefix, limit)))
+    return int(MATCH_SCRIPT.run(client=client, args=_args("expire", now, config, prefix, limit)))
 
 
 def pool_due(
@@ -261,7 +236,10 @@ def pool_due(
 ) -> list[int]:
     """Return up to ``limit`` waiting users whose relaxation step changed since their decision."""
     client, prefix, config, now = _setup(client, prefix, None, now)
-    return [int(u) for u in script(client, "match")(args=_args("due", now, config, prefix, limit))]
+    return [
+        int(u)
+        for u in MATCH_SCRIPT.run(client=client, args=_args("due", now, config, prefix, limit))
+    ]
 
 
 def pool_ticket(
@@ -313,10 +291,3 @@ def avoid_write(
     pipe.zadd(name, mapping, gt=True)
     pipe.pexpire(name, config.avoid_ttl_ms)
     pipe.execute()
-
-
-def rate_take(*, name: str, window_ms: int, client: redis.Redis | None = None) -> tuple[int, int]:
-    """Count one request in the fixed window ``name``; return (count, ms until reset)."""
-    client = client if client is not None else bus()
-    count, ttl = script(client, "rate")(keys=[name], args=[window_ms])
-    return int(count), int(ttl)

@@ -1,4 +1,4 @@
-"""Reads for Meet: blocks, matches and rooms, trending interests, ICE servers."""
+"""Reads for Meet: whom to avoid, matches and rooms, trending interests, ICE servers."""
 
 import base64
 import hashlib
@@ -10,28 +10,19 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from switchboard.redis import bus, key
+from core.errors import Forbidden, Invalid, NotFound
+from core.redis import bus
+from relations.selectors import blocked_either_way
 
 from . import pool
-from .exceptions import Forbidden, Invalid, NotFound
-from .models import Block, Match
-
-
-def block_exists_between(*, user_id: int, other_user_id: int) -> bool:
-    """Return whether either user blocked the other."""
-    return Block.objects.filter(
-        Q(blocker_id=user_id, blocked_id=other_user_id)
-        | Q(blocker_id=other_user_id, blocked_id=user_id)
-    ).exists()
+from .models import Match
 
 
 def avoid_list(*, user_id: int) -> dict[int, float]:
     """Return whom the user must not meet (id -> until, ms) according to PostgreSQL."""
-    avoid: dict[int, float] = {}
-    for blocker, blocked in Block.objects.filter(
-        Q(blocker_id=user_id) | Q(blocked_id=user_id)
-    ).values_list("blocker_id", "blocked_id"):
-        avoid[blocked if blocker == user_id else blocker] = pool.AVOID_FOREVER_MS
+    avoid: dict[int, float] = dict.fromkeys(
+        blocked_either_way(user_id=user_id), pool.AVOID_FOREVER_MS
+    )
     window = settings.LIMITS["MATCH_RECENT_PARTNER_SECONDS"]
     since = timezone.now() - timedelta(seconds=window)
     for a, b, created in Match.objects.filter(
@@ -64,10 +55,6 @@ def match_for_member(*, match_id: object, user_id: int) -> Match:
     return match
 
 
-def room_key(match_id: int) -> str:
-    return key("mm", "room", match_id)
-
-
 def room_partner(*, match_id: object, user_id: int) -> int:
     """Return the other member of an open room, or raise (not yours: ``forbidden``).
 
@@ -76,7 +63,7 @@ def room_partner(*, match_id: object, user_id: int) -> int:
     """
     if not isinstance(match_id, int) or isinstance(match_id, bool):
         raise Invalid("match_id must be an integer.")
-    members = bus().get(room_key(match_id))
+    members = bus().get(pool.room_key(match_id))
     if members is None:
         match = Match.objects.filter(pk=match_id).first()
         if match is None:
@@ -86,7 +73,7 @@ def room_partner(*, match_id: object, user_id: int) -> int:
         if match.ended_at is not None:
             raise Invalid("This match has ended.")
         members = f"{match.user_a_id}:{match.user_b_id}"
-        bus().set(room_key(match_id), members, ex=settings.LIMITS["MATCH_MAX_SECONDS"])
+        bus().set(pool.room_key(match_id), members, ex=settings.LIMITS["MATCH_MAX_SECONDS"])
     a, b = (int(x) for x in members.split(":"))
     if user_id not in (a, b):
         raise Forbidden("You are not in this match.")

@@ -5,4 +5,5 @@ class OpsConfig(AppConfig):
     name = "ops"
 
     def ready(self):
-        from . import task_signals  # noqa: F401  (connects Celery signal handlers)
+        # Connect Celery's signal handlers; register the socket-counting gateway hooks.
+        from . import gateway, task_signals  # noqa: F401

@@ -11,7 +11,7 @@ import time
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from switchboard.redis import bus, key
+from core.redis import bus, key
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,8 @@ import time
 
 from django.conf import settings
 
-from switchboard.redis import abus, bus, key
-
-from .metrics import WS_CONNECTIONS, WS_OPENED
+from core.metrics import WS_CONNECTIONS, WS_OPENED
+from core.redis import abus, bus, key
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import time
 from asgiref.sync import iscoroutinefunction
 from django.utils.decorators import sync_and_async_middleware
 
-from .metrics import HTTP_REQUESTS, HTTP_SECONDS
+from core.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 

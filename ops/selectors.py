@@ -5,15 +5,18 @@ import secrets
 import time
 from collections.abc import Callable
 
+from celery import current_app
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from realtime.loop import loop_run
-from switchboard.redis import bus
+from core.loop import loop_run
+from core.periodic import history_key, runs_key, skips_key
+from core.redis import bus
 
 from .beat import beat_tick_key
+from .connections import connections_by_process
 
 
 def _check_database() -> None:
@@ -56,10 +59,10 @@ def _check_channel_layer() -> None:
 
 
 def _check_celery_worker() -> None:
-    from switchboard.celery import app
-
     # limit=1: return as soon as one worker answers instead of waiting out the timeout.
-    replies = app.control.ping(timeout=settings.OPS["READY_WORKER_TIMEOUT_SECONDS"], limit=1)
+    replies = current_app.control.ping(
+        timeout=settings.OPS["READY_WORKER_TIMEOUT_SECONDS"], limit=1
+    )
     if not replies:
         raise RuntimeError("no Celery worker answered a ping")
 
@@ -133,8 +136,6 @@ def _redis_stats(client) -> dict:
 
 
 def _task_stats() -> dict:
-    from live.periodic import history_key, runs_key, skips_key
-
     client = bus()
     runs, skips = client.hgetall(runs_key()), client.hgetall(skips_key())
     out = {}
@@ -150,8 +151,6 @@ def _task_stats() -> dict:
 
 def ops_stats() -> dict:
     """Return the numbers an operator looks at first (GET /ops/stats)."""
-    from .connections import connections_by_process
-
     ws = connections_by_process()
     age = beat_age()
     return {

@@ -6,7 +6,7 @@ import time
 
 from celery import signals
 
-from .metrics import TASK_FAILURES, TASK_RETRIES, TASK_RUNS, TASK_SECONDS
+from core.metrics import TASK_FAILURES, TASK_RETRIES, TASK_RUNS, TASK_SECONDS
 
 logger = logging.getLogger("switchboard.tasks")
 

@@ -12,7 +12,8 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .metrics import metrics_render
+from core.metrics import metrics_render
+
 from .selectors import ops_stats, readiness_report
 
 

@@ -3,20 +3,15 @@
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations.api import HTTP_STATUS
-from conversations.exceptions import ConversationError
-from realtime.errors import ProtocolError
-from switchboard.api import error_response
+from core.api import json_object
+from core.errors import Invalid
 
 from . import receipts, selectors
 from .handlers import user_ids_parse
-
-
-def _error(exc: ConversationError | ProtocolError):
-    return error_response(exc.code, exc.message, HTTP_STATUS.get(exc.code, 400))
 
 
 class Read(serializers.Serializer):
@@ -40,16 +35,13 @@ class PresenceView(APIView):
         responses=PresenceOut,
         summary="Presence of users I share a conversation with (others are left out)",
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         raw = request.query_params.get("user_ids", "")
         try:
             ids = [int(part) for part in raw.split(",") if part.strip()]
         except ValueError:
-            return error_response("invalid", "user_ids must be comma-separated integers.")
-        try:
-            user_ids = user_ids_parse(ids)
-        except ProtocolError as exc:
-            return _error(exc)
+            raise Invalid("user_ids must be comma-separated integers.") from None
+        user_ids = user_ids_parse(ids)
         visible = selectors.visible_user_ids(user_id=request.user.pk, user_ids=user_ids)
         return Response(
             selectors.presence_get(user_ids=[uid for uid in user_ids if uid in visible])
@@ -85,29 +77,21 @@ class ReadView(APIView):
     @extend_schema(
         responses=ReadMarkers, summary="Every member's read marker (who has read up to where)"
     )
-    def get(self, request, conversation_id: int):
-        try:
-            return Response(
-                selectors.read_markers(user_id=request.user.pk, conversation_id=conversation_id)
-            )
-        except ConversationError as exc:
-            return _error(exc)
+    def get(self, request: Request, conversation_id: int) -> Response:
+        return Response(
+            selectors.read_markers(user_id=request.user.pk, conversation_id=conversation_id)
+        )
 
     @extend_schema(
         request=Read, responses=ReadResult, summary="Mark read up to seq (forward only, clamped)"
     )
-    def post(self, request, conversation_id: int):
-        data = request.data if isinstance(request.data, dict) else None
-        if data is None:
-            return error_response("invalid", "Send a JSON object.")
-        try:
-            return Response(
-                receipts.read_mark(
-                    user_id=request.user.pk, conversation_id=conversation_id, seq=data.get("seq")
-                )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        data = json_object(request)
+        return Response(
+            receipts.read_mark(
+                user_id=request.user.pk, conversation_id=conversation_id, seq=data.get("seq")
             )
-        except ConversationError as exc:
-            return _error(exc)
+        )
 
 
 class UnreadView(APIView):
@@ -115,7 +99,7 @@ class UnreadView(APIView):
         responses=UnreadSummary,
         summary="My total unread count and the conversations with unread messages",
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(selectors.unread_summary(user_id=request.user.pk))
 
 

@@ -1,22 +1,19 @@
 """WebSocket frames of presence, typing, read receipts and unread counts."""
 
 import time
+from typing import Any
 
 from django.conf import settings
 
+from conversations.gateway import ConversationState
 from conversations.selectors import membership_exists, membership_get
-from realtime.consumer import TokenBucket
-from realtime.db import db
-from realtime.errors import INVALID, ProtocolError
-from realtime.router import handler
+from core.db import db
+from core.errors import Invalid
+from core.router import Connection, handler
 
 from . import receipts, selectors
-from .typing import typing_asend
-
-# A connection re-checks its membership of a conversation it types in after this long (and
-# at once when a ``conversation.left`` event removes it from the connection's groups). The
-# re-check was 16 % of a server's CPU in the typical-load benchmark at 30 s.
-TYPING_MEMBERSHIP_CACHE_SECONDS = 300.0
+from .gateway import PresenceState
+from .typing import atyping_send
 
 
 def user_ids_parse(raw: object) -> list[int]:
@@ -25,9 +22,9 @@ def user_ids_parse(raw: object) -> list[int]:
     if not isinstance(raw, list) or not all(
         isinstance(u, int) and not isinstance(u, bool) for u in raw
     ):
-        raise ProtocolError(INVALID, "user_ids must be a list of user ids.")
+        raise Invalid("user_ids must be a list of user ids.")
     if len(raw) > limit:
-        raise ProtocolError(INVALID, f"At most {limit} user ids per query.")
+        raise Invalid(f"At most {limit} user ids per query.")
     return list(dict.fromkeys(raw))
 
 
@@ -37,7 +34,7 @@ def _presence_query(user_id: int, user_ids: list[int]) -> list[dict]:
 
 
 @handler("presence.query")
-async def presence_query(conn, data: dict) -> dict:
+async def presence_query(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Presence of users I share a conversation with; others are left out."""
     user_ids = user_ids_parse(data.get("user_ids"))
     return {"presence": await db(_presence_query)(conn.user_id, user_ids)}
@@ -49,46 +46,44 @@ def _typing_member_check(user_id: int, conversation_id: int) -> None:
         membership_get(user_id=user_id, conversation_id=conversation_id)  # raises the reason
 
 
-def _conversation_id(data: dict) -> int:
+def _conversation_id(data: dict[str, Any]) -> int:
     cid = data.get("conversation_id")
     if not isinstance(cid, int) or isinstance(cid, bool):
-        raise ProtocolError(INVALID, "conversation_id must be an integer.")
+        raise Invalid("conversation_id must be an integer.")
     return cid
 
 
-async def _typing(conn, data: dict, typing: bool) -> dict:
+async def _typing(conn: Connection, data: dict[str, Any], typing: bool) -> dict[str, Any]:
     cid = _conversation_id(data)
-    members: dict[int, float] = conn.__dict__.setdefault("typing_members", {})
+    state = conn.state(PresenceState)
     now = time.monotonic()
-    if cid not in conn.joined or members.get(cid, 0.0) < now:
-        members.pop(cid, None)
+    # Membership is re-checked after TYPING_MEMBERSHIP_CHECK_SECONDS, and at once when the
+    # connection stopped listening to the conversation (``conversation.left``). The re-check
+    # was 16 % of a server's CPU in the typical-load benchmark at 30 s.
+    if cid not in conn.state(ConversationState).joined or state.typing_members.get(cid, 0.0) < now:
+        state.typing_members.pop(cid, None)
         await db(_typing_member_check)(conn.user_id, cid)
-        members[cid] = now + TYPING_MEMBERSHIP_CACHE_SECONDS
-    bucket = conn.__dict__.get("typing_bucket")
-    if bucket is None:
-        bucket = conn.typing_bucket = TokenBucket(
-            settings.LIMITS["TYPING_RATE_PER_SECOND"], settings.LIMITS["TYPING_RATE_BURST"]
-        )
-    if not bucket.take():
+        state.typing_members[cid] = now + settings.LIMITS["TYPING_MEMBERSHIP_CHECK_SECONDS"]
+    if not state.typing_bucket.take():
         return {"sent": False}  # over the typing rate: dropped, not an error
-    await typing_asend(user_id=conn.user_id, conversation_id=cid, typing=typing)
+    await atyping_send(user_id=conn.user_id, conversation_id=cid, typing=typing)
     return {"sent": True}
 
 
 @handler("typing.start", ref_optional=True)
-async def typing_start(conn, data: dict) -> dict:
+async def typing_start(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """I am typing in a conversation (re-send every few seconds while it lasts)."""
     return await _typing(conn, data, True)
 
 
 @handler("typing.stop", ref_optional=True)
-async def typing_stop(conn, data: dict) -> dict:
+async def typing_stop(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """I stopped typing (sent the message, or cleared the input)."""
     return await _typing(conn, data, False)
 
 
 @handler("read")
-async def read(conn, data: dict) -> dict:
+async def read(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Move my read marker in a conversation forward to ``seq``."""
     return await db(receipts.read_mark)(
         user_id=conn.user_id, conversation_id=data.get("conversation_id"), seq=data.get("seq")
@@ -96,7 +91,7 @@ async def read(conn, data: dict) -> dict:
 
 
 @handler("read.markers")
-async def read_markers(conn, data: dict) -> dict:
+async def read_markers(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Who has read up to where in a conversation I am in."""
     return await db(selectors.read_markers)(
         user_id=conn.user_id, conversation_id=_conversation_id(data)
@@ -104,6 +99,6 @@ async def read_markers(conn, data: dict) -> dict:
 
 
 @handler("unread.get")
-async def unread_get(conn, data: dict) -> dict:
+async def unread_get(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """My total unread count and the conversations with unread messages."""
     return await db(selectors.unread_summary)(user_id=conn.user_id)

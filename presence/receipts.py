@@ -6,12 +6,14 @@ import threading
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.dispatch import receiver
 
-from conversations.exceptions import Invalid
 from conversations.models import Membership
 from conversations.selectors import membership_get
-from realtime.events import conversation_group, send_event, send_events, user_group
-from switchboard.redis import bus, key
+from conversations.signals import message_stored
+from core.errors import Invalid
+from core.events import conversation_group, send_event, send_events, user_group
+from core.redis import bus, key
 
 from .selectors import unread_counts
 
@@ -92,7 +94,8 @@ def unread_push_pairs(*, pairs: list[tuple[int, int]]) -> None:
     send_events(items=items)  # one hand-off to the publisher for every member
 
 
-def unread_on_message(*, conversation_id: int, sender_id: int) -> None:
+@receiver(message_stored)
+def unread_on_message(*, conversation_id: int, sender_id: int, **_signal: object) -> None:
     """After the current transaction commits a new message, push the other members' counts.
 
     Only in conversations of at most ``UNREAD_PUSH_MAX_MEMBERS``: there the work per message

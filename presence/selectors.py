@@ -8,8 +8,8 @@ from django.db import connection
 
 from conversations.models import Membership, Message
 from conversations.selectors import membership_get
+from core.redis import abus, bus, key
 from profiles.models import Profile
-from switchboard.redis import abus, bus, key
 
 
 def users_key() -> str:
@@ -149,6 +149,6 @@ def unread_summary(*, user_id: int) -> dict:
     }
 
 
-async def connections_alive_acount(*, user_id: int) -> int:
+async def aconnections_alive_count(*, user_id: int) -> int:
     """Return how many of the user's connections are alive (on any server process)."""
     return await abus().zcount(conns_key(user_id), time.time(), "+inf")

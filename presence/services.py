@@ -11,21 +11,26 @@ connections simply stop being refreshed. Either way the Celery beat sweep
 import logging
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from core.db import db
+from core.events import send_event, user_group
+from core.scripts import Script
 from profiles.models import Profile
-from profiles.services import profile_ensure
-from realtime.db import db
-from realtime.events import send_event, user_group
 
 from . import selectors
-from .scripts import script_arun, script_run
 from .selectors import conns_key, seen_key, seen_write_key, timestamp_iso, users_key
 
 logger = logging.getLogger(__name__)
+
+_LUA = Path(__file__).resolve().parent / "lua"
+TOUCH = Script(_LUA / "touch.lua")
+LEAVE = Script(_LUA / "leave.lua")
+SWEEP = Script(_LUA / "sweep.lua")
 
 
 def _touch_args(user_id: int, conn_id: str, now: float) -> dict:
@@ -56,7 +61,7 @@ def _leave_args(user_id: int, conn_id: str, now: float) -> dict:
 def presence_touch(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
     """Keep a connection alive; announce the user online if they were not. Return that."""
     now = time.time() if now is None else now
-    announce, write = script_run("touch", **_touch_args(user_id, conn_id, now))
+    announce, write = TOUCH.run(**_touch_args(user_id, conn_id, now))
     if write:
         last_seen_write(user_id=user_id, at=now)
     if announce:
@@ -64,10 +69,10 @@ def presence_touch(*, user_id: int, conn_id: str, now: float | None = None) -> b
     return bool(announce)
 
 
-async def presence_atouch(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
+async def apresence_touch(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
     """Async twin of ``presence_touch`` (the consumer's connect and heartbeat)."""
     now = time.time() if now is None else now
-    announce, write = await script_arun("touch", **_touch_args(user_id, conn_id, now))
+    announce, write = await TOUCH.arun(**_touch_args(user_id, conn_id, now))
     if write:
         await db(last_seen_write)(user_id=user_id, at=now)
     if announce:
@@ -78,13 +83,13 @@ async def presence_atouch(*, user_id: int, conn_id: str, now: float | None = Non
 def presence_leave(*, user_id: int, conn_id: str, now: float | None = None) -> int:
     """Forget a closed connection; return how many of the user's connections remain."""
     now = time.time() if now is None else now
-    return script_run("leave", **_leave_args(user_id, conn_id, now))
+    return LEAVE.run(**_leave_args(user_id, conn_id, now))
 
 
-async def presence_aleave(*, user_id: int, conn_id: str, now: float | None = None) -> int:
+async def apresence_leave(*, user_id: int, conn_id: str, now: float | None = None) -> int:
     """Async twin of ``presence_leave`` (the consumer's disconnect)."""
     now = time.time() if now is None else now
-    return await script_arun("leave", **_leave_args(user_id, conn_id, now))
+    return await LEAVE.arun(**_leave_args(user_id, conn_id, now))
 
 
 def presence_announce(*, user_id: int, online: bool, last_seen: float) -> int:
@@ -113,8 +118,8 @@ def last_seen_write(*, user_id: int, at: float) -> None:
     if Profile.objects.filter(user_id=user_id).exists():
         return  # already at or past ``when``
     user = get_user_model().objects.filter(pk=user_id).first()
-    if user is not None:  # profiles are created lazily (profiles.services.profile_ensure)
-        profile_ensure(user=user)
+    if user is not None:  # profiles are created lazily (Profile.objects.ensure)
+        Profile.objects.ensure(user=user)
         Profile.objects.filter(user_id=user_id).filter(newer).update(last_seen=when)
 
 
@@ -129,7 +134,7 @@ def presence_sweep(*, now: float | None = None) -> list[int]:
     prefix = conns_key("")
     gone: list[int] = []
     while True:
-        flat = script_run("sweep", keys=[users_key(), seen_key()], args=[repr(now), batch, prefix])
+        flat = SWEEP.run(keys=[users_key(), seen_key()], args=[repr(now), batch, prefix])
         pairs = list(zip(flat[::2], flat[1::2], strict=True))
         for raw_uid, raw_seen in pairs:
             uid = int(raw_uid)

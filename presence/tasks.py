@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from live.periodic import periodic
+from core.periodic import periodic
 
 from . import services
 

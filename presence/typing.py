@@ -1,9 +1,9 @@
 """Typing indicators: relayed to a conversation's members, never stored (issue #4)."""
 
-from realtime.events import asend_event, conversation_group
+from core.events import asend_event, conversation_group
 
 
-async def typing_asend(*, user_id: int, conversation_id: int, typing: bool) -> None:
+async def atyping_send(*, user_id: int, conversation_id: int, typing: bool) -> None:
     """Tell the other members' connections that ``user_id`` started or stopped typing.
 
     One publish to the conversation group whatever its size, straight from the caller's

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 
 from .choices import REGION_CHOICES
@@ -18,6 +19,14 @@ class Interest(models.Model):
         return self.name
 
 
+class ProfileManager(models.Manager["Profile"]):
+    def ensure(self, *, user: AbstractBaseUser) -> "Profile":
+        """Return the user's profile, creating an empty one the first time (profiles are
+        created lazily: by sign-up, the first read, or presence's first ``last_seen``)."""
+        profile, _ = self.get_or_create(user=user, defaults={"display_name": user.get_username()})
+        return profile
+
+
 class Profile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
@@ -30,6 +39,8 @@ class Profile(models.Model):
     interests = models.ManyToManyField(Interest, blank=True, related_name="profiles")
     last_seen = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProfileManager()
 
     def __str__(self) -> str:
         return self.display_name or self.user.get_username()

@@ -4,11 +4,13 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 
-from live.cache import cached
+from core.cache import cached
 
+from .interests import interest_normalize
 from .models import Interest, Profile
-from .services import profile_ensure
 
 User = get_user_model()
 
@@ -18,7 +20,7 @@ def profile_get(*, user_id: int) -> Profile | None:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return None
-    profile = profile_ensure(user=user)
+    profile = Profile.objects.ensure(user=user)
     return Profile.objects.select_related("user").prefetch_related("interests").get(pk=profile.pk)
 
 
@@ -66,17 +68,15 @@ def interest_search_public(*, prefix: str = "") -> list[dict]:
 
 def interest_list(*, prefix: str = "", limit: int | None = None) -> list[Interest]:
     """Return interests whose slug or name starts with ``prefix``, most popular first."""
-    from django.db.models import Count, Q
-
-    from .services import interest_normalize
-
-    limit = min(limit or settings.LIMITS["INTEREST_SEARCH_RESULTS"], 100)
+    limit = min(
+        limit or settings.LIMITS["INTEREST_SEARCH_RESULTS"], settings.LIMITS["INTEREST_SEARCH_MAX"]
+    )
     qs = Interest.objects.annotate(popularity=Count("profiles"))
     prefix = (prefix or "").strip()
     if prefix:
         try:
             slug, name = interest_normalize(text=prefix)
-        except Exception:
+        except ValidationError:
             return []
         qs = qs.filter(Q(slug__startswith=slug) | Q(name__startswith=name))
     return list(qs.order_by("-popularity", "slug")[:limit])

@@ -1,38 +1,18 @@
 """Writes to profiles and interests."""
 
-import re
-
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.text import slugify
 
-from switchboard.text import text_storable
+from core.text import text_storable
 
+from . import selectors
 from .choices import LANGUAGE_CODES, REGIONS
+from .interests import interest_normalize
 from .models import Interest, Profile
 
-_SPACES = re.compile(r"\s+")
 _UNSET = object()
-
-
-def interest_normalize(*, text: object) -> tuple[str, str]:
-    """Return ``(slug, name)`` for a typed interest, or raise ``ValidationError``."""
-    if not isinstance(text, str) or not text_storable(text):
-        raise ValidationError("Each interest must be plain text.")
-    name = _SPACES.sub(" ", text).strip().lower()
-    limit = settings.LIMITS["INTEREST_MAX_LENGTH"]
-    if not name:
-        raise ValidationError("An interest cannot be empty.")
-    if len(name) > limit:
-        raise ValidationError(f"An interest has at most {limit} characters.")
-    slug = slugify(name, allow_unicode=True)
-    if not slug:
-        raise ValidationError(f"'{name}' has no letters or digits.")
-    if len(slug) > limit:  # NFKC normalisation can make the slug longer than the name
-        raise ValidationError(f"An interest has at most {limit} characters.")
-    return slug, name
 
 
 def interests_get_or_create(*, texts: list) -> list[Interest]:
@@ -47,14 +27,6 @@ def interests_get_or_create(*, texts: list) -> list[Interest]:
         Interest.objects.bulk_create(missing, ignore_conflicts=True)
         existing = {i.slug: i for i in Interest.objects.filter(slug__in=by_slug)}
     return [existing[s] for s in by_slug]
-
-
-def profile_ensure(*, user: AbstractBaseUser) -> Profile:
-    """Return the user's profile, creating an empty one the first time."""
-    profile, _ = Profile.objects.get_or_create(
-        user=user, defaults={"display_name": user.get_username()}
-    )
-    return profile
 
 
 def profile_update(
@@ -108,7 +80,7 @@ def profile_update(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        profile = profile_ensure(user=user)
+        profile = Profile.objects.ensure(user=user)
         for field, value in changes.items():
             setattr(profile, field, value)
         profile.save()
@@ -122,6 +94,4 @@ def profile_update(
 
 def profile_public_invalidate(*, user_id: int) -> None:
     """Drop a user's cached public profile (call after the change has committed)."""
-    from .selectors import profile_public_get  # selectors import this module
-
-    profile_public_get.invalidate(user_id=user_id)
+    selectors.profile_public_get.invalidate(user_id=user_id)

@@ -6,9 +6,13 @@ headers), then the Django session cookie. The session cookie counts only when th
 sent an allowed ``Origin``: that is what stops another site's page from opening a socket
 with a visitor's cookies (cross-site WebSocket hijacking). Failures are recorded in the scope
 and turned into documented close codes by the consumer (docs/protocol.md).
+
+Tickets and tokens belong to the accounts app: it registers how each finds its user
+(``core.router.authenticator``), so the gateway knows no app.
 """
 
 from importlib import import_module
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import get_user
@@ -18,12 +22,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 from django.http.request import validate_host
 
-from accounts.selectors import user_active, user_by_token, ws_ticket_redeem
-
-from .db import db
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_ORIGIN_FORBIDDEN = 4403
+from core.errors import CLOSE_ORIGIN_FORBIDDEN, CLOSE_UNAUTHENTICATED
+from core.router import AUTHENTICATORS
 
 
 def origin_allowed(origin: str) -> bool:
@@ -44,7 +44,7 @@ def origin_allowed(origin: str) -> bool:
     return validate_host(host, allowed) or validate_host(parts.hostname, allowed)
 
 
-def _session(scope) -> object:
+def _session(scope: dict[str, Any]) -> Any:
     """The Django session named by the request's cookie (loaded only when read).
 
     Read-only here: a socket never changes its session. So no ``SessionMiddleware`` around
@@ -58,8 +58,14 @@ def _session(scope) -> object:
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
 
 
+async def _credential_user(method: str, credential: str) -> Any:
+    resolve = AUTHENTICATORS.get(method)
+    user = await resolve(credential) if resolve is not None else None
+    return user if user is not None else AnonymousUser()
+
+
 class _TokenAuthMiddleware(BaseMiddleware):
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         scope = dict(scope)
         headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}
         origin = headers.get("origin")
@@ -68,13 +74,10 @@ class _TokenAuthMiddleware(BaseMiddleware):
         ticket = parse_qs(scope.get("query_string", b"").decode("latin1")).get("ticket", [""])[0]
         authorization = headers.get("authorization", "")
         if ticket:
-            user_id = await ws_ticket_redeem(ticket=ticket)
-            if user_id is not None:
-                user = await db(user_active)(user_id=user_id) or user
-                method = "ticket"
+            user = await _credential_user("ticket", ticket)
+            method = "ticket"
         elif authorization.lower().startswith("token "):
-            token = authorization[6:].strip()
-            user = await db(user_by_token)(token=token) or user
+            user = await _credential_user("token", authorization[6:].strip())
             method = "token"
         elif origin is not None and origin_ok:
             scope["session"] = _session(scope)
@@ -89,6 +92,6 @@ class _TokenAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
-def WebSocketAuthMiddleware(inner):
+def WebSocketAuthMiddleware(inner: Any) -> _TokenAuthMiddleware:
     """Wrap ``inner`` with Switchboard's ticket / token / session auth."""
     return _TokenAuthMiddleware(inner)

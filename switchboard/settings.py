@@ -39,13 +39,15 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
-    "accounts",
-    "profiles",
-    "conversations",
+    # In layer order, bottom first (docs/architecture.md); ``core`` is a plain package.
     "realtime",
-    "ops",
-    "matching",
+    "profiles",
+    "accounts",
+    "relations",
+    "conversations",
     "presence",
+    "matching",
+    "ops",
     "live",
     "web",
 ]
@@ -173,7 +175,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # ---------------------------------------------------------------------------
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "realtime.layer.ChannelLayer",
+        "BACKEND": "core.layer.ChannelLayer",
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "max_connections": 4}],
             "prefix": f"{REDIS_KEY_PREFIX}:cl:",
@@ -213,7 +215,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "switchboard.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -221,6 +223,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of Switchboard. The WebSocket protocol is in docs/protocol.md.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation documents its error responses (core.api, docs/protocol.md "Errors").
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema_error_responses",
+    ],
 }
 
 # ---------------------------------------------------------------------------
@@ -231,6 +238,8 @@ LIMITS = {
     "INTEREST_MAX_LENGTH": 50,
     "DISPLAY_NAME_MAX_LENGTH": 60,
     "INTEREST_SEARCH_RESULTS": 20,
+    # The most interests one search may ask for (``interest_list(limit=...)``).
+    "INTEREST_SEARCH_MAX": 100,
     # Browser app: people found by GET /api/users?q= (new conversation dialog).
     "USER_SEARCH_RESULTS": 20,
     "MESSAGE_MAX_CHARS": env.int("LIMIT_MESSAGE_MAX_CHARS", default=4000),
@@ -249,6 +258,14 @@ LIMITS = {
     "WS_RATE_PER_SECOND": env.float("LIMIT_WS_RATE_PER_SECOND", default=20.0),
     "WS_RATE_BURST": env.int("LIMIT_WS_RATE_BURST", default=60),
     "WS_TICKET_TTL_SECONDS": 30,
+    # A request frame's ``ref`` (the client's correlation id).
+    "WS_REF_MAX_CHARS": 64,
+    # Sequenced events that arrive before the client's ``sync`` wait, per connection; past
+    # this they are dropped and fetched as a gap after the sync.
+    "WS_PRESYNC_BUFFER_MAX": 1000,
+    # Events decoded once per process and shared by its sockets (core/layer.py): enough for
+    # every event still being handed to local consumers.
+    "LAYER_DECODED_CACHE_MAX": 256,
     # Live sockets per user over all server processes (counted from presence); more: close
     # 4409. Checked at connect, so racing connects may exceed it by a few.
     "WS_CONNECTIONS_PER_USER": env.int("LIMIT_WS_CONNECTIONS_PER_USER", default=20),
@@ -275,6 +292,9 @@ LIMITS = {
     "TYPING_RATE_BURST": env.int("LIMIT_TYPING_RATE_BURST", default=4),
     "TYPING_RESEND_SECONDS": 3,
     "TYPING_EXPIRE_SECONDS": 6,
+    # A connection re-checks its membership of a conversation it types in after this long
+    # (at once if it stopped listening to it).
+    "TYPING_MEMBERSHIP_CHECK_SECONDS": 300,
     # Unread counts (docs/subsystems/receipts.md): exact per-member pushes after each new
     # message only in conversations up to this size; bigger ones count on the client.
     "UNREAD_PUSH_MAX_MEMBERS": env.int("LIMIT_UNREAD_PUSH_MAX_MEMBERS", default=100),
@@ -296,9 +316,15 @@ LIMITS = {
     # A room still open after this long is ended by the sweep (reason "expired").
     "MATCH_MAX_SECONDS": 4 * 3600,
     "MATCH_RATE_PER_MINUTE": env.int("LIMIT_MATCH_RATE_PER_MINUTE", default=10),
+    "MATCH_RATE_WINDOW_SECONDS": 60,
+    # Between the pool's decision and the match row: if the deciding process dies in
+    # between, both users may enter again after this.
+    "MATCH_PENDING_SECONDS": 30,
     "MATCH_SAY_MAX_CHARS": 1000,
     "MATCH_SDP_MAX_CHARS": 12_000,
     "MATCH_ICE_MAX_CHARS": 1000,
+    "MATCH_SDP_MID_MAX_CHARS": 64,
+    "MATCH_ICE_UFRAG_MAX_CHARS": 256,
     "MATCH_REPORT_TEXT_MAX_CHARS": 1000,
     "MATCH_SWEEP_SECONDS": env.float("LIMIT_MATCH_SWEEP_SECONDS", default=2.0),
     "MATCH_SWEEP_BATCH": 500,
@@ -328,7 +354,6 @@ TTLS = {
     # cache Redis
     "PROFILE_PUBLIC": env.int("TTL_PROFILE_PUBLIC", default=3600),  # deleted on change too
     "INTEREST_LIST": env.int("TTL_INTEREST_LIST", default=60),  # popularity may lag this
-    "TRENDING": env.int("TTL_TRENDING", default=300),
     # A cached value past its TTL is still served for this long while one caller recomputes.
     "CACHE_STALE_GRACE": 60,
     # The recompute lock of one cached value: a recomputation longer than this lets a
@@ -345,7 +370,7 @@ TTLS = {
 
 # ---------------------------------------------------------------------------
 # Scheduled work (docs/subsystems/live.md): periods of the periodic tasks, in seconds.
-# Declared once in switchboard/schedules.py and installed into django-celery-beat's tables
+# Declared once in ops/schedules.py and installed into django-celery-beat's tables
 # by `manage.py bootstrap`.
 # ---------------------------------------------------------------------------
 LIVE = {

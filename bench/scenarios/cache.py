@@ -83,7 +83,7 @@ class QueryCounter:
 
 
 def _cache_results() -> dict[str, float]:
-    from ops.metrics import CACHE_REQUESTS
+    from core.metrics import CACHE_REQUESTS
 
     out = {}
     for metric in CACHE_REQUESTS.collect():

@@ -114,7 +114,7 @@ def _simulate(user_ids: list[int], minutes: float, mode: str, seed: int) -> dict
     t0 = time.time()
     # Everyone connects: the same touch script, pipelined, without the announce and
     # last_seen work of a real ramp (not measured: the steady state is).
-    from presence.scripts import _source
+    from core.scripts import _source
 
     text, sha = _source("touch")
     client.script_load(text)

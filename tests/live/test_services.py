@@ -9,14 +9,14 @@ from django.utils import timezone
 
 from conversations.models import Message
 from conversations.services import conversation_direct_get_or_create, message_send
+from core.event_schema import event_validate
+from core.redis import bus, key
 from live import services
 from matching.models import Match
 from matching.pool import pool_enter, trending_key
 from presence.services import presence_touch
 from profiles.models import Profile
 from profiles.selectors import profile_public_get
-from realtime.schema import event_validate
-from switchboard.redis import bus, key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,8 +6,8 @@ import hmac
 
 import pytest
 
+from core.redis import bus, key
 from matching import pool
-from switchboard.redis import bus, key
 from tests.conftest import api_as
 
 pytestmark = pytest.mark.django_db(transaction=True)

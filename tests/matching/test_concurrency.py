@@ -66,14 +66,18 @@ async def test_no_double_match_with_1000_concurrent_seekers(prefix):
     ]
 
     async def enter(uid: int):
-        return uid, await pool.apool_enter(
-            user_id=uid, now=NOW, client=clients[uid % 4], prefix=prefix, config=config,
-            **profiles[uid],
-        )  # fmt: skip
+        p = profiles[uid]
+        op, now, *rest = pool._enter_args(
+            uid, p["language"], p["region"], p["region_mode"], p["interests"], "", True, NOW
+        )
+        raw = await pool.MATCH_SCRIPT.arun(
+            args=pool._args(op, now, config, prefix, *rest), client=clients[uid % 4]
+        )
+        return uid, pool._decision(raw)
 
     async def decide(uid: int, at: int):
-        raw = await pool.script(clients[uid % 4], "match")(
-            args=pool._args("decide", at, config, prefix, str(uid))
+        raw = await pool.MATCH_SCRIPT.arun(
+            args=pool._args("decide", at, config, prefix, str(uid)), client=clients[uid % 4]
         )
         return uid, pool._decision(raw)
 

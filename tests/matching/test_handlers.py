@@ -3,8 +3,8 @@
 import pytest
 from channels.db import database_sync_to_async
 
+from core.event_schema import EVENT_SCHEMAS
 from matching import pool
-from realtime.schema import EVENT_SCHEMAS
 from tests.conftest import ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)

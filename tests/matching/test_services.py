@@ -3,12 +3,13 @@
 import pytest
 from django.utils import timezone
 
-from conversations.exceptions import Forbidden as ConversationForbidden
 from conversations.services import conversation_direct_get_or_create, message_send
+from core.errors import Conflict, Forbidden, Invalid
+from core.errors import Forbidden as ConversationForbidden
+from core.redis import bus, key
 from matching import pool, services, tasks
-from matching.exceptions import Conflict, Forbidden, Invalid
-from matching.models import Block, Match, Report
-from switchboard.redis import bus, key
+from matching.models import Match, Report
+from relations.models import Block
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,8 +2,8 @@
 
 import asyncio
 
+from core.redis import abus
 from ops import connections
-from switchboard.redis import abus
 
 
 async def test_a_burst_of_opens_and_closes_ends_on_the_true_count_in_few_writes(monkeypatch):

@@ -45,7 +45,7 @@ def own_redis():
 def test_readyz_is_503_naming_a_stopped_bus_redis(
     worker_and_beat, own_redis, settings, monkeypatch
 ):
-    import switchboard.redis as sb_redis
+    import core.redis as sb_redis
 
     proc, port = own_redis
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"

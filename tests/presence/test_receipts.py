@@ -7,13 +7,13 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import connections
 
-from conversations.exceptions import Forbidden, Invalid, NotFound
 from conversations.selectors import conversation_list
 from conversations.services import (
     conversation_direct_get_or_create,
     conversation_group_create,
     message_send,
 )
+from core.errors import Forbidden, Invalid, NotFound
 from presence.receipts import read_mark
 from presence.selectors import unread_summary
 from tests.conftest import api_as, ws_connect

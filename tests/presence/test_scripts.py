@@ -1,4 +1,4 @@
-"""presence.scripts: async script calls go to Redis in one pipeline per round."""
+"""Presence's scripts through core.scripts: async calls go to Redis in one pipeline per round."""
 
 import asyncio
 import time
@@ -6,10 +6,10 @@ import time
 import pytest
 import redis
 
-import switchboard.redis as sb_redis
-from presence import scripts
+import core.redis as sb_redis
+from core import scripts
 from presence.selectors import conns_key
-from presence.services import _leave_args, _touch_args
+from presence.services import LEAVE, TOUCH, _leave_args, _touch_args
 from switchboard.embedded_redis import redis_server
 
 
@@ -38,19 +38,13 @@ async def test_a_burst_of_presence_calls_is_pipelined_and_survives_a_script_flus
     try:
         now = time.time()
         touched = await asyncio.gather(
-            *(
-                scripts.script_arun("touch", **_touch_args(uid, f"c{uid}", now))
-                for uid in range(1, 201)
-            )
+            *(TOUCH.arun(**_touch_args(uid, f"c{uid}", now)) for uid in range(1, 201))
         )
         assert 1 <= rounds <= 3  # 200 calls, a pipeline or a few, not 200 round trips
         assert [announce for announce, _write in touched] == [1] * 200  # each came online
         assert private_bus.zcard(conns_key(7)) == 1
         left = await asyncio.gather(
-            *(
-                scripts.script_arun("leave", **_leave_args(uid, f"c{uid}", now + 1))
-                for uid in range(1, 201)
-            )
+            *(LEAVE.arun(**_leave_args(uid, f"c{uid}", now + 1)) for uid in range(1, 201))
         )
         assert left == [0] * 200  # no connection left for any of them
     finally:

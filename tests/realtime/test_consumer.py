@@ -421,7 +421,7 @@ async def test_sockets_open_and_close_while_the_bus_redis_is_unreachable(make_us
 
     from channels.db import database_sync_to_async
 
-    import switchboard.redis as sb_redis
+    import core.redis as sb_redis
     from switchboard.embedded_redis import free_port
 
     ann, bob = await database_sync_to_async(make_user)(), await database_sync_to_async(make_user)()

@@ -166,7 +166,7 @@ def people(browser, request):
 def in_thread(func, /, *args, **kwargs):
     """Run ``func`` (a service that pushes events) in a thread with no event loop.
 
-    The push goes through ``realtime.loop.loop_run``, which refuses to run inside an event
+    The push goes through ``core.loop.loop_run``, which refuses to run inside an event
     loop, and Playwright's sync API keeps one running in the test's thread.
     """
     from django.db import connection

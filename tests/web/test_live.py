@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.services import conversation_direct_get_or_create, message_send
-from switchboard.schedules import schedules_install
+from ops.schedules import schedules_install
 from tests.web.conftest import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -60,7 +60,8 @@ def test_matched_pair_chats_and_reaches_a_connected_webrtc_call(servers, people,
 
 
 def test_report_with_block_ends_the_match_for_both(servers, people, make_user):
-    from matching.models import Block, Report
+    from matching.models import Report
+    from relations.models import Block
 
     (server,) = servers(1, MEET_STUN_URLS="", MEET_TURN_URLS="")
     ann = make_user("ann", display_name="Ann", interests=["chess"])

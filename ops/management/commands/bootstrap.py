@@ -6,9 +6,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from conversations.services import conversation_direct_get_or_create
-from ops.metrics import metrics_forget_dead
+from core.metrics import metrics_forget_dead
+from ops.schedules import schedules_install
 from profiles.services import profile_update
-from switchboard.schedules import schedules_install
 
 DEMO_PASSWORD = "switchboard-demo"
 DEMO_USERS = [

@@ -1,0 +1,147 @@
+"""Conversations on a WebSocket: subscriptions, cursors and in-order delivery per connection.
+
+``ConversationState`` is this app's per-connection state: the conversations the socket
+listens to and its ``Sequencer`` (pure, ``conversations.sequencer``). The hooks here join a
+connection to its conversations, pass every ``message.new`` through the sequencer and
+perform what it decides: send, fetch a gap from PostgreSQL, or tell the client it is too far
+behind. Membership events change the subscriptions.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+from core.db import db
+from core.events import conversation_group
+from core.router import Connection, event_hook, hook
+
+from . import selectors
+from .sequencer import Action, Fetch, Send, Sequencer, TooFar
+
+
+class ConversationState:
+    """What one connection knows of the user's conversations."""
+
+    def __init__(self) -> None:
+        self.joined: set[int] = set()
+        self.sequencer = Sequencer(
+            presync_max=settings.LIMITS["WS_PRESYNC_BUFFER_MAX"],
+            resume_max=settings.LIMITS["RESUME_MAX_MESSAGES"],
+        )
+
+
+async def conversation_join(conn: Connection, conversation_id: int) -> None:
+    """Listen to a conversation's events on this connection."""
+    state = conn.state(ConversationState)
+    if conversation_id not in state.joined:
+        state.joined.add(conversation_id)
+        await conn.group_join(conversation_group(conversation_id))
+
+
+async def conversation_leave(conn: Connection, conversation_id: int) -> None:
+    """Stop listening to a conversation (left, or removed) and forget its cursor."""
+    state = conn.state(ConversationState)
+    state.sequencer.left(conversation_id)
+    if conversation_id in state.joined:
+        state.joined.discard(conversation_id)
+        await conn.group_leave(conversation_group(conversation_id))
+
+
+async def actions_perform(conn: Connection, actions: list[Action]) -> None:
+    """Do what the sequencer decided, in order."""
+    state = conn.state(ConversationState)
+    for action in actions:
+        if isinstance(action, Send):
+            await conn.send_event(action.item)
+        elif isinstance(action, TooFar):
+            await too_far_send(
+                conn,
+                conversation_id=action.conversation_id,
+                after_seq=action.after_seq,
+                latest_seq=action.latest_seq,
+            )
+        elif isinstance(action, Fetch):
+            await _gap_fill(conn, state, action)
+
+
+async def _gap_fill(conn: Connection, state: ConversationState, action: Fetch) -> None:
+    cid = action.conversation_id
+    if not await db(selectors.membership_exists)(user_id=conn.user_id, conversation_id=cid):
+        await conversation_leave(conn, cid)  # removed, and the push saying so was lost
+        return
+    rows = await db(selectors.messages_after)(
+        conversation_id=cid,
+        after_seq=action.after_seq,
+        upto_seq=action.upto_seq,
+        limit=settings.LIMITS["RESUME_MAX_MESSAGES"],
+    )
+    for row in rows:
+        if state.sequencer.replayed(cid, row.seq):
+            await conn.send_frame({"type": "message.new", "data": selectors.message_serialize(row)})
+
+
+async def too_far_send(
+    conn: Connection, *, conversation_id: int, after_seq: int, latest_seq: int
+) -> None:
+    await conn.send_frame(
+        {
+            "type": "sync.too_far",
+            "data": {
+                "conversation_id": conversation_id,
+                "after_seq": after_seq,
+                "latest_seq": latest_seq,
+            },
+        }
+    )
+
+
+async def synced_mark(conn: Connection) -> None:
+    """Let live events flow; deliver, in turn, those that queued up before ``sync``."""
+    sequencer = conn.state(ConversationState).sequencer
+    for cid, seq, item in sequencer.mark_synced():
+        await actions_perform(conn, sequencer.push(cid, seq, item))
+
+
+@hook("connect", order=10)
+async def conversations_subscribe(conn: Connection) -> None:
+    """Listen to every conversation the user is in."""
+    for cid in await db(selectors.conversation_ids_for_user)(user_id=conn.user_id):
+        await conversation_join(conn, cid)
+
+
+@event_hook("message.new")
+async def message_new(conn: Connection, message: dict[str, Any]) -> bool:
+    """A sequenced event: through the sequencer, never straight to the socket."""
+    state = conn.state(ConversationState)
+    cid, seq = message["conversation_id"], message["seq"]
+    if cid in state.joined:
+        await actions_perform(conn, state.sequencer.push(cid, seq, message))
+    return True
+
+
+@event_hook("conversation.joined")
+async def conversation_joined(conn: Connection, message: dict[str, Any]) -> bool:
+    """Subscribe, then deliver what the conversation already has past the join."""
+    data = message["data"]
+    cid = data["conversation_id"]
+    await conversation_join(conn, cid)
+    await actions_perform(
+        conn, conn.state(ConversationState).sequencer.joined(cid, data["last_seq"])
+    )
+    return False  # and the client hears about it
+
+
+@event_hook("conversation.left")
+async def conversation_left(conn: Connection, message: dict[str, Any]) -> bool:
+    await conversation_leave(conn, message["data"]["conversation_id"])
+    return False
+
+
+@event_hook("conversation.members")
+async def conversation_members(conn: Connection, message: dict[str, Any]) -> bool:
+    data = message["data"]
+    if conn.user_id in data["removed"]:
+        # Also here: if the `conversation.left` push is lost, the socket still stops
+        # hearing a conversation it was removed from.
+        await conversation_leave(conn, data["conversation_id"])
+    return False

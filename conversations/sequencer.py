@@ -1,0 +1,124 @@
+"""The sequencer of one connection: which message of which conversation to deliver, when.
+
+Pure: no I/O, no clock. It keeps, per conversation, the highest ``seq`` the client has been
+given (its cursor) and answers every input with the actions to take; the caller
+(``conversations.gateway``) performs them and reports back what it delivered. Whatever the
+channel layer does (duplicates, reordering, loss) and whenever the client resumes, the
+client is given each seq once, in order:
+
+- a live push of the next seq is sent (``Send``); one at or below the cursor is dropped;
+- a push past a gap asks for the missing seqs from the database (``Fetch``), or, when more
+  than ``resume_max`` are missing, tells the client to re-fetch by REST (``TooFar``);
+- pushes that arrive before the client's ``sync`` wait (at most ``presync_max``; past that
+  they are dropped, and the gap they leave is fetched like any other);
+- a replayed or fetched row is delivered only if it is past the cursor (``replayed``).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Send:
+    """Deliver this live event as it is (the cursor already moved to ``seq``)."""
+
+    conversation_id: int
+    seq: int
+    item: Any
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """Read the seqs in ``(after_seq, upto_seq]`` (``upto_seq`` None: all) and replay them."""
+
+    conversation_id: int
+    after_seq: int
+    upto_seq: int | None
+
+
+@dataclass(frozen=True)
+class TooFar:
+    """Tell the client it missed ``(after_seq, latest_seq]``: re-fetch by REST."""
+
+    conversation_id: int
+    after_seq: int
+    latest_seq: int
+
+
+Action = Send | Fetch | TooFar
+
+
+@dataclass
+class Sequencer:
+    presync_max: int
+    resume_max: int
+    cursors: dict[int, int] = field(default_factory=dict)
+    synced: bool = False
+    presync: list[tuple[int, int, Any]] = field(default_factory=list)
+
+    def push(self, conversation_id: int, seq: int, item: Any) -> list[Action]:
+        """A live event with ``seq`` arrived; return what to do with it."""
+        if not self.synced:
+            if len(self.presync) < self.presync_max:
+                self.presync.append((conversation_id, seq, item))
+            return []
+        cursor = self.cursors.get(conversation_id)
+        if cursor is not None and seq <= cursor:
+            return []  # already delivered (replay, gap fill or a duplicate push)
+        if cursor is not None and seq > cursor + 1:
+            return [self._gap(conversation_id, cursor, seq)]
+        # The next seq, or the first event of a conversation the client did not sync.
+        self.cursors[conversation_id] = seq
+        return [Send(conversation_id, seq, item)]
+
+    def _gap(self, conversation_id: int, cursor: int, upto: int) -> Action:
+        if upto - cursor > self.resume_max:
+            self.cursors[conversation_id] = upto
+            return TooFar(conversation_id, cursor, upto)
+        return Fetch(conversation_id, cursor, upto)  # the cursor moves as rows are replayed
+
+    def replayed(self, conversation_id: int, seq: int) -> bool:
+        """A stored message (resume, gap fill) is about to be sent: return whether to send it."""
+        cursor = self.cursors.get(conversation_id)
+        if cursor is not None and seq <= cursor:
+            return False
+        self.cursors[conversation_id] = seq
+        return True
+
+    def resume(
+        self, conversation_id: int, *, after_seq: int, head: int, too_far: bool
+    ) -> list[Action]:
+        """The client resumes a conversation from ``after_seq``; ``head`` is its last seq.
+
+        A cursor past the head (a restored database, a confused client) would silently drop
+        every live message up to it: it is clamped. The replayed rows follow (``replayed``).
+        """
+        after = min(after_seq, head)
+        self.cursors[conversation_id] = after
+        if too_far:
+            self.cursors[conversation_id] = head
+            return [TooFar(conversation_id, after, head)]
+        return []
+
+    def mark_synced(self) -> list[tuple[int, int, Any]]:
+        """The client's ``sync`` is done: let live events flow; return those that waited.
+
+        The caller ``push``es each in turn, performing each one's actions before the next:
+        an action is decided on the cursors as the previous ones left them.
+        """
+        self.synced = True
+        queued, self.presync = self.presync, []
+        return queued
+
+    def joined(self, conversation_id: int, last_seq: int) -> list[Action]:
+        """The user joined a conversation whose head was ``last_seq`` at the join."""
+        cursor = self.cursors.setdefault(conversation_id, last_seq)
+        # Messages sent between the membership's commit and the subscription were published
+        # before the socket listened: read them now rather than wait for a later message.
+        return [Fetch(conversation_id, cursor, None)] if self.synced else []
+
+    def left(self, conversation_id: int) -> None:
+        self.cursors.pop(conversation_id, None)
+
+    def cursor(self, conversation_id: int) -> int | None:
+        return self.cursors.get(conversation_id)

@@ -1,0 +1,125 @@
+"""REST plumbing shared by every app: one exception handler, one error shape, its schema.
+
+Views raise; they never build error responses. ``exception_handler`` (DRF's
+``EXCEPTION_HANDLER``) turns
+
+- a ``core.errors.ServiceError`` into ``{"code", "message", ...extra}`` with the HTTP status
+  of its code (``core.errors.STATUS_BY_CODE``; ``headers`` in ``extra`` become response
+  headers, e.g. the rate limit's ``Retry-After``);
+- a DRF ``ValidationError`` into ``{"code": "invalid", "message", "fields": {...}}``;
+- any other DRF ``APIException`` (401, 403, 404, 405, 415, ...) into ``{"code", "message"}``.
+
+The OpenAPI side: drf-spectacular's postprocessing hook ``schema_error_responses`` adds the
+error responses to every operation (an operation names its own extra ones with
+``extend_schema(extensions={"x-errors": ["409", "429"]})``).
+"""
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import STATUS_BY_CODE, Invalid, ServiceError
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Return every API error in the shared shape; None lets Django answer 500."""
+    if isinstance(exc, ServiceError):
+        extra = dict(exc.extra)
+        headers = extra.pop("headers", None) or {}
+        body = {"code": exc.code, "message": exc.message, **extra}
+        return Response(body, status=exc.http_status, headers=headers)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        fields = data if isinstance(data, dict) else {"non_field_errors": data}
+        fields = {k: _first(v) for k, v in fields.items()}
+        body = {"code": "invalid", "message": "The request is not valid.", "fields": fields}
+    else:
+        detail = data.get("detail", "") if isinstance(data, dict) else str(data)
+        code = getattr(getattr(exc, "detail", None), "code", None) or getattr(
+            exc, "default_code", "error"
+        )
+        body = {"code": str(code), "message": str(detail)}
+    response.data = body
+    return response
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, list) and value:
+        return str(value[0])
+    if isinstance(value, dict):
+        return {k: _first(v) for k, v in value.items()}
+    return str(value)
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """Return the request's JSON body, or raise ``invalid`` unless it is an object."""
+    if not isinstance(request.data, dict):
+        raise Invalid("Send a JSON object.")
+    return request.data
+
+
+def int_param(request: Request, name: str) -> int | None:
+    """Return query parameter ``name`` as an integer (None when absent), or raise ``invalid``."""
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be an integer.") from None
+
+
+# Which error statuses an operation documents: every operation can answer 400 (bad input)
+# and, unless it allows anonymous use, 401/403; those with a path id also 404.
+ERROR_DESCRIPTIONS = {
+    "400": "invalid (or bad_json): the request is not valid; fields says why.",
+    "401": "not_authenticated: log in, or send Authorization: Token <key>.",
+    "403": "forbidden / permission_denied: not yours to see or change.",
+    "404": "not_found: no such object (or not visible to you).",
+    "409": "conflict: the request clashes with the current state.",
+    "429": "rate_limited: too many requests; see Retry-After.",
+    "503": "unavailable: a bounded resource is full; try again later.",
+}
+
+
+def schema_error_responses(
+    result: dict[str, Any], generator: Any, request: Any, public: Any
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: document the error responses of every operation."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault(
+        "Error",
+        {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": True},
+                "retry_after": {"type": "integer"},
+                "match_id": {"type": "integer"},
+            },
+            "required": ["code", "message"],
+        },
+    )
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = ["400"]
+            if {} not in operation.get("security", []):  # {} there: anonymous allowed
+                statuses += ["401", "403"]
+            if "{" in path:
+                statuses.append("404")
+            statuses += operation.pop("x-errors", [])
+            for status in statuses:
+                operation["responses"].setdefault(
+                    status, {"description": ERROR_DESCRIPTIONS[status], **ref}
+                )
+    return result

@@ -1,0 +1,94 @@
+"""The errors every layer raises: a stable ``code`` a client can switch on, plus a message.
+
+Services raise a ``ServiceError`` subclass; the WebSocket gateway replies to any of them with
+``{"code", "message", ...extra}`` and the REST API's one exception handler (``core.api``)
+answers with the same body and the HTTP status of ``STATUS_BY_CODE`` (docs/protocol.md,
+"Errors"). There is one class per code, shared by every app.
+"""
+
+from typing import Any
+
+# Stable error codes carried in reply frames and REST error bodies.
+BAD_JSON = "bad_json"
+INVALID = "invalid"
+TOO_LARGE = "too_large"
+UNKNOWN_TYPE = "unknown_type"
+FORBIDDEN = "forbidden"
+NOT_FOUND = "not_found"
+CONFLICT = "conflict"
+RATE_LIMITED = "rate_limited"
+UNAVAILABLE = "unavailable"
+INTERNAL = "internal"
+
+# The HTTP status of each code when a REST view raises it.
+STATUS_BY_CODE: dict[str, int] = {
+    BAD_JSON: 400,
+    INVALID: 400,
+    TOO_LARGE: 413,
+    UNKNOWN_TYPE: 400,
+    FORBIDDEN: 403,
+    NOT_FOUND: 404,
+    CONFLICT: 409,
+    RATE_LIMITED: 429,
+    UNAVAILABLE: 503,
+    INTERNAL: 500,
+}
+
+# WebSocket close codes (4000-4999 are the application's range in RFC 6455).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_ORIGIN_FORBIDDEN = 4403
+CLOSE_TOO_MANY_CONNECTIONS = 4409
+CLOSE_RATE_LIMITED = 4429
+
+
+class ServiceError(Exception):
+    """A refusal with a stable code; ``extra`` fields are added to the error body."""
+
+    code: str = INVALID
+
+    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+        self.extra = extra
+
+    @property
+    def http_status(self) -> int:
+        return STATUS_BY_CODE.get(self.code, 400)
+
+
+class Invalid(ServiceError):
+    code = INVALID
+
+
+class Forbidden(ServiceError):
+    code = FORBIDDEN
+
+
+class NotFound(ServiceError):
+    code = NOT_FOUND
+
+
+class Conflict(ServiceError):
+    code = CONFLICT
+
+
+class RateLimited(ServiceError):
+    """Over a rate limit; ``retry_after`` (seconds) travels in ``extra``."""
+
+    code = RATE_LIMITED
+
+
+class Unavailable(ServiceError):
+    """A bounded resource is full (the Meet pool); try again later."""
+
+    code = UNAVAILABLE
+
+
+class Refused(Exception):
+    """A connection hook refuses a new WebSocket: the gateway closes it with ``close_code``."""
+
+    def __init__(self, close_code: int, reason: str = "") -> None:
+        super().__init__(reason or str(close_code))
+        self.close_code = close_code

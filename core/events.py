@@ -1,0 +1,115 @@
+"""The one way to push an event to users' connections.
+
+Services call ``send_event`` inside their transaction; the push happens after the commit
+(``transaction.on_commit``), so nobody is told about a row that may still roll back. The
+channel layer is a doorbell, not a mailbox: delivery is at most once, and completeness comes
+from sequence numbers and the database (docs/subsystems/messaging.md).
+"""
+
+import logging
+
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from .event_schema import event_validate
+from .loop import loop_run
+
+logger = logging.getLogger(__name__)
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"conv.{conversation_id}"
+
+
+def send_event(
+    *,
+    event: str,
+    data: dict,
+    groups: list[str],
+    conversation_id: int | None = None,
+    seq: int | None = None,
+    except_user_id: int | None = None,
+) -> None:
+    """Push ``event`` to every connection in ``groups`` once the transaction commits.
+
+    ``conversation_id`` and ``seq`` mark a sequenced event: connections deliver those in
+    order per conversation, drop duplicates and fill gaps from the database.
+    ``except_user_id``: that user's connections drop the event (typing: one publish to the
+    conversation group instead of one per member).
+    """
+    send_events(
+        items=[
+            {
+                "event": event,
+                "data": data,
+                "groups": groups,
+                "conversation_id": conversation_id,
+                "seq": seq,
+                "except_user_id": except_user_id,
+            }
+        ]
+    )
+
+
+def _message(item: dict) -> tuple[list[str], dict]:
+    """Validate one event (``send_event``'s keyword arguments); return groups and message."""
+    event_validate(item["event"], item["data"])
+    message = {
+        "type": "push.event",
+        "event": item["event"],
+        "data": item["data"],
+        "conversation_id": item.get("conversation_id"),
+        "seq": item.get("seq"),
+    }
+    if item.get("except_user_id") is not None:
+        message["except_user_id"] = item["except_user_id"]
+    return item["groups"], message
+
+
+def send_events(*, items: list[dict]) -> None:
+    """Push several events (each the keyword arguments of ``send_event``) in one hand-off.
+
+    One hop to the publishing loop for the lot instead of one per event: a service that
+    tells every member of a conversation something different (unread counts) pays once.
+    """
+    batch = [_message(item) for item in items]
+    if batch:
+        transaction.on_commit(lambda: _publish(batch))
+
+
+async def asend_event(
+    *, event: str, data: dict, groups: list[str], except_user_id: int | None = None
+) -> None:
+    """``send_event`` for async code that stores nothing (typing): publish now, from this loop.
+
+    No transaction to wait for, so no thread hop to the ORM pool and none to the publishing
+    loop: one ``PUBLISH`` per group from the caller's event loop. Failures are logged, not
+    raised, as for ``send_event`` (the channel layer is a doorbell).
+    """
+    groups, message = _message(
+        {"event": event, "data": data, "groups": groups, "except_user_id": except_user_id}
+    )
+    try:
+        await _group_send_all([(groups, message)])
+    except Exception:
+        logger.exception("event=%s push failed", event)
+
+
+def _publish(batch: list[tuple[list[str], dict]]) -> None:
+    # Not async_to_sync: from a Celery worker it would open and close an event loop per
+    # call, stranding channels_redis pools on dead loops (realtime/loop.py says more).
+    try:
+        loop_run(_group_send_all, batch)
+    except Exception:  # the doorbell failed; resume and gap fill recover from the database
+        logger.exception("events=%s push failed", [m["event"] for _, m in batch])
+
+
+async def _group_send_all(batch: list[tuple[list[str], dict]]) -> None:
+    layer = get_channel_layer()
+    for groups, message in batch:
+        for group in groups:
+            await layer.group_send(group, message)

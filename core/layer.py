@@ -1,0 +1,35 @@
+"""The channel layer: channels_redis' pub/sub layer, decoding each published event once.
+
+A message published to a group reaches a process once and is queued, as the same bytes, for
+every local consumer in the group; the stock layer decodes it once per consumer. Here the
+decoded message is shared by them, so a consumer can also share work done on it (the
+encoded WebSocket frame, ``realtime/consumer.py``): a 1,000-member fan-out encodes one frame
+per process instead of one per member (docs/benchmarks.md, fanout). Consumers must treat
+layer messages as read-only.
+"""
+
+from typing import Any
+
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
+
+
+class ChannelLayer(RedisPubSubChannelLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Recently decoded messages kept per process (they are handed to local consumers
+        # in one go when the event arrives).
+        self._decoded_max: int = settings.LIMITS["LAYER_DECODED_CACHE_MAX"]
+        # id(bytes) -> (those bytes, decoded): by identity, so two equal events published
+        # separately are still two messages; holding the bytes keeps their id unique.
+        self._decoded: dict[int, tuple[bytes, dict]] = {}
+
+    def deserialize(self, message: bytes) -> dict[str, Any]:
+        entry = self._decoded.get(id(message))
+        if entry is not None and entry[0] is message:
+            return entry[1]
+        decoded = super().deserialize(message)
+        if len(self._decoded) >= self._decoded_max:
+            del self._decoded[next(iter(self._decoded))]  # the oldest
+        self._decoded[id(message)] = (message, decoded)
+        return decoded

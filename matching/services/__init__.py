@@ -1,0 +1,44 @@
+"""Writes for Meet, one module per part (docs/subsystems/matching.md describes the flow).
+
+The decision itself is atomic in Redis (``match.lua``); these functions prepare its inputs
+(profile, avoid set rebuilt from PostgreSQL), record what it decided in PostgreSQL and push
+events.
+
+- ``entering``: the rate limit, entering the pool, recording a match;
+- ``rooms``: ending and skipping a match, text lines and WebRTC signalling;
+- ``safety``: blocking and reporting a partner;
+- ``sweep``: the periodic sweep.
+"""
+
+from .entering import (
+    UNSET,
+    avoid_ensure,
+    match_cancel,
+    match_decide,
+    match_enter,
+    match_rate_check,
+    match_rate_take,
+    match_record,
+)
+from .rooms import match_end, match_skip, room_say, room_signal
+from .safety import block_create, report_create
+from .sweep import matches_expire, pool_sweep
+
+__all__ = [
+    "UNSET",
+    "avoid_ensure",
+    "block_create",
+    "match_cancel",
+    "match_decide",
+    "match_end",
+    "match_enter",
+    "match_rate_check",
+    "match_rate_take",
+    "match_record",
+    "match_skip",
+    "matches_expire",
+    "pool_sweep",
+    "report_create",
+    "room_say",
+    "room_signal",
+]

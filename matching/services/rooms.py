@@ -1,0 +1,146 @@
+"""The room of a match: ending it, skipping, text lines and WebRTC signalling."""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Invalid
+from core.events import send_event, user_group
+from core.redis import bus
+
+from .. import pool, selectors
+from ..models import Match
+from .entering import UNSET, match_enter, match_rate_check
+
+SIGNAL_KINDS = ("offer", "answer", "ice")
+
+
+def match_end(*, match_id: int, reason: str, by_user_id: int | None = None) -> bool:
+    """End an open match for both users; return False if it had already ended."""
+    with transaction.atomic():
+        updated = Match.objects.filter(pk=match_id, ended_at__isnull=True).update(
+            ended_at=timezone.now(), end_reason=reason, ended_by_id=by_user_id
+        )
+        if not updated:
+            return False
+        match = Match.objects.get(pk=match_id)
+        for uid in (match.user_a_id, match.user_b_id):
+            send_event(
+                event="match.ended",
+                data={"match_id": match.pk, "reason": reason, "by_user_id": by_user_id},
+                groups=[user_group(uid)],
+            )
+    bus().delete(
+        pool.room_key(match.pk), pool.cur_key(match.user_a_id), pool.cur_key(match.user_b_id)
+    )
+    return True
+
+
+def match_skip(
+    *,
+    user_id: int,
+    match_id: object = None,
+    requeue: object = False,
+    channel_name: str = "",
+    interests: object = UNSET,
+    region_mode: object = "prefer",
+) -> dict:
+    """End my open match (skip / next); with ``requeue``, enter the pool again."""
+    if not isinstance(requeue, bool):
+        raise Invalid("requeue must be true or false.")
+    if match_id is None:
+        active = selectors.match_active_for_user(user_id=user_id)
+        if active is None:
+            raise Invalid("You are not in a match.")
+        match_id = active.pk
+    match = selectors.match_for_member(match_id=match_id, user_id=user_id)
+    if match.ended_at is not None:
+        raise Invalid("This match has already ended.")
+    if requeue:  # refused before anything changes
+        match_rate_check(user_id=user_id)
+    if not match_end(match_id=match.pk, reason=Match.EndReason.SKIP, by_user_id=user_id):
+        raise Invalid("This match has already ended.")
+    result: dict = {"ended": match.pk}
+    if requeue:
+        result["enter"] = match_enter(
+            user_id=user_id,
+            channel_name=channel_name,
+            interests=interests,
+            region_mode=region_mode,
+        )
+    return result
+
+
+def room_say(*, user_id: int, match_id: object, text: object) -> dict:
+    """Relay a text line to my partner in the room (not stored anywhere)."""
+    partner = selectors.room_partner(match_id=match_id, user_id=user_id)
+    limit = settings.LIMITS["MATCH_SAY_MAX_CHARS"]
+    if not isinstance(text, str) or not text.strip():
+        raise Invalid("text must be a non-empty string.")
+    if len(text) > limit:
+        raise Invalid(f"text has at most {limit} characters.", limit=limit)
+    sent_at = timezone.now().isoformat()
+    send_event(
+        event="match.message",
+        data={"match_id": match_id, "from_user_id": user_id, "text": text, "sent_at": sent_at},
+        groups=[user_group(partner)],
+    )
+    return {"sent_at": sent_at}
+
+
+def _short_str(value: object, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise Invalid(f"{name} must be a string of at most {limit} characters, or null.")
+    return value
+
+
+def _signal_payload(kind: object, payload: object) -> dict | None:
+    """Return the payload reduced to its known fields, or raise ``Invalid``."""
+    if kind in ("offer", "answer"):
+        limit = settings.LIMITS["MATCH_SDP_MAX_CHARS"]
+        sdp = payload.get("sdp") if isinstance(payload, dict) else None
+        if not isinstance(sdp, str) or not sdp:
+            raise Invalid(f'An {kind} carries {{"sdp": "..."}}.')
+        if len(sdp) > limit:
+            raise Invalid(f"An SDP has at most {limit} characters.", limit=limit)
+        return {"type": kind, "sdp": sdp}
+    if kind == "ice":
+        if payload is None:
+            return None  # end of candidates
+        limit = settings.LIMITS["MATCH_ICE_MAX_CHARS"]
+        candidate = payload.get("candidate") if isinstance(payload, dict) else None
+        if not isinstance(candidate, str):
+            raise Invalid('An ice signal carries {"candidate": "..."} or null.')
+        if len(candidate) > limit:
+            raise Invalid(f"A candidate has at most {limit} characters.", limit=limit)
+        index = payload.get("sdpMLineIndex")
+        if index is not None and (
+            not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 1024
+        ):
+            raise Invalid("sdpMLineIndex must be a small integer or null.")
+        return {
+            "candidate": candidate,
+            "sdpMid": _short_str(
+                payload.get("sdpMid"), "sdpMid", settings.LIMITS["MATCH_SDP_MID_MAX_CHARS"]
+            ),
+            "sdpMLineIndex": index,
+            "usernameFragment": _short_str(
+                payload.get("usernameFragment"),
+                "usernameFragment",
+                settings.LIMITS["MATCH_ICE_UFRAG_MAX_CHARS"],
+            ),
+        }
+    raise Invalid("kind must be one of: " + ", ".join(SIGNAL_KINDS) + ".")
+
+
+def room_signal(*, user_id: int, match_id: object, kind: object, payload: object) -> None:
+    """Relay a WebRTC offer, answer or ICE candidate to my partner in the room, only."""
+    partner = selectors.room_partner(match_id=match_id, user_id=user_id)
+    clean = _signal_payload(kind, payload)
+    send_event(
+        event="match.signal",
+        data={"match_id": match_id, "from_user_id": user_id, "kind": kind, "payload": clean},
+        groups=[user_group(partner)],
+    )

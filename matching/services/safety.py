@@ -1,0 +1,61 @@
+"""Safety in Meet: blocking a partner (a relation between people) and reporting one."""
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from core.errors import Conflict, Invalid
+from core.text import text_storable
+from relations import services as relations_services
+from relations.models import Block
+
+from .. import pool, selectors
+from ..models import Match, Report
+from .rooms import match_end
+
+
+def _avoid_forever(a: int, b: int) -> None:
+    for me, other in ((a, b), (b, a)):
+        pool.avoid_write(user_id=me, until_by_user={other: pool.AVOID_FOREVER_MS}, complete=False)
+
+
+def block_create(*, user_id: int, match_id: object = None, blocked_id: object = None) -> Block:
+    """Block my partner in ``match_id`` (or ``blocked_id``): never matched again, no messages."""
+    match = None
+    if match_id is not None:
+        match = selectors.match_for_member(match_id=match_id, user_id=user_id)
+        blocked_id = match.partner_of(user_id)
+    with transaction.atomic():
+        block, _ = relations_services.block_create(
+            user_id=user_id, blocked_id=blocked_id, match_id=match.pk if match else None
+        )
+        other = block.blocked_id
+        transaction.on_commit(lambda: _avoid_forever(user_id, other))
+    for open_match in Match.objects.filter(
+        Q(user_a_id=user_id, user_b_id=block.blocked_id)
+        | Q(user_a_id=block.blocked_id, user_b_id=user_id),
+        ended_at__isnull=True,
+    ):
+        match_end(match_id=open_match.pk, reason=Match.EndReason.BLOCK, by_user_id=user_id)
+    return block
+
+
+def report_create(*, user_id: int, match_id: object, reason: object, text: object = "") -> Report:
+    """Report my partner in a match (open or ended) for admins to review."""
+    match = selectors.match_for_member(match_id=match_id, user_id=user_id)
+    if reason not in Report.Reason.values:
+        raise Invalid("reason must be one of: " + ", ".join(Report.Reason.values) + ".")
+    limit = settings.LIMITS["MATCH_REPORT_TEXT_MAX_CHARS"]
+    if text is None:
+        text = ""
+    if not isinstance(text, str) or len(text) > limit or not text_storable(text):
+        raise Invalid(f"text must be plain text of at most {limit} characters.", limit=limit)
+    if Report.objects.filter(match=match, reporter_id=user_id).exists():
+        raise Conflict("You already reported this match.")
+    return Report.objects.create(
+        match=match,
+        reporter_id=user_id,
+        reported_id=match.partner_of(user_id),
+        reason=reason,
+        text=text.strip(),
+    )

@@ -1,0 +1,29 @@
+"""core.layer: a group event is decoded once per process and its frame encoded once."""
+
+from channels.layers import get_channel_layer
+
+from core.layer import ChannelLayer
+from realtime.codec import event_text
+
+
+async def test_consumers_of_a_group_share_one_decoded_event_and_one_frame():
+    layer = get_channel_layer()
+    assert isinstance(layer, ChannelLayer)
+    a, b = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("layer-test", a)
+    await layer.group_add("layer-test", b)
+    try:
+        event = {"type": "push.event", "event": "test.layer", "data": {"n": 1}}
+        await layer.group_send("layer-test", event)
+        got_a, got_b = await layer.receive(a), await layer.receive(b)
+        assert got_a is got_b and got_a == event
+        assert event_text(got_a) == '{"type":"test.layer","data":{"n":1}}'
+        assert got_b["_frame"] is event_text(got_a)  # encoded once, by the first consumer
+
+        # The next event, even an equal one, is decoded afresh: nothing stale is reused.
+        await layer.group_send("layer-test", event)
+        again_a = await layer.receive(a)
+        assert again_a is not got_a and again_a == event
+    finally:
+        await layer.group_discard("layer-test", a)
+        await layer.group_discard("layer-test", b)
