@@ -24,6 +24,7 @@ test: install chromium
 	$(PY) -m tests.preflight
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The browser of the end-to-end tests (tests/web): Debian's chromium, driven by Playwright
@@ -35,6 +36,7 @@ chromium:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff check --fix .
