@@ -75,6 +75,16 @@ def int_param(request: Request, name: str) -> int | None:
         raise Invalid(f"{name} must be an integer.") from None
 
 
+# Codes DRF itself answers with before a view runs (authentication, parsing, routing).
+DRF_CODES = (
+    "not_authenticated",
+    "authentication_failed",
+    "permission_denied",
+    "method_not_allowed",
+    "unsupported_media_type",
+    "parse_error",
+)
+
 # Which error statuses an operation documents: every operation can answer 400 (bad input)
 # and, unless it allows anonymous use, 401/403; those with a path id also 404.
 ERROR_DESCRIPTIONS = {
@@ -98,7 +108,7 @@ def schema_error_responses(
         {
             "type": "object",
             "properties": {
-                "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
+                "code": {"type": "string", "enum": sorted({*STATUS_BY_CODE, *DRF_CODES})},
                 "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": True},
                 "retry_after": {"type": "integer"},

@@ -1,0 +1,72 @@
+"""``core.api``: one exception handler for every view; the schema documents error responses."""
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from core.errors import STATUS_BY_CODE, Conflict, RateLimited, ServiceError
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "status", "code"),
+    [
+        ("/api/conversations", "post", {"kind": "nope"}, 400, "invalid"),
+        ("/api/conversations", "post", ["not", "an", "object"], 400, "invalid"),
+        ("/api/conversations/999999", "get", None, 404, "not_found"),
+        ("/api/conversations/999999/messages?before=x", "get", None, 400, "invalid"),
+        ("/api/meet/trending?limit=0", "get", None, 400, "invalid"),
+        ("/api/meet/trending/%20", "get", None, 400, "invalid"),
+        ("/api/meet/blocks", "post", {"user_id": 999999}, 404, "not_found"),
+        ("/api/presence?user_ids=a,b", "get", None, 400, "invalid"),
+        ("/api/conversations/999999/read", "post", {"seq": 1}, 404, "not_found"),
+    ],
+)
+def test_service_errors_answer_their_status_and_the_shared_body(
+    api, path, method, body, status, code
+):
+    response = getattr(api, method)(path, body, format="json") if body is not None else (
+        getattr(api, method)(path)
+    )  # fmt: skip
+    assert response.status_code == status, response.content
+    data = response.json()
+    assert data["code"] == code and isinstance(data["message"], str) and data["message"]
+
+
+def test_every_code_has_a_status_and_extra_fields_travel():
+    assert ServiceError("x").http_status == 400
+    assert Conflict("x", match_id=3).extra == {"match_id": 3}
+    assert RateLimited("x").http_status == STATUS_BY_CODE["rate_limited"] == 429
+    assert ServiceError("x", code="forbidden").http_status == 403
+
+
+def test_a_rate_limited_view_sends_retry_after(api, settings):
+    settings.LIMITS = {**settings.LIMITS, "MATCH_RATE_PER_MINUTE": 1}
+    api.post("/api/meet/queue", {}, format="json")
+    response = api.post("/api/meet/queue", {}, format="json")
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limited"
+    assert int(response["Retry-After"]) >= 1
+    assert response["X-RateLimit-Remaining"] == "0"
+    assert response.json()["retry_after"] >= 1
+
+
+def test_the_schema_documents_error_responses_of_every_operation():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert "Error" in schema["components"]["schemas"]
+    missing = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            wanted = {"400"} | ({"404"} if "{" in path else set())
+            if {} not in operation.get("security", []):
+                wanted |= {"401", "403"}
+            for status in wanted - set(responses):
+                missing.append(f"{method.upper()} {path} {status}")
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == "#/components/schemas/Error", (path, status)
+    assert missing == []
+    queue = schema["paths"]["/api/meet/queue"]["post"]["responses"]
+    assert {"409", "429", "503"} <= set(queue)
