@@ -1,5 +1,7 @@
 """REST endpoints for accounts: sign-up, tokens, WebSocket tickets, session login."""
 
+from typing import Any
+
 from django.contrib.auth import authenticate, login, logout
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.decorators import method_decorator
@@ -9,8 +11,11 @@ from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.http import AuthenticatedRequest
 
 from . import services
 
@@ -35,7 +40,7 @@ UserOut = inline_serializer(
 )
 
 
-def _body(request, serializer_class):
+def _body(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise ValidationError({"non_field_errors": "Send a JSON object."})
     serializer = serializer_class(data=request.data)
@@ -48,7 +53,7 @@ class SignupView(APIView):
     authentication_classes = []
 
     @extend_schema(request=SignupSerializer, responses={201: UserOut}, summary="Sign up")
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         data = _body(request, SignupSerializer)
         try:
             user = services.user_signup(**data)
@@ -65,7 +70,7 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(request=Credentials, responses=TokenOut, summary="Trade credentials for a token")
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         data = _body(request, Credentials)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:
@@ -73,7 +78,7 @@ class TokenView(APIView):
         return Response({"token": services.token_issue(user=user)})
 
     @extend_schema(request=None, responses={204: None}, summary="Revoke my token")
-    def delete(self, request):
+    def delete(self, request: Request) -> Response:
         if not request.user.is_authenticated:
             raise AuthenticationFailed("Sign in first.")
         services.token_revoke(user=request.user)
@@ -89,7 +94,7 @@ class WsTicketView(APIView):
         ),
         summary="Get a one-time WebSocket ticket (valid 30 s)",
     )
-    def post(self, request):
+    def post(self, request: AuthenticatedRequest) -> Response:
         from django.conf import settings
 
         ticket = services.ws_ticket_issue(user=request.user)
@@ -112,7 +117,7 @@ class SessionView(APIView):
         ),
         summary="Who am I (and set the CSRF cookie)",
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         user = request.user
         return Response(
             {
@@ -126,7 +131,7 @@ class SessionView(APIView):
         responses={204: None},
         summary="Log in (session; send the csrftoken cookie's value as X-CSRFToken)",
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         # DRF checks CSRF only for requests already logged in; a login form posted from
         # another site would otherwise sign the visitor into the attacker's account.
         SessionAuthentication().enforce_csrf(request)
@@ -138,6 +143,6 @@ class SessionView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={204: None}, summary="Log out (session)")
-    def delete(self, request):
+    def delete(self, request: Request) -> Response:
         logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)

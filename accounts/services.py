@@ -1,6 +1,7 @@
 """Writes to accounts: sign-up, API tokens and WebSocket tickets."""
 
 import secrets
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
@@ -37,14 +38,19 @@ def user_signup(*, username: object, password: object, email: object = "") -> Ab
     if not isinstance(password, str) or not password:
         errors["password"] = "Enter a password."
     elif "username" not in errors:
+        # No username error: ``username`` is a string by now. A non-string ``email`` is an
+        # error already, and the similarity validator skips attributes that are not strings.
+        candidate = User(
+            username=cast(str, username), email=email if isinstance(email, str) else ""
+        )
         try:
-            password_validation.validate_password(
-                password, User(username=username, email=email or "")
-            )
+            password_validation.validate_password(password, candidate)
         except ValidationError as exc:
             errors["password"] = " ".join(exc.messages)
     if errors:
         raise ValidationError(errors)
+    # No errors: the checks above found all three to be strings.
+    username, password, email = cast(str, username), cast(str, password), cast(str, email)
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, password=password, email=email)
@@ -62,7 +68,8 @@ def token_issue(*, user: AbstractBaseUser) -> str:
 
 def token_revoke(*, user: AbstractBaseUser) -> None:
     """Revoke the user's API token; the next ``token_issue`` makes a new one."""
-    Token.objects.filter(user=user).delete()
+    # django-stubs types the lookup as the configured user model, not as AbstractBaseUser.
+    Token.objects.filter(user=user).delete()  # type: ignore[misc]
 
 
 def ws_ticket_issue(*, user: AbstractBaseUser) -> str:

@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -16,7 +17,7 @@ class SignupForm(forms.Form):
 
 
 @require_http_methods(["GET", "POST"])
-def signup(request):
+def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -25,6 +26,11 @@ def signup(request):
             for field, messages in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, messages)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            # django-stubs wants the configured user model, not AbstractBaseUser.
+            login(
+                request,
+                user,  # type: ignore[arg-type]
+                backend="django.contrib.auth.backends.ModelBackend",
+            )
             return redirect("profile-edit")
     return render(request, "accounts/signup.html", {"form": form})

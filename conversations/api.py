@@ -3,12 +3,12 @@
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import int_param, json_object
 from core.errors import Invalid
+from core.http import AuthenticatedRequest
 
 from . import selectors, services
 
@@ -92,7 +92,7 @@ class ConversationListView(APIView):
         responses=ConversationListItem,
         summary="List my conversations, most recently active first",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(selectors.conversation_list(user_id=request.user.pk))
 
     @extend_schema(
@@ -100,7 +100,7 @@ class ConversationListView(APIView):
         responses={201: ConversationOut, 200: ConversationOut},
         summary="Create a direct or group conversation (direct: existing one is returned)",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = json_object(request)
         if data.get("kind") == "direct":
             conversation, created = services.conversation_direct_get_or_create(
@@ -121,7 +121,7 @@ class ConversationListView(APIView):
 
 class ConversationDetailView(APIView):
     @extend_schema(responses=ConversationOut, summary="One conversation with its members")
-    def get(self, request: Request, conversation_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         return Response(
             selectors.conversation_get(user_id=request.user.pk, conversation_id=conversation_id)
         )
@@ -135,7 +135,7 @@ class MembersView(APIView):
         ),
         summary="Add members (owners only)",
     )
-    def post(self, request: Request, conversation_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         data = json_object(request)
         added = services.members_add(
             user_id=request.user.pk,
@@ -147,7 +147,7 @@ class MembersView(APIView):
 
 class MemberView(APIView):
     @extend_schema(summary="Remove a member (owners only)", responses={204: None})
-    def delete(self, request: Request, conversation_id: int, user_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, conversation_id: int, user_id: int) -> Response:
         services.member_remove(
             user_id=request.user.pk, conversation_id=conversation_id, member_id=user_id
         )
@@ -156,7 +156,7 @@ class MemberView(APIView):
 
 class LeaveView(APIView):
     @extend_schema(request=None, responses={204: None}, summary="Leave a group")
-    def post(self, request: Request, conversation_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         services.conversation_leave(user_id=request.user.pk, conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -171,7 +171,7 @@ class MessagesView(APIView):
         responses=HistoryOut,
         summary="History by sequence number",
     )
-    def get(self, request: Request, conversation_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         page = selectors.message_history(
             user_id=request.user.pk,
             conversation_id=conversation_id,
@@ -182,7 +182,7 @@ class MessagesView(APIView):
         return Response(page)
 
     @extend_schema(request=Send, responses={201: MessageOut, 200: MessageOut}, summary="Send")
-    def post(self, request: Request, conversation_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         data = json_object(request)
         message, created = services.message_send(
             sender_id=request.user.pk,
@@ -198,7 +198,7 @@ class MessagesView(APIView):
 
 class MessageView(APIView):
     @extend_schema(request=Edit, responses=MessageOut, summary="Edit my message")
-    def patch(self, request: Request, message_id: int) -> Response:
+    def patch(self, request: AuthenticatedRequest, message_id: int) -> Response:
         data = json_object(request)
         message = services.message_edit(
             user_id=request.user.pk, message_id=message_id, body=data.get("body")
@@ -206,7 +206,7 @@ class MessageView(APIView):
         return Response(selectors.message_serialize(message))
 
     @extend_schema(responses=MessageOut, summary="Delete my message (soft)")
-    def delete(self, request: Request, message_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, message_id: int) -> Response:
         message = services.message_delete(user_id=request.user.pk, message_id=message_id)
         return Response(selectors.message_serialize(message))
 

@@ -81,7 +81,7 @@ def conversation_list(*, user_id: int, limit: int | None = None) -> list[dict]:
             ),
         )
     }
-    members = {}
+    members: dict[int, list[int]] = {}
     for cid, uid in Membership.objects.filter(conversation_id__in=conv_ids).values_list(
         "conversation_id", "user_id"
     ):
@@ -182,7 +182,7 @@ def resume_batch(
             "conversation_id", "conversation__last_seq"
         )
     )
-    out = []
+    out: list[tuple[int, list[dict], bool, int]] = []
     for cid in sorted(heads):
         after = cursors[cid]
         head = heads[cid]

@@ -19,7 +19,7 @@ from .signals import message_stored
 User = get_user_model()
 
 
-def _active_user_ids(user_ids: list) -> set[int]:
+def _active_user_ids(user_ids: object) -> set[int]:
     if not isinstance(user_ids, list) or not all(
         isinstance(u, int) and not isinstance(u, bool) for u in user_ids
     ):
@@ -215,6 +215,7 @@ def _existing_send(*, sender_id: int, client_id: str, conversation_id: int) -> M
 
 def _direct_blocked(conversation: Conversation, sender_id: int) -> bool:
     """Return whether either member of a direct conversation blocked the other (issue #5)."""
+    assert conversation.direct_key is not None  # set on every direct conversation
     low, high = (int(u) for u in conversation.direct_key.split(":"))
     return block_exists_between(user_id=sender_id, other_user_id=high if sender_id == low else low)
 

@@ -19,7 +19,8 @@ optimisation, never a dependency (sessions likewise live in the database: ``cach
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 import redis
 from django.conf import settings
@@ -34,9 +35,14 @@ logger = logging.getLogger(__name__)
 WAIT_POLL_SECONDS = 0.02
 _CACHE_ERRORS = (redis.exceptions.RedisError, OSError)
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 def _client() -> redis.Redis:
-    return cache.client.get_client(write=True)
+    # django-redis' backend (settings.CACHES); django-stubs types ``cache`` as the base class.
+    client: redis.Redis = cast(Any, cache).client.get_client(write=True)
+    return client
 
 
 def _lock(cache_key: str) -> Lock:
@@ -51,16 +57,24 @@ def _seconds(value: float | Callable[[], float]) -> float:
     return value() if callable(value) else value
 
 
-class Cached:
+class Cached(Generic[P, R]):
     """A function wrapped by ``@cached``; call it like the function."""
 
-    def __init__(self, func, *, key, ttl, wait, cache_none):
+    def __init__(
+        self,
+        func: Callable[P, R],
+        *,
+        key: Callable[..., str],
+        ttl: float | Callable[[], float],
+        wait: float,
+        cache_none: bool,
+    ) -> None:
         functools.update_wrapper(self, func)
         self.func, self.key_for, self.ttl, self.wait = func, key, ttl, wait
         self.cache_none = cache_none
         self.name = func.__qualname__
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         cache_key = self.key_for(*args, **kwargs)
         try:
             return self._get(cache_key, args, kwargs)
@@ -72,8 +86,9 @@ class Cached:
     def _count(self, result: str) -> None:
         CACHE_REQUESTS.labels(self.name, result).inc()
 
-    def _get(self, cache_key: str, args, kwargs):
-        entry = cache.get(cache_key)
+    def _get(self, cache_key: str, args: Any, kwargs: Any) -> R:
+        # (fresh until, value), as ``_store`` and ``warm`` write it.
+        entry: tuple[float, R] | None = cache.get(cache_key)
         if entry is not None and entry[0] > time.time():
             self._count("hit")
             return entry[1]
@@ -81,7 +96,7 @@ class Cached:
         if lock.acquire():
             try:
                 # Someone may have stored a fresh value between our read and our lock.
-                latest = cache.get(cache_key)
+                latest: tuple[float, R] | None = cache.get(cache_key)
                 if latest is not None and latest[0] > time.time():
                     self._count("hit")
                     return latest[1]
@@ -104,7 +119,7 @@ class Cached:
         self._count("gave_up")
         return self.func(*args, **kwargs)  # not stored: only the lock holder writes
 
-    def _store(self, cache_key: str, value, lock: Lock) -> None:
+    def _store(self, cache_key: str, value: R, lock: Lock) -> None:
         if value is None and not self.cache_none:
             return
         if not lock.owned():
@@ -113,11 +128,11 @@ class Cached:
         grace = settings.TTLS["CACHE_STALE_GRACE"]
         cache.set(cache_key, (time.time() + ttl, value), timeout=ttl + grace)
 
-    def key(self, *args, **kwargs) -> str:
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Return the cache key of a call."""
         return self.key_for(*args, **kwargs)
 
-    def invalidate(self, *args, **kwargs) -> None:
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> None:
         """Forget the cached value of a call (after the change it reflects has committed)."""
         cache_key = self.key_for(*args, **kwargs)
         try:
@@ -136,7 +151,7 @@ class Cached:
         except _CACHE_ERRORS:
             logger.error("cache=%s key=%s not invalidated: cache unavailable", self.name, cache_key)
 
-    def warm(self, values: dict[str, object]) -> None:
+    def warm(self, values: Mapping[str, R]) -> None:
         """Store already computed values ({cache key: value}) as fresh."""
         ttl = _seconds(self.ttl)
         grace = settings.TTLS["CACHE_STALE_GRACE"]
@@ -150,7 +165,7 @@ def cached(
     ttl: float | Callable[[], float],
     wait: float = 2.0,
     cache_none: bool = False,
-):
+) -> Callable[[Callable[P, R]], Cached[P, R]]:
     """Cache ``func``'s results under ``key(*args, **kwargs)`` for ``ttl`` seconds.
 
     ``ttl`` may be a function (read at each store, so settings overrides apply). ``wait``
@@ -158,7 +173,7 @@ def cached(
     None results are not stored unless ``cache_none``.
     """
 
-    def decorate(func) -> Cached:
+    def decorate(func: Callable[P, R]) -> Cached[P, R]:
         return Cached(func, key=key, ttl=ttl, wait=wait, cache_none=cache_none)
 
     return decorate

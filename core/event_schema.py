@@ -4,7 +4,12 @@
 so the protocol document, the server and the tests cannot drift apart silently.
 """
 
-MESSAGE_FIELDS = {
+from typing import Any
+
+# A field's type, or the types it may have (``(int, type(None))``: an int or null).
+FieldKind = type | tuple[type, ...]
+
+MESSAGE_FIELDS: dict[str, FieldKind] = {
     "id": int,
     "conversation_id": int,
     "seq": int,
@@ -16,7 +21,7 @@ MESSAGE_FIELDS = {
     "deleted": bool,
 }
 
-EVENT_SCHEMAS: dict[str, dict[str, type | tuple]] = {
+EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
     # A new message; sequenced: delivered in seq order, gap-filled, once per connection.
     "message.new": MESSAGE_FIELDS,
     # A message's body changed or it was deleted (soft); carries the whole message.
@@ -78,7 +83,7 @@ EVENT_SCHEMAS: dict[str, dict[str, type | tuple]] = {
 }
 
 
-def event_validate(event: str, data: dict) -> None:
+def event_validate(event: str, data: dict[str, Any]) -> None:
     """Raise ``ValueError`` unless ``data`` has exactly the declared fields and types."""
     schema = EVENT_SCHEMAS.get(event)
     if schema is None:

@@ -7,6 +7,7 @@ from sequence numbers and the database (docs/subsystems/messaging.md).
 """
 
 import logging
+from typing import Any
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -28,7 +29,7 @@ def conversation_group(conversation_id: int) -> str:
 def send_event(
     *,
     event: str,
-    data: dict,
+    data: dict[str, Any],
     groups: list[str],
     conversation_id: int | None = None,
     seq: int | None = None,
@@ -55,7 +56,7 @@ def send_event(
     )
 
 
-def _message(item: dict) -> tuple[list[str], dict]:
+def _message(item: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Validate one event (``send_event``'s keyword arguments); return groups and message."""
     event_validate(item["event"], item["data"])
     message = {
@@ -70,7 +71,7 @@ def _message(item: dict) -> tuple[list[str], dict]:
     return item["groups"], message
 
 
-def send_events(*, items: list[dict]) -> None:
+def send_events(*, items: list[dict[str, Any]]) -> None:
     """Push several events (each the keyword arguments of ``send_event``) in one hand-off.
 
     One hop to the publishing loop for the lot instead of one per event: a service that
@@ -82,7 +83,7 @@ def send_events(*, items: list[dict]) -> None:
 
 
 async def asend_event(
-    *, event: str, data: dict, groups: list[str], except_user_id: int | None = None
+    *, event: str, data: dict[str, Any], groups: list[str], except_user_id: int | None = None
 ) -> None:
     """``send_event`` for async code that stores nothing (typing): publish now, from this loop.
 
@@ -99,7 +100,7 @@ async def asend_event(
         logger.exception("event=%s push failed", event)
 
 
-def _publish(batch: list[tuple[list[str], dict]]) -> None:
+def _publish(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
     # Not async_to_sync: from a Celery worker it would open and close an event loop per
     # call, stranding channels_redis pools on dead loops (realtime/loop.py says more).
     try:
@@ -108,7 +109,7 @@ def _publish(batch: list[tuple[list[str], dict]]) -> None:
         logger.exception("events=%s push failed", [m["event"] for _, m in batch])
 
 
-async def _group_send_all(batch: list[tuple[list[str], dict]]) -> None:
+async def _group_send_all(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     for groups, message in batch:
         for group in groups:

@@ -14,7 +14,8 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 
-class ChannelLayer(RedisPubSubChannelLayer):
+# channels_redis ships no types: its base classes are ``Any`` to mypy.
+class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Recently decoded messages kept per process (they are handed to local consumers
@@ -22,13 +23,13 @@ class ChannelLayer(RedisPubSubChannelLayer):
         self._decoded_max: int = settings.LIMITS["LAYER_DECODED_CACHE_MAX"]
         # id(bytes) -> (those bytes, decoded): by identity, so two equal events published
         # separately are still two messages; holding the bytes keeps their id unique.
-        self._decoded: dict[int, tuple[bytes, dict]] = {}
+        self._decoded: dict[int, tuple[bytes, dict[str, Any]]] = {}
 
     def deserialize(self, message: bytes) -> dict[str, Any]:
         entry = self._decoded.get(id(message))
         if entry is not None and entry[0] is message:
             return entry[1]
-        decoded = super().deserialize(message)
+        decoded: dict[str, Any] = super().deserialize(message)
         if len(self._decoded) >= self._decoded_max:
             del self._decoded[next(iter(self._decoded))]  # the oldest
         self._decoded[id(message)] = (message, decoded)

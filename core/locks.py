@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 import redis.lock
+from redis.exceptions import LockError
 
 from .redis import bus
 
@@ -36,12 +37,12 @@ class Lock(redis.lock.Lock):
         stored = self.redis.get(self.name)
         if isinstance(stored, bytes):
             stored = stored.decode()
-        return stored == token
+        return bool(stored == token)
 
     def release_if_owned(self) -> bool:
         """Give the lock back if it is still ours; return whether it was (no exception)."""
         try:
             self.release()
-        except redis.lock.LockError:  # expired, or someone else's by now
+        except LockError:  # expired, or someone else's by now
             return False
         return True

@@ -21,8 +21,8 @@ import atexit
 import contextlib
 import os
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -69,7 +69,10 @@ def loop_get() -> asyncio.AbstractEventLoop:
 
 
 def loop_run(
-    func: Callable[..., Awaitable[T]], *args, timeout: float = DEFAULT_TIMEOUT_SECONDS, **kwargs
+    func: Callable[..., Coroutine[Any, Any, T]],
+    *args: Any,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    **kwargs: Any,
 ) -> T:
     """Run ``func(*args, **kwargs)`` on the background loop and return its result.
 

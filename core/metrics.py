@@ -11,6 +11,7 @@ come from the router's and the schema's tables, task names from the registered t
 import glob
 import os
 import re
+from collections.abc import Container
 
 from django.conf import settings
 
@@ -106,7 +107,7 @@ TASK_SECONDS = Histogram(
 )  # fmt: skip
 
 
-def frame_type_label(frame_type: object, known) -> str:
+def frame_type_label(frame_type: object, known: Container[str]) -> str:
     """Return ``frame_type`` if it is one of ``known``, else "unknown" (bounded labels)."""
     return frame_type if isinstance(frame_type, str) and frame_type in known else "unknown"
 

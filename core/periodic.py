@@ -18,6 +18,7 @@ counts runs, skips and failures for ``/metrics``). Each run leaves a trace on th
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 from celery import shared_task
@@ -75,15 +76,16 @@ def periodic(
     max_runtime: float = 60.0,
     max_retries: int = 3,
     retry_backoff_max: int = 60,
-):
+) -> Callable[[Callable[..., Any]], Any]:
     """Make ``func(**kwargs)`` a Celery task named ``name``, run at most once per period.
 
     ``period`` returns the schedule's period in seconds (read when the task runs, so it
     follows the settings the schedule was built from); ``max_runtime`` bounds the run lock.
     """
 
-    def decorate(func):
-        @shared_task(
+    def decorate(func: Callable[..., Any]) -> Any:
+        # Celery ships no types: the task it makes is ``Any`` to mypy.
+        @shared_task(  # type: ignore[untyped-decorator]
             name=name,
             bind=True,
             ignore_result=True,
@@ -95,7 +97,7 @@ def periodic(
             # A run that outlives its lock could overlap the next one: stop it first.
             soft_time_limit=max_runtime,
         )
-        def task(self, **kwargs):
+        def task(self: Any, **kwargs: Any) -> Any:
             task_id = self.request.id or "local"
             claim = Lock(key("lock", "period", name), ttl=period() * CLAIM_FRACTION)
             if not claim.acquire(token=task_id) and not claim.held_by(task_id):

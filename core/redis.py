@@ -9,6 +9,7 @@ there is one per running loop (Celery and tests run several loops over a process
 import asyncio
 import threading
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -26,7 +27,7 @@ def key(*parts: object) -> str:
     return ":".join([settings.REDIS_KEY_PREFIX, *(str(p) for p in parts)])
 
 
-def _pool_kwargs() -> dict:
+def _pool_kwargs() -> dict[str, Any]:
     return {
         "max_connections": settings.REDIS_POOL_MAX_CONNECTIONS,
         "timeout": settings.REDIS_POOL_TIMEOUT,

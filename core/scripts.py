@@ -20,9 +20,9 @@ timeout lost their update (docs/benchmarks.md, reconnect storm).
 import asyncio
 import hashlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -108,7 +108,9 @@ class _ScriptBatch:
             for (script, keys, args, future), result in zip(batch, results, strict=True):
                 if isinstance(result, NoScriptError):
                     try:
-                        result = await abus().eval(script.source, len(keys), *keys, *args)
+                        # redis-py types a command for both clients: ``Awaitable[T] | T``.
+                        reply = abus().eval(script.source, len(keys), *keys, *args)
+                        result = await cast(Awaitable[Any], reply)
                     except Exception as exc:
                         result = exc
                 if future.done():  # its caller was cancelled

@@ -1,13 +1,15 @@
 """WebSocket frames of the live feed (docs/protocol.md, "Live feed")."""
 
+from typing import Any
+
 from core.db import db
-from core.router import handler
+from core.router import Connection, handler
 
 from . import services
 
 
 @handler("live.subscribe")
-async def live_subscribe(conn, data: dict) -> dict:
+async def live_subscribe(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Receive ``live.stats`` events until ``live.unsubscribe`` or disconnect."""
     await conn.group_join(services.LIVE_GROUP)
     # The latest numbers at once, rather than a blank dashboard until the next tick.
@@ -15,7 +17,7 @@ async def live_subscribe(conn, data: dict) -> dict:
 
 
 @handler("live.unsubscribe")
-async def live_unsubscribe(conn, data: dict) -> dict:
+async def live_unsubscribe(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Stop receiving ``live.stats``."""
     await conn.group_leave(services.LIVE_GROUP)
     return {}

@@ -8,6 +8,7 @@ uid -> deadline) directly with one ZCOUNT. Live stands above both (docs/architec
 
 import datetime
 import time
+from typing import cast
 
 from django.conf import settings
 from django.db.models import Max
@@ -35,7 +36,8 @@ def message_checkpoints_key() -> str:
 def users_online_count(*, now: float | None = None) -> int:
     """Return how many users have a live connection (or are in their offline grace)."""
     now = time.time() if now is None else now
-    return bus().zcount(users_key(), now, "+inf")
+    # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
+    return cast(int, bus().zcount(users_key(), now, "+inf"))
 
 
 def pool_waiting_count() -> int:

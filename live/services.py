@@ -5,7 +5,9 @@ import datetime
 import json
 import logging
 import time
+from typing import Any, cast
 
+import redis
 from django.conf import settings
 
 from core.events import send_event
@@ -60,7 +62,8 @@ def live_stats_publish(*, now: float | None = None) -> dict:
 
 def live_stats_last() -> dict | None:
     """Return the last published stats, if they are recent."""
-    raw = bus().get(selectors.stats_key())
+    # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
+    raw = cast(str | None, bus().get(selectors.stats_key()))
     return json.loads(raw) if raw else None
 
 
@@ -114,7 +117,9 @@ def trending_rollover(*, now: float | None = None) -> dict:
     return {"trimmed": trimmed, "top": stats["trending"]}
 
 
-def _scan_without_ttl(client, pattern: str, *, ttl: int, budget: int) -> tuple[int, int]:
+def _scan_without_ttl(
+    client: redis.Redis, pattern: str, *, ttl: int, budget: int
+) -> tuple[int, int]:
     """Give ``ttl`` to keys matching ``pattern`` that have none; return (seen, fixed)."""
     seen = fixed = 0
     count = settings.LIVE["CLEANUP_SCAN_COUNT"]
@@ -154,7 +159,7 @@ def live_cleanup() -> dict:
     """
     client = bus()
     budget = 100_000  # keys looked at per pattern and run: bounded work per minute
-    report = {}
+    report: dict[str, Any] = {}
     patterns = {
         "presence_conns": (key("presence", "conns", "*"), int(settings.TTLS["PRESENCE"] * 2)),
         "pool_tickets": (key("mm", "t", "*"), int(settings.TTLS["POOL_TICKET"])),

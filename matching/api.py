@@ -5,12 +5,12 @@ from django.core.exceptions import ValidationError
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import json_object
 from core.errors import Invalid, ServiceError
+from core.http import AuthenticatedRequest
 from profiles.interests import interest_normalize
 
 from . import selectors, services
@@ -42,7 +42,7 @@ class QueueView(APIView):
         summary="Enter the matching pool (rate limited: X-RateLimit-* headers, 429)",
         extensions={"x-errors": ["409", "429", "503"]},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         headers = services.match_rate_check(user_id=request.user.pk).headers()
         try:
             data = json_object(request)
@@ -62,7 +62,7 @@ class QueueView(APIView):
         responses={200: inline_serializer("MatchCancel", {"removed": serializers.BooleanField()})},
         summary="Leave the matching pool",
     )
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthenticatedRequest) -> Response:
         return Response({"removed": services.match_cancel(user_id=request.user.pk)})
 
 
@@ -77,7 +77,7 @@ class IceServersView(APIView):
         ),
         summary="ICE servers for WebRTC (STUN; TURN with time-limited credentials)",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(selectors.ice_servers(user_id=request.user.pk))
 
 
@@ -102,7 +102,7 @@ class TrendingView(APIView):
         responses=_trending_row(many=True),
         summary="Today's most shared interests in matches (UTC day)",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         raw = request.query_params.get("limit", "10")
         top = settings.LIMITS["TRENDING_TOP_MAX"]
         try:
@@ -116,7 +116,7 @@ class TrendingView(APIView):
 
 class TrendingRankView(APIView):
     @extend_schema(responses=_trending_row(), summary="One interest's rank and score today")
-    def get(self, request: Request, interest: str) -> Response:
+    def get(self, request: AuthenticatedRequest, interest: str) -> Response:
         try:
             slug, _ = interest_normalize(text=interest)
         except ValidationError:
@@ -137,7 +137,7 @@ class BlocksView(APIView):
         },
         summary="Block my partner in a match, or a user: never matched again, no messages",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = json_object(request)
         block = services.block_create(
             user_id=request.user.pk, match_id=data.get("match_id"), blocked_id=data.get("user_id")
@@ -160,7 +160,7 @@ class ReportsView(APIView):
         summary="Report my partner in a match",
         extensions={"x-errors": ["409"]},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = json_object(request)
         report = services.report_create(
             user_id=request.user.pk,

@@ -9,9 +9,11 @@ in (``now_ms``) rather than read inside Redis, so tests drive relaxation without
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 from django.conf import settings
@@ -58,7 +60,7 @@ class PoolConfig:
     trending: bool = True
 
     @classmethod
-    def from_settings(cls, **overrides) -> "PoolConfig":
+    def from_settings(cls, **overrides: Any) -> "PoolConfig":
         limits = settings.LIMITS
         relax = limits["MATCH_RELAX_AFTER_SECONDS"]
         values = {
@@ -97,7 +99,7 @@ def trending_key(day_ms: int) -> str:
     return key("trend", day)
 
 
-def _args(op: str, now: int, cfg: PoolConfig, prefix: str, *rest) -> list:
+def _args(op: str, now: int, cfg: PoolConfig, prefix: str, *rest: Any) -> list[Any]:
     return [
         prefix,
         op,
@@ -118,7 +120,7 @@ def _args(op: str, now: int, cfg: PoolConfig, prefix: str, *rest) -> list:
     ]
 
 
-def _decision(raw) -> Decision:
+def _decision(raw: Sequence[Any]) -> Decision:
     status = raw[0]
     if status == "matched":
         return Decision(
@@ -133,7 +135,16 @@ def _decision(raw) -> Decision:
     return Decision(status=status)
 
 
-def _enter_args(user_id, language, region, region_mode, interests, channel, decide, now):
+def _enter_args(
+    user_id: int,
+    language: str,
+    region: str,
+    region_mode: str,
+    interests: list[str],
+    channel: str,
+    decide: bool,
+    now: int,
+) -> tuple[str, int, str, str, str, str, str, str, str]:
     if region_mode not in REGION_MODES:
         raise ValueError(f"region_mode must be one of {sorted(REGION_MODES)}")
     return (
@@ -149,7 +160,9 @@ def _enter_args(user_id, language, region, region_mode, interests, channel, deci
     )
 
 
-def _setup(client, prefix, config, now):
+def _setup(
+    client: redis.Redis | None, prefix: str | None, config: PoolConfig | None, now: int | None
+) -> tuple[redis.Redis, str, PoolConfig, int]:
     return (
         client if client is not None else bus(),
         prefix or key("mm"),
@@ -247,13 +260,14 @@ def pool_ticket(
 ) -> dict:
     """Return the user's ticket as stored (empty when not waiting)."""
     client = client if client is not None else bus()
-    return client.hgetall(f"{prefix or key('mm')}:t:{user_id}")
+    # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
+    return cast(dict[str, str], client.hgetall(f"{prefix or key('mm')}:t:{user_id}"))
 
 
 def pool_size(*, client: redis.Redis | None = None, prefix: str | None = None) -> int:
     """Return how many tickets are in the pool (expired ones until the sweep runs)."""
     client = client if client is not None else bus()
-    return client.zcard(f"{prefix or key('mm')}:deadline")
+    return cast(int, client.zcard(f"{prefix or key('mm')}:deadline"))
 
 
 def avoid_key(user_id: int, prefix: str | None = None) -> str:

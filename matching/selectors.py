@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import time
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db.models import Q
@@ -63,7 +64,8 @@ def room_partner(*, match_id: object, user_id: int) -> int:
     """
     if not isinstance(match_id, int) or isinstance(match_id, bool):
         raise Invalid("match_id must be an integer.")
-    members = bus().get(pool.room_key(match_id))
+    # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
+    members = cast(str | None, bus().get(pool.room_key(match_id)))
     if members is None:
         match = Match.objects.filter(pk=match_id).first()
         if match is None:
@@ -83,7 +85,7 @@ def room_partner(*, match_id: object, user_id: int) -> int:
 def trending_top(*, limit: int, day_ms: int | None = None) -> list[dict]:
     """Return the day's most shared interests with their scores, best first."""
     name = pool.trending_key(day_ms if day_ms is not None else pool.now_ms())
-    rows = bus().zrevrange(name, 0, limit - 1, withscores=True)
+    rows = cast(list[tuple[str, float]], bus().zrevrange(name, 0, limit - 1, withscores=True))
     return [
         {"interest": slug, "score": int(score), "rank": i}
         for i, (slug, score) in enumerate(rows, start=1)

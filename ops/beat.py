@@ -7,6 +7,7 @@ older than ``OPS["READY_BEAT_MAX_AGE_SECONDS"]``. The database scheduler ticks a
 
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
@@ -21,7 +22,7 @@ def beat_tick_key() -> str:
 
 
 class HeartbeatScheduler(DatabaseScheduler):
-    def tick(self, *args, **kwargs):
+    def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
             bus().set(beat_tick_key(), repr(time.time()), ex=settings.TTLS["BEAT_HEARTBEAT"])
         except Exception:  # a missed heartbeat must not stop the schedule

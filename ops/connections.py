@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -105,7 +106,8 @@ def connections_by_process() -> dict[str, int]:
     now = time.time()
     ttl = settings.TTLS["WS_PROCESS_COUNT"]
     live, stale = {}, []
-    for process, value in client.hgetall(ws_key()).items():
+    # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
+    for process, value in cast(dict[str, Any], client.hgetall(ws_key())).items():
         try:
             count, stamp = value.split()
             count, stamp = int(count), float(stamp)

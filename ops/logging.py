@@ -6,6 +6,7 @@ and to ``/ops/stats``.
 """
 
 import logging
+from typing import Any
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -17,7 +18,7 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
-def _current_task():
+def _current_task() -> Any:
     try:
         from celery import current_task
     except ImportError:  # pragma: no cover - celery is a dependency

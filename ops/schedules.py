@@ -18,6 +18,7 @@ whose declaration is gone. Rows created by hand in the admin are never touched.
 import datetime
 import importlib
 import json
+from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
@@ -60,7 +61,7 @@ def schedules_collect() -> dict[str, dict]:
     return collected
 
 
-def _schedule_row(schedule):
+def _schedule_row(schedule: object) -> tuple[Any, Any]:
     """Return the (interval, crontab) rows of a declared schedule, saved if new."""
     from celery.schedules import crontab
     from celery.schedules import schedule as interval_schedule

@@ -4,7 +4,9 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
+import redis
 from celery import current_app
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -30,7 +32,8 @@ def _check_bus() -> None:
 
 
 def _check_cache() -> None:
-    client = cache.client.get_client(write=True)
+    # django-redis' backend (settings.CACHES); django-stubs types ``cache`` as the base class.
+    client = cast(Any, cache).client.get_client(write=True)
     client.ping()
 
 
@@ -69,7 +72,8 @@ def _check_celery_worker() -> None:
 
 def beat_age() -> float | None:
     """Return seconds since beat's last tick, or None if it never ticked (or long ago)."""
-    value = bus().get(beat_tick_key())
+    # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
+    value = cast(str | None, bus().get(beat_tick_key()))
     return None if value is None else max(0.0, time.time() - float(value))
 
 
@@ -92,9 +96,9 @@ CHECKS: dict[str, Callable[[], None]] = {
 }
 
 
-def readiness_report() -> tuple[bool, dict]:
+def readiness_report() -> tuple[bool, dict[str, dict[str, Any]]]:
     """Run every check; return (all passed, {name: {ok, ms, error?}})."""
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, check in CHECKS.items():
         started = time.perf_counter()
         try:
@@ -110,7 +114,7 @@ def readiness_report() -> tuple[bool, dict]:
     return all(r["ok"] for r in results.values()), results
 
 
-def _pool_stats(pool) -> dict:
+def _pool_stats(pool: Any) -> dict[str, Any]:
     # redis-py keeps every connection it made in ``_connections`` (idle ones also in
     # ``pool`` for a BlockingConnectionPool): the only way to see the in-use count.
     made = len(getattr(pool, "_connections", []))
@@ -118,8 +122,8 @@ def _pool_stats(pool) -> dict:
     return {"max": pool.max_connections, "open": made, "in_use": max(0, made - idle)}
 
 
-def _redis_stats(client) -> dict:
-    info = client.info()
+def _redis_stats(client: redis.Redis) -> dict[str, Any]:
+    info = cast(dict[str, Any], client.info())
     hits, misses = info.get("keyspace_hits", 0), info.get("keyspace_misses", 0)
     return {
         "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
@@ -137,10 +141,11 @@ def _redis_stats(client) -> dict:
 
 def _task_stats() -> dict:
     client = bus()
-    runs, skips = client.hgetall(runs_key()), client.hgetall(skips_key())
+    runs = cast(dict[str, str], client.hgetall(runs_key()))
+    skips = cast(dict[str, str], client.hgetall(skips_key()))
     out = {}
     for name in sorted(set(runs) | set(skips)):
-        last = client.lindex(history_key(name), 0)
+        last = cast(str | None, client.lindex(history_key(name), 0))
         out[name] = {
             "runs": int(runs.get(name, 0)),
             "skips": int(skips.get(name, 0)),
@@ -154,7 +159,7 @@ def ops_stats() -> dict:
     ws = connections_by_process()
     age = beat_age()
     return {
-        "cache": _redis_stats(cache.client.get_client(write=True)),
+        "cache": _redis_stats(cast(Any, cache).client.get_client(write=True)),
         "bus": _redis_stats(bus()),
         "websockets": {"total": sum(ws.values()), "by_process": ws},
         "beat_age_seconds": None if age is None else round(age, 1),

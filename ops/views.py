@@ -2,13 +2,15 @@
 
 import hmac
 import ipaddress
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,16 +20,16 @@ from .selectors import ops_stats, readiness_report
 
 
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """The process answers."""
     return JsonResponse({"status": "ok"})
 
 
 @require_GET
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     """Every dependency answers; 503 naming the failed checks otherwise."""
     ok, checks = readiness_report()
-    body = {"status": "ok" if ok else "unavailable", "checks": checks}
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "checks": checks}
     if not ok:
         body["failed"] = [name for name, r in checks.items() if not r["ok"]]
     return JsonResponse(body, status=200 if ok else 503)
@@ -42,11 +44,11 @@ class OpsStatsView(APIView):
         summary="Operational numbers (staff only)",
         responses=OpenApiTypes.OBJECT,
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(ops_stats())
 
 
-def _metrics_allowed(request) -> bool:
+def _metrics_allowed(request: HttpRequest) -> bool:
     token = settings.OPS["METRICS_TOKEN"]
     if token:
         sent = request.headers.get("Authorization", "")
@@ -59,7 +61,7 @@ def _metrics_allowed(request) -> bool:
 
 
 @require_GET
-def metrics(request):
+def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus exposition of every process on this host (docs/subsystems/operations.md)."""
     if not _metrics_allowed(request):
         return HttpResponseForbidden("metrics: send the bearer token or scrape from inside")

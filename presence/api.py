@@ -3,12 +3,12 @@
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import json_object
 from core.errors import Invalid
+from core.http import AuthenticatedRequest
 
 from . import receipts, selectors
 from .handlers import user_ids_parse
@@ -35,7 +35,7 @@ class PresenceView(APIView):
         responses=PresenceOut,
         summary="Presence of users I share a conversation with (others are left out)",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         raw = request.query_params.get("user_ids", "")
         try:
             ids = [int(part) for part in raw.split(",") if part.strip()]
@@ -77,7 +77,7 @@ class ReadView(APIView):
     @extend_schema(
         responses=ReadMarkers, summary="Every member's read marker (who has read up to where)"
     )
-    def get(self, request: Request, conversation_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         return Response(
             selectors.read_markers(user_id=request.user.pk, conversation_id=conversation_id)
         )
@@ -85,7 +85,7 @@ class ReadView(APIView):
     @extend_schema(
         request=Read, responses=ReadResult, summary="Mark read up to seq (forward only, clamped)"
     )
-    def post(self, request: Request, conversation_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         data = json_object(request)
         return Response(
             receipts.read_mark(
@@ -99,7 +99,7 @@ class UnreadView(APIView):
         responses=UnreadSummary,
         summary="My total unread count and the conversations with unread messages",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(selectors.unread_summary(user_id=request.user.pk))
 
 

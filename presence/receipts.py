@@ -3,6 +3,7 @@
 import logging
 import os
 import threading
+from typing import cast
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -74,7 +75,8 @@ def unread_push_pairs(*, pairs: list[tuple[int, int]]) -> None:
     """
     if not pairs:
         return
-    last = bus().incrby(key("unread", "version"), len(pairs))
+    # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
+    last = cast(int, bus().incrby(key("unread", "version"), len(pairs)))
     counts = unread_counts(user_ids=sorted({uid for _, uid in pairs}))
     items = []
     for i, (cid, uid) in enumerate(pairs):
@@ -117,7 +119,7 @@ class _UnreadPusher:
     repaired by the next change in that conversation, as before.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._after_fork()
         os.register_at_fork(after_in_child=self._after_fork)
 

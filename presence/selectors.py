@@ -2,6 +2,7 @@
 
 import time
 from datetime import UTC, datetime
+from typing import cast
 
 from django.conf import settings
 from django.db import connection
@@ -75,14 +76,21 @@ def online_ids(*, user_ids: list[int]) -> set[int]:
     """Return those of ``user_ids`` announced online (one ZMSCORE)."""
     if not user_ids:
         return set()
-    scores = bus().zmscore(users_key(), user_ids)
+    # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
+    # Its hint wants str members; it encodes ints like any other argument.
+    reply = bus().zmscore(users_key(), user_ids)  # type: ignore[arg-type]
+    scores = cast(list[float | None], reply)
     return {uid for uid, score in zip(user_ids, scores, strict=True) if score is not None}
 
 
 def presence_get(*, user_ids: list[int]) -> list[dict]:
     """Return ``{user_id, online, last_seen}`` for each user, in the order given."""
     online = online_ids(user_ids=user_ids)
-    seen = dict(zip(user_ids, bus().hmget(seen_key(), user_ids), strict=True)) if online else {}
+    seen = (
+        dict(zip(user_ids, cast(list[str | None], bus().hmget(seen_key(), user_ids)), strict=True))
+        if online
+        else {}
+    )
     offline = [uid for uid in user_ids if uid not in online]
     stored = dict(Profile.objects.filter(user_id__in=offline).values_list("user_id", "last_seen"))
     out = []

@@ -4,8 +4,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.http import AuthenticatedRequest
 
 from . import selectors, services
 
@@ -34,12 +37,13 @@ class ProfileUpdateSerializer(serializers.Serializer):
 
 class ProfileMeView(APIView):
     @extend_schema(responses=PublicProfile, summary="Read my profile")
-    def get(self, request):
+    def get(self, request: AuthenticatedRequest) -> Response:
         profile = selectors.profile_get(user_id=request.user.pk)
+        assert profile is not None  # a signed-in user is an active one
         return Response(selectors.profile_public(profile=profile))
 
     @extend_schema(request=ProfileUpdateSerializer, responses=PublicProfile, summary="Update it")
-    def patch(self, request):
+    def patch(self, request: AuthenticatedRequest) -> Response:
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": "Send a JSON object."})
         allowed = set(ProfileUpdateSerializer().fields)
@@ -51,12 +55,13 @@ class ProfileMeView(APIView):
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from exc
         profile = selectors.profile_get(user_id=request.user.pk)
+        assert profile is not None  # a signed-in user is an active one
         return Response(selectors.profile_public(profile=profile))
 
 
 class PublicProfileView(APIView):
     @extend_schema(responses=PublicProfile, summary="Read a user's public profile")
-    def get(self, request, user_id: int):
+    def get(self, request: Request, user_id: int) -> Response:
         public = selectors.profile_public_get(user_id=user_id)
         if public is None:
             raise NotFound("No such user.")
@@ -77,5 +82,5 @@ class InterestListView(APIView):
         ),
         summary="List interests, or those starting with a prefix",
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(selectors.interest_search_public(prefix=request.query_params.get("q", "")))

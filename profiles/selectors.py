@@ -61,7 +61,8 @@ def _interest_search_key(*, prefix: str = "") -> str:
 def interest_search_public(*, prefix: str = "") -> list[dict]:
     """Return ``interest_list`` as plain rows, cached (popularity may lag by the TTL)."""
     return [
-        {"slug": i.slug, "name": i.name, "popularity": i.popularity}
+        # ``popularity`` is annotated by interest_list's query.
+        {"slug": i.slug, "name": i.name, "popularity": i.popularity}  # type: ignore[attr-defined]
         for i in interest_list(prefix=prefix)
     ]
 

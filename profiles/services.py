@@ -1,5 +1,7 @@
 """Writes to profiles and interests."""
 
+from typing import Any, cast
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -15,7 +17,7 @@ from .models import Interest, Profile
 _UNSET = object()
 
 
-def interests_get_or_create(*, texts: list) -> list[Interest]:
+def interests_get_or_create(*, texts: list[Any]) -> list[Interest]:
     """Return the interests named by ``texts``, creating the new ones, deduplicated."""
     by_slug: dict[str, str] = {}
     for text in texts:
@@ -85,7 +87,8 @@ def profile_update(
             setattr(profile, field, value)
         profile.save()
         if interests is not _UNSET:
-            interest_rows = interests_get_or_create(texts=interests)
+            # A list: anything else was an error above.
+            interest_rows = interests_get_or_create(texts=cast(list[Any], interests))
             profile.interests.set(interest_rows)
         # After commit: a reader must not re-cache the rows this transaction replaces.
         transaction.on_commit(lambda: profile_public_invalidate(user_id=user.pk))

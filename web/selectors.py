@@ -1,7 +1,10 @@
 """Reads the browser pages need beyond the public REST API."""
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 
 from profiles.models import Profile
@@ -29,9 +32,10 @@ def user_search(*, user_id: int, prefix: str, limit: int | None = None) -> list[
     ]
 
 
-def page_context(*, user) -> dict:
+def page_context(*, user: AbstractBaseUser) -> dict[str, Any]:
     """Return what every app page hands to its scripts (rendered with json_script)."""
-    profile = Profile.objects.filter(user=user).only("display_name").first()
+    # django-stubs types the lookup as the configured user model, not as AbstractBaseUser.
+    profile = Profile.objects.filter(user=user).only("display_name").first()  # type: ignore[misc]
     return {
         "user_id": user.pk,
         "username": user.get_username(),

@@ -10,7 +10,7 @@ from core.metrics import MATCHES
 from core.ratelimit import RateLimit, window_take
 from core.redis import bus, key
 from profiles.interests import interest_normalize
-from profiles.models import Interest
+from profiles.models import Interest, Profile
 from profiles.selectors import profile_get, profile_public
 
 from .. import pool, selectors
@@ -49,7 +49,7 @@ def avoid_ensure(*, user_id: int, force: bool = False) -> None:
     pool.avoid_write(user_id=user_id, until_by_user=avoid, complete=True)
 
 
-def _interests_for(profile, interests: object) -> list[str]:
+def _interests_for(profile: Profile, interests: object) -> list[str]:
     """Return the slugs to match on: the profile's, or the given ones that exist.
 
     Unknown interests are ignored (not created): matching only counts interests of the
@@ -128,6 +128,7 @@ def _conclude(
         raise Unavailable("The pool is full; try again in a minute.")
     if decision.status != "matched":
         return decision, None
+    assert decision.partner_id is not None  # set on every "matched" decision
     try:
         match = match_record(
             seeker_id=user_id, partner_id=decision.partner_id, shared=decision.shared
@@ -148,11 +149,13 @@ def match_record(*, seeker_id: int, partner_id: int, shared: list[str]) -> Match
         transaction.on_commit(MATCHES.inc)  # GET /metrics
         profiles = {uid: profile_get(user_id=uid) for uid in (seeker_id, partner_id)}
         for me, other in ((seeker_id, partner_id), (partner_id, seeker_id)):
+            partner = profiles[other]
+            assert partner is not None  # both just entered the pool, as active users
             send_event(
                 event="match.found",
                 data={
                     "match_id": match.pk,
-                    "partner": profile_public(profile=profiles[other]),
+                    "partner": profile_public(profile=partner),
                     "shared_interests": list(shared),
                     "initiator": me == seeker_id,
                     "created_at": match.created_at.isoformat(),

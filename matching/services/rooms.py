@@ -111,7 +111,7 @@ def _signal_payload(kind: object, payload: object) -> dict | None:
             return None  # end of candidates
         limit = settings.LIMITS["MATCH_ICE_MAX_CHARS"]
         candidate = payload.get("candidate") if isinstance(payload, dict) else None
-        if not isinstance(candidate, str):
+        if not isinstance(candidate, str) or not isinstance(payload, dict):
             raise Invalid('An ice signal carries {"candidate": "..."} or null.')
         if len(candidate) > limit:
             raise Invalid(f"A candidate has at most {limit} characters.", limit=limit)

@@ -1,6 +1,8 @@
 """Prepare a deployment (idempotent): install the periodic tasks into django-celery-beat,
 forget dead processes' metrics; in DEBUG, also create demo accounts to try things alone."""
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -23,7 +25,7 @@ class Command(BaseCommand):
         "ensure the demo accounts exist."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         report = schedules_install()
         changed = {k: v for k, v in report.items() if v and k != "kept"}
         summary = ", ".join(f"{k} {', '.join(v)}" for k, v in changed.items()) or "unchanged"
