@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +35,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
+
+from switchboard.servers import SWITCHBOARD_APP, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_ROOT = ROOT / "bench-results"
@@ -74,6 +75,9 @@ def _procfile_web_args() -> list[str]:
 
 
 UVICORN_ARGS = [*_procfile_web_args(), "--log-level", "warning"]
+SERVER_START_TIMEOUT_SECONDS = 60
+# A server holding thousands of connections closes them all before it exits.
+SERVER_STOP_TIMEOUT_SECONDS = 15
 
 _state: dict = {"ready": False, "env": None, "results_dir": None}
 
@@ -281,66 +285,35 @@ def settings_info() -> dict:
 # ---------------------------------------------------------------------------
 # Server processes
 # ---------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
+class Server(ServerProcess):
+    """One real uvicorn process of the bench, with the process metrics the scenarios read.
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    It serves ``app`` (Switchboard unless told otherwise) with the Procfile's uvicorn options
+    unless ``args`` are given.
+    """
 
-
-class Server:
-    """One real uvicorn process serving Switchboard on loopback."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, args: Sequence[str] = ()):
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
-        self.env = env
-        self.args = list(args) or UVICORN_ARGS
-        self.log = log_dir / f"server-{name}-{self.port}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def spawn(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "switchboard.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            *self.args,
-        ]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server {self.name} exited; see {self.log}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp,
-            ):
-                if resp.status == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"server {self.name} did not start; see {self.log}")
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        args: Sequence[str] = (),
+        *,
+        app: str = SWITCHBOARD_APP,
+    ) -> None:
+        super().__init__(
+            env=env,
+            log_dir=log_dir,
+            args=list(args) or UVICORN_ARGS,
+            name=name,
+            app=app,
+            start_timeout=SERVER_START_TIMEOUT_SECONDS,
+            stop_timeout=SERVER_STOP_TIMEOUT_SECONDS,
+        )
 
     @property
     def process(self) -> psutil.Process:
-        return psutil.Process(self.proc.pid)
+        return psutil.Process(self.pid)
 
     def rss(self) -> int:
         """Resident memory in bytes."""
@@ -352,15 +325,6 @@ class Server:
 
     def num_threads(self) -> int:
         return self.process.num_threads()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
 
 
 @contextlib.contextmanager

@@ -6,22 +6,22 @@ Everything talks to the real PostgreSQL and Redis named in ``tests/settings.py``
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from switchboard.embedded_redis import free_port
+from switchboard.embedded_redis import free_port  # noqa: F401  (tests/switchboard imports it)
+from switchboard.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
+# Logs of the server, worker and beat processes a test starts.
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -194,53 +194,11 @@ class NetClient(WsClient):
         await self.conn.close()
 
 
-class ServerProcess:
-    """A real uvicorn process serving Switchboard on loopback."""
-
-    def __init__(self, env: dict):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
-        self.env = env
-        self.proc: subprocess.Popen | None = None
-        self.log = ROOT / "test-artifacts" / f"server-{self.port}.log"
-
-    def start(self) -> "ServerProcess":
-        self.log.parent.mkdir(exist_ok=True)
-        cmd = [
-            sys.executable, "-m", "uvicorn", "switchboard.asgi:application",
-            "--host", "127.0.0.1", "--port", str(self.port), "--ws", "wsproto",
-            "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log",
-        ]  # fmt: skip
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.log}")
-            time.sleep(0.2)
-        raise RuntimeError(f"server did not start; see {self.log}")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+# The uvicorn options of the test servers (the bench uses the Procfile's own).
+SERVER_ARGS = [
+    "--ws", "wsproto", "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log",
+]  # fmt: skip
+SERVER_START_TIMEOUT_SECONDS = 30
 
 
 def process_env(**extra: str) -> dict:
@@ -271,7 +229,15 @@ def servers(server_env):
     started: list[ServerProcess] = []
 
     def start(n: int = 1, **extra_env):
-        procs = [ServerProcess({**server_env, **extra_env}) for _ in range(n)]
+        procs = [
+            ServerProcess(
+                env={**server_env, **extra_env},
+                log_dir=ARTIFACTS,
+                args=SERVER_ARGS,
+                start_timeout=SERVER_START_TIMEOUT_SECONDS,
+            )
+            for _ in range(n)
+        ]
         for p in procs:
             started.append(p.start())
         return procs

@@ -19,8 +19,6 @@ docs/benchmarks.md (``SWITCHBOARD_DOC``).
 """
 
 import json
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -68,23 +66,6 @@ SWITCHBOARD_DOC = {
 }
 
 
-class AppServer(common.Server):
-    """A uvicorn process serving another ASGI app than Switchboard, same options."""
-
-    def __init__(self, app: str, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.app = app
-
-    def spawn(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "uvicorn", self.app,
-               "--host", "127.0.0.1", "--port", str(self.port), *self.args]  # fmt: skip
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=common.ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-
 def _missing(want: Counter, got: Counter) -> int:
     return sum(max(k - got.get(uid, 0), 0) for uid, k in want.items())
 
@@ -111,13 +92,13 @@ def _reconcile_late(workers, steps: list[dict], max_wait: float) -> None:
         del row["_want"], row["_got"]
 
 
-def _app_servers(app: str, label: str, results_dir: Path) -> list[AppServer]:
+def _app_servers(app: str, label: str, results_dir: Path) -> list[common.Server]:
     env = common.setup()
     log_dir = results_dir / "logs"
     started = []
     for i in range(2):
         name = f"{label}-{chr(ord('a') + i)}"
-        s = AppServer(app, name, {**env, "RELAY_NODE": str(i)}, log_dir)
+        s = common.Server(name, {**env, "RELAY_NODE": str(i)}, log_dir, app=app)
         s.spawn()
         started.append(s)
     try:
