@@ -11,22 +11,29 @@ from core.router import Connection, handler
 from . import services
 from .gateway import ConversationState, actions_perform, conversation_join, synced_mark
 from .selectors import message_serialize, resume_batch
-
-
-def _send(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    message, created = services.message_send(
-        sender_id=user_id,
-        conversation_id=data.get("conversation_id"),
-        body=data.get("body"),
-        client_id=data.get("client_id"),
-    )
-    return {"message": message_serialize(message), "duplicate": not created}
+from .writer import amessage_send, send_request_parse
 
 
 @handler("message.send")
 async def message_send(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    """Store a message (once per client_id) and push it to every member."""
-    return await db(_send)(conn.user_id, data)
+    """Store a message (once per client_id) and push it to every member.
+
+    Queued with the sends of every socket of this process and stored by the group commit
+    (``conversations.writer``), from this event loop. The reply carries the message; when
+    it is this connection's next seq, that is its delivery here and the connection does not
+    receive it again as ``message.new`` (docs/protocol.md, "message.send").
+    """
+    request = send_request_parse(
+        sender_id=conn.user_id,
+        conversation_id=data.get("conversation_id"),
+        body=data.get("body"),
+        client_id=data.get("client_id"),
+    )
+    message, created = await amessage_send(request)
+    state = conn.state(ConversationState)
+    if message.conversation_id in state.joined:
+        state.sequencer.sent(message.conversation_id, message.seq)
+    return {"message": message_serialize(message), "duplicate": not created}
 
 
 @handler("message.edit")

@@ -85,6 +85,23 @@ class Sequencer:
         self.cursors[conversation_id] = seq
         return True
 
+    def sent(self, conversation_id: int, seq: int) -> bool:
+        """This connection stored ``seq``: return whether its reply delivers it here.
+
+        It does when ``seq`` is the next one (or the first of a conversation the client did
+        not sync) after ``sync``: the cursor moves and the message's push is then dropped
+        here as a duplicate. Otherwise (messages before it still on their way, or no
+        ``sync`` yet) the push delivers it in its turn, as for anyone. The client applies
+        the same rule to the reply (docs/protocol.md, "message.send").
+        """
+        if not self.synced:
+            return False
+        cursor = self.cursors.get(conversation_id)
+        if cursor is not None and seq != cursor + 1:
+            return False
+        self.cursors[conversation_id] = seq
+        return True
+
     def resume(
         self, conversation_id: int, *, after_seq: int, head: int, too_far: bool
     ) -> list[Action]:

@@ -2,19 +2,17 @@
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.events import conversation_group, send_event, user_group
+from core.errors import Forbidden, Invalid, NotFound
+from core.events import conversation_group, send_event, send_events, user_group
 from core.metrics import MESSAGE_SEND_SECONDS
 from core.text import text_storable
-from relations.models import Block
-from relations.selectors import block_exists_between
 
 from .models import Conversation, Membership, Message
 from .selectors import membership_get, message_serialize
-from .signals import message_stored
+from .writer import body_validate, message_event, messages_store, send_request_parse
 
 User = get_user_model()
 
@@ -181,145 +179,26 @@ def conversation_leave(*, user_id: int, conversation_id: int) -> None:
                 heir.save(update_fields=["role"])
 
 
-def _validate_body(body: object) -> str:
-    limit = settings.LIMITS["MESSAGE_MAX_CHARS"]
-    if not isinstance(body, str):
-        raise Invalid("body must be a string.")
-    if not text_storable(body):
-        raise Invalid("body contains characters that cannot be stored (NUL, lone surrogates).")
-    if not body.strip():
-        raise Invalid("body cannot be empty.")
-    if len(body) > limit:
-        raise Invalid(f"body has at most {limit} characters.", limit=limit)
-    return body
-
-
-def _validate_client_id(client_id: object) -> str:
-    limit = settings.LIMITS["CLIENT_ID_MAX_CHARS"]
-    if (
-        not isinstance(client_id, str)
-        or not client_id
-        or len(client_id) > limit
-        or not text_storable(client_id)
-    ):
-        raise Invalid(f"client_id must be a string of 1 to {limit} characters.")
-    return client_id
-
-
-def _existing_send(*, sender_id: int, client_id: str, conversation_id: int) -> Message | None:
-    existing = Message.objects.filter(sender_id=sender_id, client_id=client_id).first()
-    if existing is not None and existing.conversation_id != conversation_id:
-        raise Conflict("This client_id was already used for another conversation.")
-    return existing
-
-
-def _direct_blocked(conversation: Conversation, sender_id: int) -> bool:
-    """Return whether either member of a direct conversation blocked the other (issue #5)."""
-    assert conversation.direct_key is not None  # set on every direct conversation
-    low, high = (int(u) for u in conversation.direct_key.split(":"))
-    return block_exists_between(user_id=sender_id, other_user_id=high if sender_id == low else low)
-
-
-class _Duplicate(Exception):
-    """The (sender, client_id) row already exists: roll the seq increment back."""
-
-
-def _send_refused(*, sender_id: int, conversation_id: int) -> Exception:
-    """Return the error explaining why the one-statement send matched no row (slow path)."""
-    membership = membership_get(user_id=sender_id, conversation_id=conversation_id)
-    if membership.conversation.direct_key and _direct_blocked(membership.conversation, sender_id):
-        return Forbidden("You cannot message this user.")
-    return NotFound("No such conversation.")  # deleted between the two statements
-
-
-def _next_seq_sql() -> str:
-    # One statement takes the next seq only if the sender is a member and, in a direct
-    # conversation, neither side blocked the other: the row lock it takes serialises
-    # concurrent senders, and membership and blocks cost no extra round trip.
-    conv = Conversation._meta.db_table
-    member = Membership._meta.db_table
-    block = Block._meta.db_table
-    return (
-        f"UPDATE {conv} SET last_seq = last_seq + 1, last_message_at = %(now)s "
-        f"WHERE {conv}.id = %(cid)s "
-        f"AND EXISTS (SELECT 1 FROM {member} m WHERE m.conversation_id = %(cid)s "
-        f"AND m.user_id = %(uid)s) "
-        f"AND NOT ({conv}.kind = 'direct' AND EXISTS ("
-        f"SELECT 1 FROM {member} o JOIN {block} b ON (b.blocker_id = %(uid)s "
-        f"AND b.blocked_id = o.user_id) OR (b.blocked_id = %(uid)s AND b.blocker_id = o.user_id) "
-        f"WHERE o.conversation_id = %(cid)s AND o.user_id <> %(uid)s)) "
-        f"RETURNING last_seq"
-    )
-
-
-def _insert_sql() -> str:
-    table = Message._meta.db_table
-    return (
-        f"INSERT INTO {table} (conversation_id, seq, sender_id, body, client_id, created_at) "
-        f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (sender_id, client_id) DO NOTHING "
-        f"RETURNING id"
-    )
-
-
-@MESSAGE_SEND_SECONDS.time()
 def message_send(
     *, sender_id: int, conversation_id: object, body: object, client_id: object
 ) -> tuple[Message, bool]:
     """Store a message once per (sender, client_id); return it and whether it is new.
 
-    Two statements in one transaction: an ``UPDATE ... RETURNING`` on the conversation row
-    hands out the seq (concurrent senders queue on its row lock, so seqs are gap-free), then
-    an ``INSERT ... ON CONFLICT DO NOTHING``. A retried ``client_id`` conflicts, its
-    transaction rolls the increment back, and the stored message is returned instead.
+    The REST send: a batch of one through ``conversations.writer.messages_store`` (the
+    WebSocket's ``message.send`` queues into the same SQL with the sends alongside it), and
+    the push after the commit.
     """
-    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
-        raise Invalid("conversation_id must be an integer.")
-    body = _validate_body(body)
-    client_id = _validate_client_id(client_id)
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _next_seq_sql(), {"now": now, "cid": conversation_id, "uid": sender_id}
-                )
-                row = cursor.fetchone()
-                if row is None:
-                    raise _send_refused(sender_id=sender_id, conversation_id=conversation_id)
-                cursor.execute(
-                    _insert_sql(), [conversation_id, row[0], sender_id, body, client_id, now]
-                )
-                inserted = cursor.fetchone()
-            if inserted is None:
-                raise _Duplicate
-            message = Message(
-                pk=inserted[0],
-                conversation_id=conversation_id,
-                seq=row[0],
-                sender_id=sender_id,
-                body=body,
-                client_id=client_id,
-                created_at=now,
-            )
-            send_event(
-                event="message.new",
-                data=message_serialize(message),
-                groups=[conversation_group(conversation_id)],
-                conversation_id=conversation_id,
-                seq=message.seq,
-            )
-            message_stored.send(
-                sender=Message, conversation_id=conversation_id, sender_id=sender_id
-            )
-    except (_Duplicate, IntegrityError):
-        # A retry of a stored message (or of one a concurrent retry is storing right now).
-        existing = _existing_send(
-            sender_id=sender_id, client_id=client_id, conversation_id=conversation_id
-        )
-        if existing is None:
-            raise
-        return existing, False
-    return message, True
+    request = send_request_parse(
+        sender_id=sender_id, conversation_id=conversation_id, body=body, client_id=client_id
+    )
+    with MESSAGE_SEND_SECONDS.time(), transaction.atomic():
+        (stored,) = messages_store([request])
+        if stored.error is not None:
+            raise stored.error
+        assert stored.message is not None
+        if stored.created:
+            send_events(items=[message_event(stored.message)])
+    return stored.message, stored.created
 
 
 def _own_message(*, user_id: int, message_id: object) -> Message:
@@ -346,7 +225,7 @@ def _announce_update(message: Message) -> None:
 
 def message_edit(*, user_id: int, message_id: object, body: object) -> Message:
     """Replace the body of my own message."""
-    body = _validate_body(body)
+    body = body_validate(body)
     with transaction.atomic():
         message = _own_message(user_id=user_id, message_id=message_id)
         message.body = body

@@ -100,9 +100,22 @@ async def asend_event(
         logger.exception("event=%s push failed", event)
 
 
+async def asend_events(*, items: list[dict[str, Any]]) -> None:
+    """``send_events`` for async code whose changes are already committed: publish now.
+
+    From the caller's loop (the message path's writer publishes a stored batch from the loop
+    that owns the sockets: no thread hop). Failures are logged, not raised.
+    """
+    batch = [_message(item) for item in items]
+    try:
+        await _group_send_all(batch)
+    except Exception:  # the doorbell failed; resume and gap fill recover from the database
+        logger.exception("events=%s push failed", [m["event"] for _, m in batch])
+
+
 def _publish(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
     # Not async_to_sync: from a Celery worker it would open and close an event loop per
-    # call, stranding channels_redis pools on dead loops (realtime/loop.py says more).
+    # call, stranding channels_redis pools on dead loops (core/loop.py says more).
     try:
         loop_run(_group_send_all, batch)
     except Exception:  # the doorbell failed; resume and gap fill recover from the database

@@ -244,6 +244,9 @@ LIMITS = {
     "USER_SEARCH_RESULTS": 20,
     "MESSAGE_MAX_CHARS": env.int("LIMIT_MESSAGE_MAX_CHARS", default=4000),
     "CLIENT_ID_MAX_CHARS": 64,
+    # Most WebSocket sends stored in one transaction by a process' group commit
+    # (conversations/writer.py); more wait for the next batch.
+    "MESSAGE_BATCH_MAX": 500,
     "GROUP_MAX_MEMBERS": env.int("LIMIT_GROUP_MAX_MEMBERS", default=1000),
     "GROUP_TITLE_MAX_CHARS": 120,
     "HISTORY_PAGE_DEFAULT": 50,

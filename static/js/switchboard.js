@@ -626,6 +626,10 @@ export class Socket {
     ).then(
       (reply) => {
         this.inFlight.delete(item.client_id);
+        // When it is the next seq here, the reply is this connection's delivery of my own
+        // message: the server sends no message.new for it (docs/protocol.md, "message.send").
+        const cur = this.cursors.get(reply.message.conversation_id);
+        if (cur === undefined || reply.message.seq === cur + 1) this._dispatch("message.new", reply.message);
         this._confirm(item.client_id, reply.message);
       },
       (err) => {

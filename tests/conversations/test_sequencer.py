@@ -65,6 +65,16 @@ def test_resume_clamps_a_cursor_past_the_head_and_reports_too_far():
     assert seq.cursor(CID) == 900
 
 
+def test_my_own_send_is_delivered_by_its_reply_when_it_is_the_next():
+    seq = _synced(3)
+    assert seq.sent(CID, 4) is True  # the next one: the reply delivers it
+    assert seq.push(CID, 4, "echo") == []
+    assert seq.sent(CID, 7) is False  # 5 and 6 still on their way: 7's push delivers it
+    assert seq.cursor(CID) == 4
+    assert seq.push(CID, 7, "m7") == [Fetch(CID, 4, 7)]
+    assert Sequencer(presync_max=10, resume_max=500).sent(CID, 1) is False  # before sync
+
+
 def test_joining_while_synced_fetches_what_was_sent_before_the_subscription():
     seq = _synced()
     assert seq.joined(CID, 12) == [Fetch(CID, 12, None)]
@@ -93,15 +103,16 @@ class _Client:
                 raise AssertionError(f"unexpected {action}")
 
 
-OPS = st.sampled_from(["new", "new_lost", "deliver", "duplicate", "sync"])
+OPS = st.sampled_from(["new", "new_lost", "send", "deliver", "duplicate", "sync"])
 
 
 @settings(max_examples=400, deadline=None)
 @given(ops=st.lists(OPS, max_size=60), cursor=st.integers(0, 12), data=st.data())
 def test_any_interleaving_yields_each_seq_once_in_order(ops, cursor, data):
-    """Messages stored over time; their pushes lost, delayed, reordered or duplicated; a
-    resume at any point from any cursor; gap fills and replays: the client gets every seq
-    after its cursor exactly once, in order, up to the newest."""
+    """Messages stored over time (some sent by this connection, whose reply delivers them);
+    their pushes lost, delayed, reordered or duplicated; a resume at any point from any
+    cursor; gap fills and replays: the client gets every seq after its cursor exactly once,
+    in order, up to the newest."""
     seq = Sequencer(presync_max=data.draw(st.integers(0, 6), label="presync"), resume_max=1000)
     client = _Client(seq, head=0)
     in_flight: list[int] = []  # published, not yet delivered to this socket
@@ -121,10 +132,12 @@ def test_any_interleaving_yields_each_seq_once_in_order(ops, cursor, data):
         client.perform(seq.push(CID, s, f"m{s}"))
 
     for op in ops:
-        if op in ("new", "new_lost"):
+        if op in ("new", "new_lost", "send"):
             client.head += 1
-            if op == "new":
+            if op != "new_lost":
                 in_flight.append(client.head)
+            if op == "send" and seq.sent(CID, client.head):  # sent here: the reply delivers it
+                client.got.append(client.head)
         elif op == "deliver" and in_flight:
             deliver(in_flight.pop(data.draw(st.integers(0, len(in_flight) - 1), label="which")))
         elif op == "duplicate" and client.head:

@@ -156,11 +156,13 @@ async def test_send_reaches_every_member_connection_in_order(make_user):
             )
             assert reply["ok"], reply
             assert reply["data"]["message"]["seq"] == i + 1
-        for ws in (bob_phone, bob_laptop, ann_ws):
+        for ws in (bob_phone, bob_laptop):
             got = [(await ws.event("message.new"))["data"] for _ in range(5)]
             assert [m["seq"] for m in got] == [1, 2, 3, 4, 5]
             assert [m["body"] for m in got] == [f"hi {i}" for i in range(5)]
             assert not [e for e in await ws.drain() if e["type"] == "message.new"]
+        # The sender's connection had each one in its reply: no second copy as message.new.
+        assert not [e for e in await ann_ws.drain() if e["type"] == "message.new"]
 
 
 async def test_non_member_send_is_forbidden_and_nothing_is_pushed(make_user):

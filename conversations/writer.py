@@ -1,0 +1,412 @@
+"""Storing messages: the one owner of the send SQL, and the group commit of WebSocket sends.
+
+Why a module of its own: the message path is the hot path (docs/subsystems/messaging.md,
+"The message path"). Every ``message.send`` queued on a process' event loop while the
+previous batch was being stored goes to PostgreSQL together: one hop to the database thread
+and one transaction per batch, not per message. Under load a batch grows by itself; an idle
+server stores a lone message at once (nothing waits for company). After the commit the
+batch is published from the loop that owns the sockets, and each sender gets its reply.
+
+``messages_store`` is the SQL, for a batch of any size (the REST send uses it for one):
+
+- a retried ``(sender, client_id)`` is answered with the stored message (``created`` false);
+  the same pair twice in one batch is stored once;
+- in one statement, the conversations of the batch are locked in id order (so two
+  processes never deadlock), each request is checked (the sender is a member; in a direct
+  conversation, neither side blocked the other), every conversation's ``last_seq`` moves up
+  by its count of accepted messages and each message gets its seq, gap-free;
+- one multi-row ``INSERT ... ON CONFLICT DO NOTHING``; if a concurrent retry of one of these
+  sends was stored meanwhile (by another process), the whole transaction rolls back and the
+  batch is tried again, so no seq is ever skipped.
+
+Other databases (SQLite under ``make run``) store the batch one message at a time in the same
+transaction, with the same results.
+"""
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from core.db import db
+from core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from core.events import asend_events, conversation_group
+from core.metrics import MESSAGE_SEND_SECONDS
+from core.text import text_storable
+from relations.models import Block
+from relations.selectors import block_exists_between
+
+from .models import Conversation, Membership, Message
+from .selectors import membership_get, message_serialize
+from .signals import message_stored
+
+logger = logging.getLogger(__name__)
+
+# A batch whose INSERT met a concurrent retry of one of its sends is tried this many times.
+STORE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    sender_id: int
+    conversation_id: int
+    body: str
+    client_id: str
+
+
+@dataclass
+class Stored:
+    """The outcome of one request: the message and whether it is new, or the error."""
+
+    message: Message | None = None
+    created: bool = False
+    error: ServiceError | None = None
+
+
+def body_validate(body: object) -> str:
+    """Return a message body, or raise ``invalid`` (sends and edits)."""
+    limit = settings.LIMITS["MESSAGE_MAX_CHARS"]
+    if not isinstance(body, str):
+        raise Invalid("body must be a string.")
+    if not text_storable(body):
+        raise Invalid("body contains characters that cannot be stored (NUL, lone surrogates).")
+    if not body.strip():
+        raise Invalid("body cannot be empty.")
+    if len(body) > limit:
+        raise Invalid(f"body has at most {limit} characters.", limit=limit)
+    return body
+
+
+def send_request_parse(
+    *, sender_id: int, conversation_id: object, body: object, client_id: object
+) -> SendRequest:
+    """Return a valid request, or raise ``invalid`` (before anything is queued or stored)."""
+    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+        raise Invalid("conversation_id must be an integer.")
+    body = body_validate(body)
+    id_limit = settings.LIMITS["CLIENT_ID_MAX_CHARS"]
+    if (
+        not isinstance(client_id, str)
+        or not client_id
+        or len(client_id) > id_limit
+        or not text_storable(client_id)
+    ):
+        raise Invalid(f"client_id must be a string of 1 to {id_limit} characters.")
+    return SendRequest(sender_id, conversation_id, body, client_id)
+
+
+# -- the SQL ------------------------------------------------------------------------------
+
+
+class _Retry(Exception):
+    """A concurrent retry of a send in the batch was stored meanwhile: roll back, try again."""
+
+
+def messages_store(requests: Sequence[SendRequest]) -> list[Stored]:
+    """Store ``requests`` in one transaction; return one outcome per request, in order."""
+    for _attempt in range(STORE_ATTEMPTS - 1):
+        try:
+            return _store_once(requests)
+        except (_Retry, IntegrityError):
+            continue
+    return _store_once(requests)
+
+
+def _store_once(requests: Sequence[SendRequest]) -> list[Stored]:
+    with transaction.atomic():
+        out = [Stored() for _ in requests]
+        first: dict[tuple[int, str], int] = {}  # (sender, client_id) -> index of its first
+        fresh: list[int] = []
+        for i, r in enumerate(requests):
+            if first.setdefault((r.sender_id, r.client_id), i) == i:
+                fresh.append(i)
+        existing = _existing(requests, fresh)
+        todo = []
+        for i in fresh:
+            r = requests[i]
+            found = existing.get((r.sender_id, r.client_id))
+            if found is None:
+                todo.append(i)
+            elif found.conversation_id != r.conversation_id:
+                out[i].error = Conflict("This client_id was already used for another conversation.")
+            else:
+                out[i].message = found
+        if todo:
+            now = timezone.now()
+            if connection.vendor == "postgresql":
+                _insert_batch(requests, todo, out, now)
+            else:
+                for i in todo:
+                    _insert_one(requests[i], out[i], now)
+        for i, r in enumerate(requests):  # copies of a (sender, client_id) seen earlier
+            j = first[(r.sender_id, r.client_id)]
+            if j != i:
+                out[i] = Stored(message=out[j].message, created=False, error=out[j].error)
+        for stored in out:  # apps above (presence's unread counts) act after the commit
+            if stored.created and stored.message is not None:
+                message_stored.send(
+                    sender=Message,
+                    conversation_id=stored.message.conversation_id,
+                    sender_id=stored.message.sender_id,
+                )
+        return out
+
+
+def _existing(
+    requests: Sequence[SendRequest], indexes: list[int]
+) -> dict[tuple[int, str], Message]:
+    if not indexes:
+        return {}
+    senders = {requests[i].sender_id for i in indexes}
+    client_ids = {requests[i].client_id for i in indexes}
+    wanted = {(requests[i].sender_id, requests[i].client_id) for i in indexes}
+    rows = Message.objects.filter(sender_id__in=senders, client_id__in=client_ids)
+    return {(m.sender_id, m.client_id): m for m in rows if (m.sender_id, m.client_id) in wanted}  # type: ignore[misc]
+
+
+def _seq_sql() -> str:
+    conv = Conversation._meta.db_table
+    member = Membership._meta.db_table
+    block = Block._meta.db_table
+    # req: the batch; locked: its conversations, locked in id order; ok: the requests whose
+    # sender is a member and, in a direct conversation, not blocked either way; upd: each
+    # conversation's last_seq moved up by its accepted count; out: each request's seq.
+    return f"""
+        WITH req AS (
+            SELECT * FROM unnest(%(idx)s::int[], %(cid)s::bigint[], %(uid)s::bigint[])
+                AS r(idx, cid, uid)
+        ), locked AS (
+            SELECT c.id, c.kind FROM {conv} c WHERE c.id IN (SELECT cid FROM req)
+            ORDER BY c.id FOR UPDATE
+        ), ok AS (
+            SELECT r.idx, r.cid FROM req r JOIN locked c ON c.id = r.cid
+            WHERE EXISTS (
+                SELECT 1 FROM {member} m WHERE m.conversation_id = r.cid AND m.user_id = r.uid
+            ) AND NOT (c.kind = 'direct' AND EXISTS (
+                SELECT 1 FROM {member} o JOIN {block} b
+                    ON (b.blocker_id = r.uid AND b.blocked_id = o.user_id)
+                    OR (b.blocked_id = r.uid AND b.blocker_id = o.user_id)
+                WHERE o.conversation_id = r.cid AND o.user_id <> r.uid
+            ))
+        ), n AS (
+            SELECT cid, count(*) AS n FROM ok GROUP BY cid
+        ), upd AS (
+            UPDATE {conv} c SET last_seq = c.last_seq + n.n, last_message_at = %(now)s
+            FROM n WHERE c.id = n.cid RETURNING c.id, c.last_seq
+        )
+        SELECT ok.idx,
+               upd.last_seq - n.n + row_number() OVER (PARTITION BY ok.cid ORDER BY ok.idx)
+        FROM ok JOIN n ON n.cid = ok.cid JOIN upd ON upd.id = ok.cid
+    """
+
+
+def _insert_sql() -> str:
+    table = Message._meta.db_table
+    return f"""
+        INSERT INTO {table} (conversation_id, seq, sender_id, body, client_id, created_at)
+        SELECT cid, seq, uid, body, client_id, %(now)s FROM unnest(
+            %(cid)s::bigint[], %(seq)s::bigint[], %(uid)s::bigint[], %(body)s::text[],
+            %(client_id)s::text[]
+        ) AS t(cid, seq, uid, body, client_id)
+        ON CONFLICT (sender_id, client_id) DO NOTHING
+        RETURNING id, sender_id, client_id
+    """
+
+
+def _insert_batch(
+    requests: Sequence[SendRequest], todo: list[int], out: list[Stored], now: datetime
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _seq_sql(),
+            {
+                "idx": todo,
+                "cid": [requests[i].conversation_id for i in todo],
+                "uid": [requests[i].sender_id for i in todo],
+                "now": now,
+            },
+        )
+        seqs = dict(cursor.fetchall())
+        accepted = [i for i in todo if i in seqs]
+        if accepted:
+            cursor.execute(
+                _insert_sql(),
+                {
+                    "cid": [requests[i].conversation_id for i in accepted],
+                    "seq": [seqs[i] for i in accepted],
+                    "uid": [requests[i].sender_id for i in accepted],
+                    "body": [requests[i].body for i in accepted],
+                    "client_id": [requests[i].client_id for i in accepted],
+                    "now": now,
+                },
+            )
+            ids = {(uid, client_id): pk for pk, uid, client_id in cursor.fetchall()}
+            if len(ids) != len(accepted):
+                raise _Retry  # a concurrent retry got in first: its seq would be a gap
+    for i in todo:
+        r = requests[i]
+        if i not in seqs:
+            out[i].error = _refusal(r)
+            continue
+        out[i].message = Message(
+            pk=ids[(r.sender_id, r.client_id)],
+            conversation_id=r.conversation_id,
+            seq=seqs[i],
+            sender_id=r.sender_id,
+            body=r.body,
+            client_id=r.client_id,
+            created_at=now,
+        )
+        out[i].created = True
+
+
+def _next_seq_one_sql() -> str:
+    conv = Conversation._meta.db_table
+    member = Membership._meta.db_table
+    block = Block._meta.db_table
+    return (
+        f"UPDATE {conv} SET last_seq = last_seq + 1, last_message_at = %(now)s "
+        f"WHERE {conv}.id = %(cid)s "
+        f"AND EXISTS (SELECT 1 FROM {member} m WHERE m.conversation_id = %(cid)s "
+        f"AND m.user_id = %(uid)s) "
+        f"AND NOT ({conv}.kind = 'direct' AND EXISTS ("
+        f"SELECT 1 FROM {member} o JOIN {block} b ON (b.blocker_id = %(uid)s "
+        f"AND b.blocked_id = o.user_id) OR (b.blocked_id = %(uid)s AND b.blocker_id = o.user_id) "
+        f"WHERE o.conversation_id = %(cid)s AND o.user_id <> %(uid)s)) "
+        f"RETURNING last_seq"
+    )
+
+
+def _insert_one(r: SendRequest, out: Stored, now: datetime) -> None:
+    """Portable path, one message: the same checks in portable SQL (SQLite under make run)."""
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _next_seq_one_sql(), {"now": now, "cid": r.conversation_id, "uid": r.sender_id}
+        )
+        row = cursor.fetchone()
+        if row is None:
+            out.error = _refusal(r)
+            return
+        cursor.execute(
+            f"INSERT INTO {table} (conversation_id, seq, sender_id, body, client_id, created_at) "
+            f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (sender_id, client_id) DO NOTHING "
+            f"RETURNING id",
+            [r.conversation_id, row[0], r.sender_id, r.body, r.client_id, now],
+        )
+        inserted = cursor.fetchone()
+    if inserted is None:
+        raise _Retry  # a concurrent retry got in first: its seq would be a gap
+    out.message = Message(
+        pk=inserted[0],
+        conversation_id=r.conversation_id,
+        seq=row[0],
+        sender_id=r.sender_id,
+        body=r.body,
+        client_id=r.client_id,
+        created_at=now,
+    )
+    out.created = True
+
+
+def _refusal(r: SendRequest) -> ServiceError:
+    """Why a request was not accepted (the slow path: only refused sends come here)."""
+    try:
+        membership_get(user_id=r.sender_id, conversation_id=r.conversation_id)
+    except ServiceError as exc:
+        return exc
+    conversation = Conversation.objects.filter(pk=r.conversation_id).first()
+    if conversation is not None and conversation.direct_key:
+        low, high = (int(u) for u in conversation.direct_key.split(":"))
+        other = high if r.sender_id == low else low
+        if block_exists_between(user_id=r.sender_id, other_user_id=other):
+            return Forbidden("You cannot message this user.")
+    return NotFound("No such conversation.")  # deleted between the two statements
+
+
+def message_event(message: Message) -> dict[str, Any]:
+    """The ``message.new`` push of a stored message (``core.events`` item)."""
+    return {
+        "event": "message.new",
+        "data": message_serialize(message),
+        "groups": [conversation_group(message.conversation_id)],
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+    }
+
+
+# -- the group commit ---------------------------------------------------------------------
+
+
+@dataclass
+class _Writer:
+    """The sends queued on one event loop, stored a batch at a time."""
+
+    pending: list[tuple[SendRequest, "asyncio.Future[Stored]"]] = field(default_factory=list)
+    task: "asyncio.Future[None] | None" = None
+
+    async def asend(self, request: SendRequest) -> Stored:
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self.pending.append((request, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            await self._batches()
+        except BaseException as exc:  # never leave a sender waiting for ever
+            for _, future in self.pending:
+                if not future.done():
+                    future.set_exception(exc)
+            self.pending = []
+            raise
+
+    async def _batches(self) -> None:
+        limit = settings.LIMITS["MESSAGE_BATCH_MAX"]
+        while self.pending:
+            batch, self.pending = self.pending[:limit], self.pending[limit:]
+            requests = [r for r, _ in batch]
+            try:
+                with MESSAGE_SEND_SECONDS.time():
+                    results = await db(messages_store)(requests)
+            except Exception as exc:  # the database failed: every send of the batch did
+                logger.warning("message batch of %s failed", len(batch), exc_info=True)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():  # its socket may have gone meanwhile
+                    future.set_result(result)
+            new = [message_event(s.message) for s in results if s.created and s.message]
+            if new:
+                await asend_events(items=new)
+
+
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def amessage_send(request: SendRequest) -> tuple[Message, bool]:
+    """Store a message with the sends queued alongside it; return it and whether it is new.
+
+    Raises the request's ``ServiceError`` (not a member, blocked, client_id conflict).
+    """
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = _Writer()
+    result = await writer.asend(request)
+    if result.error is not None:
+        raise result.error
+    assert result.message is not None
+    return result.message, result.created
