@@ -49,6 +49,7 @@ from .signals import message_stored
 
 logger = logging.getLogger(__name__)
 
+CLIENT_ID_REUSED = "This client_id was already used for another conversation."
 # A batch whose INSERT met a concurrent retry of one of its sends is tried this many times.
 STORE_ATTEMPTS = 3
 
@@ -135,7 +136,7 @@ def _store_once(requests: Sequence[SendRequest]) -> list[Stored]:
             if found is None:
                 todo.append(i)
             elif found.conversation_id != r.conversation_id:
-                out[i].error = Conflict("This client_id was already used for another conversation.")
+                out[i].error = Conflict(CLIENT_ID_REUSED)
             else:
                 out[i].message = found
         if todo:
@@ -147,7 +148,11 @@ def _store_once(requests: Sequence[SendRequest]) -> list[Stored]:
                     _insert_one(requests[i], out[i], now)
         for i, r in enumerate(requests):  # copies of a (sender, client_id) seen earlier
             j = first[(r.sender_id, r.client_id)]
-            if j != i:
+            if j == i:
+                continue
+            if r.conversation_id != requests[j].conversation_id:
+                out[i] = Stored(error=Conflict(CLIENT_ID_REUSED))
+            else:
                 out[i] = Stored(message=out[j].message, created=False, error=out[j].error)
         for stored in out:  # apps above (presence's unread counts) act after the commit
             if stored.created and stored.message is not None:

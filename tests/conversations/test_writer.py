@@ -1,0 +1,96 @@
+"""``conversations.writer``: one transaction per batch, gap-free seqs, every outcome right."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+
+from conversations import writer
+from conversations.models import Conversation, Message
+from conversations.services import conversation_direct_get_or_create, conversation_group_create
+from conversations.writer import SendRequest, amessage_send, messages_store
+from core.errors import Conflict, Forbidden, NotFound
+from relations.models import Block
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _world(make_user):
+    ann, bob, cat, eve = make_user(), make_user(), make_user(), make_user()
+    group = conversation_group_create(user_id=ann.pk, title="g", member_ids=[bob.pk, cat.pk])
+    direct, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    blocked, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=cat.pk)
+    Block.objects.create(blocker=cat, blocked=ann)
+    return ann, bob, cat, eve, group.pk, direct.pk, blocked.pk
+
+
+def test_a_batch_gets_gap_free_seqs_and_each_request_its_outcome(make_user):
+    ann, bob, cat, eve, gid, did, xid = _world(make_user)
+    Message.objects.create(conversation_id=did, seq=1, sender_id=bob.pk, body="old", client_id="o")
+    Conversation.objects.filter(pk=did).update(last_seq=1)
+    requests = [
+        SendRequest(ann.pk, gid, "g1", "a1"),
+        SendRequest(bob.pk, did, "d2", "b1"),
+        SendRequest(cat.pk, gid, "g2", "c1"),
+        SendRequest(ann.pk, gid, "g1 again", "a1"),  # the same send twice in one batch
+        SendRequest(bob.pk, did, "retry", "o"),  # a retry of a stored send
+        SendRequest(bob.pk, gid, "elsewhere", "o"),  # its client_id, another conversation
+        SendRequest(eve.pk, gid, "outsider", "e1"),
+        SendRequest(ann.pk, xid, "blocked", "a2"),
+        SendRequest(ann.pk, 999_999, "nowhere", "a3"),
+        SendRequest(bob.pk, gid, "g3", "b2"),
+    ]
+    out = messages_store(requests)
+    seqs = [(o.message.conversation_id, o.message.seq) if o.message else None for o in out]
+    assert seqs[:3] == [(gid, 1), (did, 2), (gid, 2)]
+    assert out[3].message.pk == out[0].message.pk and not out[3].created
+    assert out[4].message.body == "old" and not out[4].created
+    assert isinstance(out[5].error, Conflict)
+    assert isinstance(out[6].error, Forbidden)
+    assert isinstance(out[7].error, Forbidden)
+    assert isinstance(out[8].error, NotFound)
+    assert seqs[9] == (gid, 3)
+    assert [o.created for o in out] == [True, True, True, False, False, False, False, False,
+                                        False, True]  # fmt: skip
+    stored = dict(Conversation.objects.filter(pk__in=[gid, did, xid]).values_list("pk", "last_seq"))
+    assert stored == {gid: 3, did: 2, xid: 0}  # refused sends took no seq
+    assert list(
+        Message.objects.filter(conversation_id=gid).order_by("seq").values_list("seq", flat=True)
+    ) == [1, 2, 3]
+
+
+async def test_concurrent_sends_share_transactions_and_seqs_stay_gap_free(make_user, monkeypatch):
+    ann, bob, _cat, _eve, gid, did, _xid = await database_sync_to_async(_world)(make_user)
+    batches = []
+    store = writer.messages_store
+
+    def counted(requests):
+        batches.append(len(requests))
+        return store(requests)
+
+    monkeypatch.setattr(writer, "messages_store", counted)
+    results = await asyncio.gather(
+        *(
+            amessage_send(SendRequest(ann.pk if i % 2 else bob.pk, gid if i % 3 else did,
+                                      f"m{i}", f"k{i}"))
+            for i in range(60)
+        )
+    )  # fmt: skip
+    assert sum(batches) == 60 and len(batches) < 60  # grouped, nothing stored twice
+    by_conv: dict[int, list[int]] = {}
+    for message, created in results:
+        assert created
+        by_conv.setdefault(message.conversation_id, []).append(message.seq)
+    for seqs in by_conv.values():
+        assert sorted(seqs) == list(range(1, len(seqs) + 1))
+
+
+async def test_a_refused_send_raises_its_error_and_the_others_are_stored(make_user):
+    ann, _bob, _cat, eve, gid, _did, _xid = await database_sync_to_async(_world)(make_user)
+    ok, refused = await asyncio.gather(
+        amessage_send(SendRequest(ann.pk, gid, "fine", "f1")),
+        amessage_send(SendRequest(eve.pk, gid, "no", "f2")),
+        return_exceptions=True,
+    )
+    assert ok[0].seq == 1 and ok[1] is True
+    assert isinstance(refused, Forbidden)
