@@ -9,15 +9,16 @@ batch is published from the loop that owns the sockets, and each sender gets its
 
 ``messages_store`` is the SQL, for a batch of any size (the REST send uses it for one):
 
-- a retried ``(sender, client_id)`` is answered with the stored message (``created`` false);
-  the same pair twice in one batch is stored once;
-- in one statement, the conversations of the batch are locked in id order (so two
-  processes never deadlock), each request is checked (the sender is a member; in a direct
-  conversation, neither side blocked the other), every conversation's ``last_seq`` moves up
-  by its count of accepted messages and each message gets its seq, gap-free;
-- one multi-row ``INSERT ... ON CONFLICT DO NOTHING``; if a concurrent retry of one of these
-  sends was stored meanwhile (by another process), the whole transaction rolls back and the
-  batch is tried again, so no seq is ever skipped.
+- on PostgreSQL, one statement (three round trips with BEGIN and COMMIT, whatever the
+  batch's size): a retried ``(sender, client_id)`` is answered with the stored message
+  (``created`` false); the conversations of the other requests are locked in id order (so
+  two processes never deadlock); each request is checked (the sender is a member; in a
+  direct conversation, neither side blocked the other); every conversation's ``last_seq``
+  moves up by its count of accepted messages, each message gets its seq, gap-free, and one
+  multi-row ``INSERT ... ON CONFLICT DO NOTHING`` stores them. If a concurrent retry of one of
+  these sends was stored meanwhile (by another process), the whole transaction rolls back and
+  the batch is tried again, so no seq is ever skipped;
+- the same pair twice in one batch is stored once.
 
 Other databases (SQLite under ``make run``) store the batch one message at a time in the same
 transaction, with the same results.
@@ -128,24 +129,11 @@ def _store_once(requests: Sequence[SendRequest]) -> list[Stored]:
         for i, r in enumerate(requests):
             if first.setdefault((r.sender_id, r.client_id), i) == i:
                 fresh.append(i)
-        existing = _existing(requests, fresh)
-        todo = []
-        for i in fresh:
-            r = requests[i]
-            found = existing.get((r.sender_id, r.client_id))
-            if found is None:
-                todo.append(i)
-            elif found.conversation_id != r.conversation_id:
-                out[i].error = Conflict(CLIENT_ID_REUSED)
-            else:
-                out[i].message = found
-        if todo:
-            now = timezone.now()
-            if connection.vendor == "postgresql":
-                _insert_batch(requests, todo, out, now)
-            else:
-                for i in todo:
-                    _insert_one(requests[i], out[i], now)
+        now = timezone.now()
+        if connection.vendor == "postgresql":
+            _store_batch(requests, fresh, out, now)
+        else:
+            _store_portable(requests, fresh, out, now)
         for i, r in enumerate(requests):  # copies of a (sender, client_id) seen earlier
             j = first[(r.sender_id, r.client_id)]
             if j == i:
@@ -164,6 +152,21 @@ def _store_once(requests: Sequence[SendRequest]) -> list[Stored]:
         return out
 
 
+def _store_portable(
+    requests: Sequence[SendRequest], fresh: list[int], out: list[Stored], now: datetime
+) -> None:
+    existing = _existing(requests, fresh)
+    for i in fresh:
+        r = requests[i]
+        found = existing.get((r.sender_id, r.client_id))
+        if found is None:
+            _insert_one(r, out[i], now)
+        elif found.conversation_id != r.conversation_id:
+            out[i].error = Conflict(CLIENT_ID_REUSED)
+        else:
+            out[i].message = found
+
+
 def _existing(
     requests: Sequence[SendRequest], indexes: list[int]
 ) -> dict[tuple[int, str], Message]:
@@ -176,100 +179,108 @@ def _existing(
     return {(m.sender_id, m.client_id): m for m in rows if (m.sender_id, m.client_id) in wanted}  # type: ignore[misc]
 
 
-def _seq_sql() -> str:
+def _batch_sql() -> str:
     conv = Conversation._meta.db_table
     member = Membership._meta.db_table
+    msg = Message._meta.db_table
     block = Block._meta.db_table
-    # req: the batch; locked: its conversations, locked in id order; ok: the requests whose
-    # sender is a member and, in a direct conversation, not blocked either way; upd: each
-    # conversation's last_seq moved up by its accepted count; out: each request's seq.
+    # req: the batch; dup: requests already stored (retries); fresh: the others; locked:
+    # their conversations, locked in id order; ok: the fresh requests whose sender is a
+    # member and, in a direct conversation, not blocked either way; upd: each
+    # conversation's last_seq moved up by its accepted count; seqs: each accepted request's
+    # seq; ins: the insert. Then one row per stored request: new ones (id NULL if a
+    # concurrent retry got in first) and retries.
     return f"""
         WITH req AS (
-            SELECT * FROM unnest(%(idx)s::int[], %(cid)s::bigint[], %(uid)s::bigint[])
-                AS r(idx, cid, uid)
+            SELECT * FROM unnest(
+                %(idx)s::int[], %(cid)s::bigint[], %(uid)s::bigint[], %(body)s::text[],
+                %(client_id)s::text[]
+            ) AS r(idx, cid, uid, body, client_id)
+        ), dup AS (
+            SELECT r.idx, m.id, m.conversation_id, m.seq, m.body, m.created_at, m.edited_at,
+                   m.deleted_at
+            FROM req r JOIN {msg} m ON m.sender_id = r.uid AND m.client_id = r.client_id
+        ), fresh AS (
+            SELECT * FROM req WHERE idx NOT IN (SELECT idx FROM dup)
         ), locked AS (
-            SELECT c.id, c.kind FROM {conv} c WHERE c.id IN (SELECT cid FROM req)
+            SELECT c.id, c.kind FROM {conv} c WHERE c.id IN (SELECT cid FROM fresh)
             ORDER BY c.id FOR UPDATE
         ), ok AS (
-            SELECT r.idx, r.cid FROM req r JOIN locked c ON c.id = r.cid
+            SELECT f.* FROM fresh f JOIN locked c ON c.id = f.cid
             WHERE EXISTS (
-                SELECT 1 FROM {member} m WHERE m.conversation_id = r.cid AND m.user_id = r.uid
+                SELECT 1 FROM {member} m WHERE m.conversation_id = f.cid AND m.user_id = f.uid
             ) AND NOT (c.kind = 'direct' AND EXISTS (
                 SELECT 1 FROM {member} o JOIN {block} b
-                    ON (b.blocker_id = r.uid AND b.blocked_id = o.user_id)
-                    OR (b.blocked_id = r.uid AND b.blocker_id = o.user_id)
-                WHERE o.conversation_id = r.cid AND o.user_id <> r.uid
+                    ON (b.blocker_id = f.uid AND b.blocked_id = o.user_id)
+                    OR (b.blocked_id = f.uid AND b.blocker_id = o.user_id)
+                WHERE o.conversation_id = f.cid AND o.user_id <> f.uid
             ))
         ), n AS (
             SELECT cid, count(*) AS n FROM ok GROUP BY cid
         ), upd AS (
             UPDATE {conv} c SET last_seq = c.last_seq + n.n, last_message_at = %(now)s
             FROM n WHERE c.id = n.cid RETURNING c.id, c.last_seq
+        ), seqs AS (
+            SELECT ok.*,
+                   upd.last_seq - n.n + row_number() OVER (PARTITION BY ok.cid ORDER BY ok.idx)
+                   AS seq
+            FROM ok JOIN n ON n.cid = ok.cid JOIN upd ON upd.id = ok.cid
+        ), ins AS (
+            INSERT INTO {msg} (conversation_id, seq, sender_id, body, client_id, created_at)
+            SELECT cid, seq, uid, body, client_id, %(now)s FROM seqs
+            ON CONFLICT (sender_id, client_id) DO NOTHING
+            RETURNING id, sender_id, client_id
         )
-        SELECT ok.idx,
-               upd.last_seq - n.n + row_number() OVER (PARTITION BY ok.cid ORDER BY ok.idx)
-        FROM ok JOIN n ON n.cid = ok.cid JOIN upd ON upd.id = ok.cid
+        SELECT s.idx, TRUE, i.id, s.cid, s.seq, NULL, NULL, NULL, NULL
+        FROM seqs s LEFT JOIN ins i ON i.sender_id = s.uid AND i.client_id = s.client_id
+        UNION ALL
+        SELECT d.idx, FALSE, d.id, d.conversation_id, d.seq, d.body, d.created_at,
+               d.edited_at, d.deleted_at
+        FROM dup d
     """
 
 
-def _insert_sql() -> str:
-    table = Message._meta.db_table
-    return f"""
-        INSERT INTO {table} (conversation_id, seq, sender_id, body, client_id, created_at)
-        SELECT cid, seq, uid, body, client_id, %(now)s FROM unnest(
-            %(cid)s::bigint[], %(seq)s::bigint[], %(uid)s::bigint[], %(body)s::text[],
-            %(client_id)s::text[]
-        ) AS t(cid, seq, uid, body, client_id)
-        ON CONFLICT (sender_id, client_id) DO NOTHING
-        RETURNING id, sender_id, client_id
-    """
-
-
-def _insert_batch(
-    requests: Sequence[SendRequest], todo: list[int], out: list[Stored], now: datetime
+def _store_batch(
+    requests: Sequence[SendRequest], fresh: list[int], out: list[Stored], now: datetime
 ) -> None:
+    """PostgreSQL: retries, checks, seqs and the insert of the whole batch in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _seq_sql(),
+            _batch_sql(),
             {
-                "idx": todo,
-                "cid": [requests[i].conversation_id for i in todo],
-                "uid": [requests[i].sender_id for i in todo],
+                "idx": fresh,
+                "cid": [requests[i].conversation_id for i in fresh],
+                "uid": [requests[i].sender_id for i in fresh],
+                "body": [requests[i].body for i in fresh],
+                "client_id": [requests[i].client_id for i in fresh],
                 "now": now,
             },
         )
-        seqs = dict(cursor.fetchall())
-        accepted = [i for i in todo if i in seqs]
-        if accepted:
-            cursor.execute(
-                _insert_sql(),
-                {
-                    "cid": [requests[i].conversation_id for i in accepted],
-                    "seq": [seqs[i] for i in accepted],
-                    "uid": [requests[i].sender_id for i in accepted],
-                    "body": [requests[i].body for i in accepted],
-                    "client_id": [requests[i].client_id for i in accepted],
-                    "now": now,
-                },
-            )
-            ids = {(uid, client_id): pk for pk, uid, client_id in cursor.fetchall()}
-            if len(ids) != len(accepted):
-                raise _Retry  # a concurrent retry got in first: its seq would be a gap
-    for i in todo:
-        r = requests[i]
-        if i not in seqs:
-            out[i].error = _refusal(r)
+        rows = cursor.fetchall()
+    answered = set()
+    for idx, new, pk, cid, seq, body, created_at, edited_at, deleted_at in rows:
+        r = requests[idx]
+        answered.add(idx)
+        if new and pk is None:
+            raise _Retry  # a concurrent retry got in first: its seq would be a gap
+        if not new and cid != r.conversation_id:
+            out[idx].error = Conflict(CLIENT_ID_REUSED)
             continue
-        out[i].message = Message(
-            pk=ids[(r.sender_id, r.client_id)],
-            conversation_id=r.conversation_id,
-            seq=seqs[i],
+        out[idx].message = Message(
+            pk=pk,
+            conversation_id=cid,
+            seq=seq,
             sender_id=r.sender_id,
-            body=r.body,
+            body=r.body if new else body,
             client_id=r.client_id,
-            created_at=now,
+            created_at=now if new else created_at,
+            edited_at=None if new else edited_at,
+            deleted_at=None if new else deleted_at,
         )
-        out[i].created = True
+        out[idx].created = bool(new)
+    for i in fresh:
+        if i not in answered:
+            out[i].error = _refusal(requests[i])
 
 
 def _next_seq_one_sql() -> str:
