@@ -66,15 +66,16 @@ async def actions_perform(conn: Connection, actions: list[Action]) -> None:
 
 async def _gap_fill(conn: Connection, state: ConversationState, action: Fetch) -> None:
     cid = action.conversation_id
-    if not await db(selectors.membership_exists)(user_id=conn.user_id, conversation_id=cid):
-        await conversation_leave(conn, cid)  # removed, and the push saying so was lost
-        return
-    rows = await db(selectors.messages_after)(
+    rows = await db(selectors.messages_after_for_member)(
+        user_id=conn.user_id,
         conversation_id=cid,
         after_seq=action.after_seq,
         upto_seq=action.upto_seq,
         limit=settings.LIMITS["RESUME_MAX_MESSAGES"],
     )
+    if rows is None:
+        await conversation_leave(conn, cid)  # removed, and the push saying so was lost
+        return
     for row in rows:
         if state.sequencer.replayed(cid, row.seq):
             await conn.send_frame({"type": "message.new", "data": selectors.message_serialize(row)})

@@ -1,7 +1,7 @@
 """Reads of conversations and messages."""
 
 from django.conf import settings
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from core.errors import Forbidden, NotFound
@@ -168,6 +168,24 @@ def messages_after(
     if upto_seq is not None:
         qs = qs.filter(seq__lte=upto_seq)
     return list(qs.order_by("seq")[:limit])
+
+
+def messages_after_for_member(
+    *, user_id: int, conversation_id: int, after_seq: int, upto_seq: int | None, limit: int
+) -> list[Message] | None:
+    """``messages_after`` if ``user_id`` is a member, else None: one query when there are rows.
+
+    A connection's gap fill: the membership check rides on the read (a removed member whose
+    removal push was lost reads nothing and stops listening).
+    """
+    member = Membership.objects.filter(conversation_id=conversation_id, user_id=user_id)
+    qs = Message.objects.filter(Exists(member), conversation_id=conversation_id, seq__gt=after_seq)
+    if upto_seq is not None:
+        qs = qs.filter(seq__lte=upto_seq)
+    rows = list(qs.order_by("seq")[:limit])
+    if not rows and not member.exists():
+        return None
+    return rows
 
 
 def resume_batch(

@@ -46,7 +46,6 @@ from relations.selectors import block_exists_between
 
 from .models import Conversation, Membership, Message
 from .selectors import membership_get, message_serialize
-from .signals import message_stored
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +141,6 @@ def _store_once(requests: Sequence[SendRequest]) -> list[Stored]:
                 out[i] = Stored(error=Conflict(CLIENT_ID_REUSED))
             else:
                 out[i] = Stored(message=out[j].message, created=False, error=out[j].error)
-        for stored in out:  # apps above (presence's unread counts) act after the commit
-            if stored.created and stored.message is not None:
-                message_stored.send(
-                    sender=Message,
-                    conversation_id=stored.message.conversation_id,
-                    sender_id=stored.message.sender_id,
-                )
         return out
 
 

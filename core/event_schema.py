@@ -48,8 +48,15 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
     "typing": {"conversation_id": int, "user_id": int, "typing": bool},
     # A member's read marker moved forward to ``seq`` (docs/subsystems/receipts.md).
     "read": {"user_id": int, "conversation_id": int, "seq": int},
-    # My unread count in one conversation and in total; keep the highest ``version``.
-    "unread": {"conversation_id": int, "unread": int, "total": int, "version": int},
+    # After my read marker moved: my exact counts, covering messages up to ``last_seq``; add
+    # the message.new from others with a larger seq yourself. Keep the highest ``version``.
+    "unread": {
+        "conversation_id": int,
+        "unread": int,
+        "total": int,
+        "last_seq": int,
+        "version": int,
+    },
     # Meet (docs/subsystems/matching.md). I was paired; ``initiator`` makes the WebRTC offer.
     "match.found": {
         "match_id": int,

@@ -124,6 +124,10 @@ def _publish(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
 
 async def _group_send_all(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
     layer = get_channel_layer()
-    for groups, message in batch:
-        for group in groups:
-            await layer.group_send(group, message)
+    pairs = [(group, message) for groups, message in batch for group in groups]
+    many = getattr(layer, "group_send_many", None)  # core.layer's, one round trip per shard
+    if many is not None and len(pairs) > 1:
+        await many(pairs)
+        return
+    for group, message in pairs:
+        await layer.group_send(group, message)

@@ -34,3 +34,28 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
             del self._decoded[next(iter(self._decoded))]  # the oldest
         self._decoded[id(message)] = (message, decoded)
         return decoded
+
+    async def group_send_many(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish several ``(group, message)`` pairs: one pipeline per shard, in order.
+
+        ``group_send`` costs a round trip (and the shard's lock) per message; the message
+        path publishes a whole stored batch at once (``conversations.writer``). This reaches
+        into channels_redis' pub/sub shards (``_get_layer``, ``_get_shard``, the shard's
+        ``_lock`` / ``_redis``): version-pinned in uv.lock, and ``tests/core/test_layer.py``
+        checks that every message still reaches its group's subscribers, in order.
+        """
+        layer = self._get_layer()
+        by_shard: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
+        for group, message in batch:
+            channel = layer._get_group_channel_name(group)
+            shard = layer._get_shard(channel)
+            by_shard.setdefault(id(shard), (shard, []))[1].append(
+                (channel, self.serialize(message))
+            )
+        for shard, items in by_shard.values():
+            async with shard._lock:
+                shard._ensure_redis()
+                pipe = shard._redis.pipeline(transaction=False)
+                for channel, payload in items:
+                    pipe.publish(channel, payload)
+                await pipe.execute()

@@ -7,7 +7,7 @@ from typing import cast
 from django.conf import settings
 from django.db import connection
 
-from conversations.models import Membership, Message
+from conversations.models import Conversation, Membership, Message
 from conversations.selectors import membership_get
 from core.redis import abus, bus, key
 from profiles.models import Profile
@@ -144,6 +144,30 @@ def unread_counts(*, user_ids: list[int]) -> dict[int, dict[int, int]]:
         for uid, cid, n in cursor.fetchall():
             out.setdefault(uid, {})[cid] = n
     return out
+
+
+def unread_snapshot(*, user_id: int) -> tuple[dict[int, int], dict[int, int]]:
+    """Return ``({conversation: unread}, {conversation: last_seq})`` for one user, in one
+    statement: each count covers exactly the messages up to that ``last_seq``."""
+    member = Membership._meta.db_table
+    conv = Conversation._meta.db_table
+    msg = Message._meta.db_table
+    sql = (
+        f"SELECT mb.conversation_id, c.last_seq, (SELECT COUNT(*) FROM {msg} m "
+        f"WHERE m.conversation_id = mb.conversation_id AND m.seq > mb.last_read_seq "
+        f"AND m.seq <= c.last_seq AND m.deleted_at IS NULL "
+        f"AND (m.sender_id IS NULL OR m.sender_id <> mb.user_id)) "
+        f"FROM {member} mb JOIN {conv} c ON c.id = mb.conversation_id WHERE mb.user_id = %s"
+    )
+    unread: dict[int, int] = {}
+    heads: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        for cid, last_seq, n in cursor.fetchall():
+            heads[cid] = last_seq
+            if n:
+                unread[cid] = n
+    return unread, heads
 
 
 def unread_summary(*, user_id: int) -> dict:

@@ -20,7 +20,7 @@ from django.conf import settings
 from core import errors
 from core.errors import Refused, ServiceError
 from core.events import user_group
-from core.metrics import WS_FRAMES_IN, WS_FRAMES_OUT, frame_type_label
+from core.metrics import WS_FRAMES_IN_BY_TYPE, WS_FRAMES_OUT_BY_TYPE, frame_type_label
 from core.ratelimit import TokenBucket
 from core.router import EVENT_HOOKS, HANDLERS, REF_OPTIONAL, hooks_for
 
@@ -157,7 +157,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.reply(None, error=(exc.code, exc.message))
             return
         frame_type = frame.get("type")
-        WS_FRAMES_IN.labels(frame_type_label(frame_type, HANDLERS)).inc()
+        WS_FRAMES_IN_BY_TYPE.inc(frame_type_label(frame_type, HANDLERS))
         ref = frame.get("ref")
         if ref is None and isinstance(frame_type, str) and frame_type in REF_OPTIONAL:
             await self._run_without_reply(frame_type, frame.get("data", {}))
@@ -208,7 +208,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def send_frame(self, frame: dict[str, Any], text: str | None = None) -> None:
         """Send ``frame``; ``text`` is its encoding when the caller already has it."""
-        WS_FRAMES_OUT.labels(frame["type"]).inc()
+        WS_FRAMES_OUT_BY_TYPE.inc(frame["type"])
         await self.send(text_data=text if text is not None else frame_encode(frame))
 
     # -- events from the channel layer ------------------------------------------------

@@ -298,9 +298,6 @@ LIMITS = {
     # A connection re-checks its membership of a conversation it types in after this long
     # (at once if it stopped listening to it).
     "TYPING_MEMBERSHIP_CHECK_SECONDS": 300,
-    # Unread counts (docs/subsystems/receipts.md): exact per-member pushes after each new
-    # message only in conversations up to this size; bigger ones count on the client.
-    "UNREAD_PUSH_MAX_MEMBERS": env.int("LIMIT_UNREAD_PUSH_MAX_MEMBERS", default=100),
     # Meet (docs/subsystems/matching.md, issue #5). A waiting ticket lives TTL seconds unless
     # the client enters again (every REFRESH seconds); its index traces live GRACE longer so
     # the sweep can remove them. Relaxation: after the first value a shared interest is no

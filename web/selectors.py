@@ -47,6 +47,5 @@ def page_context(*, user: AbstractBaseUser) -> dict[str, Any]:
             # Bounds of other subsystems the scripts follow; absent ones fall back in JS.
             "typing_resend_seconds": settings.LIMITS.get("TYPING_RESEND_SECONDS"),
             "typing_expire_seconds": settings.LIMITS.get("TYPING_EXPIRE_SECONDS"),
-            "unread_push_max_members": settings.LIMITS.get("UNREAD_PUSH_MAX_MEMBERS"),
         },
     }

@@ -27,3 +27,23 @@ async def test_consumers_of_a_group_share_one_decoded_event_and_one_frame():
     finally:
         await layer.group_discard("layer-test", a)
         await layer.group_discard("layer-test", b)
+
+
+async def test_a_batch_is_published_in_order_to_each_group():
+    layer = get_channel_layer()
+    a, b = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("batch-x", a)
+    await layer.group_add("batch-y", b)
+    try:
+        batch = [
+            (group, {"type": "push.event", "event": "t", "data": {"n": n}})
+            for n in range(20)
+            for group in ("batch-x", "batch-y")
+        ]
+        await layer.group_send_many(batch)
+        got_a = [(await layer.receive(a))["data"]["n"] for _ in range(20)]
+        got_b = [(await layer.receive(b))["data"]["n"] for _ in range(20)]
+        assert got_a == got_b == list(range(20))
+    finally:
+        await layer.group_discard("batch-x", a)
+        await layer.group_discard("batch-y", b)

@@ -2,7 +2,7 @@
 // touches redrawn. Also the socket's gap (page forward over REST), outbox and open hooks.
 
 import { api, toast } from "../common.js";
-import { me, socket, UNREAD_PUSH_MAX } from "./page.js";
+import { me, socket } from "./page.js";
 import {
   changed,
   conversationBump,
@@ -35,8 +35,9 @@ export function bindEvents() {
     if (reading) {
       upsertMessage(msg);
       markRead();
-    } else if (conv && msg.sender_id !== me && conv.member_ids.length > UNREAD_PUSH_MAX) {
-      conversationUnreadSet(conv, (conv.unread || 0) + 1); // big groups get no exact unread pushes
+    } else if (conv && msg.sender_id !== me && msg.seq > (conv.unreadAsOf ?? 0)) {
+      // Counts are pushed after a read, not per message: add what came after the last count.
+      conversationUnreadSet(conv, (conv.unread || 0) + 1);
     }
     changed("list");
   });
@@ -89,7 +90,7 @@ export function bindEvents() {
     // Pushes of several server processes may cross: apply only newer versions.
     if (typeof u.version === "number" && !unreadVersionAccept(u.conversation_id, u.version)) return;
     const reading = threadGet()?.id === u.conversation_id;
-    conversationUnreadSet(conv, reading && document.visibilityState === "visible" ? 0 : u.unread);
+    conversationUnreadSet(conv, reading && document.visibilityState === "visible" ? 0 : u.unread, u.last_seq);
     if (reading && u.unread > 0) markRead();
     changed("list");
   });

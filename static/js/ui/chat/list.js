@@ -8,6 +8,7 @@ import { me, names, socket, ui } from "./page.js";
 import {
   changed,
   conversationPut,
+  conversationUnreadSet,
   conversationsAll,
   conversationsKeep,
   listLoadedSet,
@@ -46,7 +47,11 @@ export function presenceOf(conv) {
 /** Store a REST snapshot of a conversation; its last seq is where `sync` resumes. */
 export function upsertConversation(raw) {
   const conv = conversationPut(raw);
-  if (typeof conv.last_seq === "number") socket.setCursor(conv.id, conv.last_seq);
+  if (typeof conv.last_seq === "number") {
+    socket.setCursor(conv.id, conv.last_seq);
+    // The snapshot's unread count covers its messages up to last_seq.
+    if (typeof raw.unread === "number") conversationUnreadSet(conv, raw.unread, conv.last_seq);
+  }
   return conv;
 }
 

@@ -11,7 +11,6 @@ export const names = new Names(page);
 
 export const TYPING_RESEND_MS = (page.limits.typing_resend_seconds || 3) * 1000;
 export const TYPING_EXPIRE_MS = (page.limits.typing_expire_seconds || 6) * 1000;
-export const UNREAD_PUSH_MAX = page.limits.unread_push_max_members || 100;
 export const HISTORY_PAGE = page.limits.history_page || 50;
 
 export const $ = (id) => document.getElementById(id);

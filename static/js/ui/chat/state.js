@@ -85,8 +85,10 @@ export function conversationMessageUpdate(msg) {
 }
 
 /** Set the unread count of `conv` (the object read before, even if replaced meanwhile). */
-export function conversationUnreadSet(conv, unread) {
+export function conversationUnreadSet(conv, unread, asOf) {
   conv.unread = unread;
+  // The count covers messages up to this seq; message.new after it is counted on top.
+  if (typeof asOf === "number") conv.unreadAsOf = asOf;
 }
 
 /** Accept an `unread` push unless a newer version was applied; true when accepted. */

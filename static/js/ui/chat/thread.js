@@ -4,7 +4,7 @@
 // what is read (`read`, 250 ms after new messages become visible). Draws on the "head" topic.
 
 import { api, debounce, toast } from "../common.js";
-import { $, HISTORY_PAGE, me, socket, ui, UNREAD_PUSH_MAX } from "./page.js";
+import { $, HISTORY_PAGE, me, socket, ui } from "./page.js";
 import {
   changed,
   conversationGet,
@@ -133,8 +133,8 @@ export const markRead = debounce(async () => {
   try {
     const reply = await socket.request("read", { conversation_id: active.id, seq: top }, { queue: false });
     markerRaise(reply.conversation_id, me, reply.seq);
-    // Big groups get no exact unread pushes: what I read is all there was.
-    if (conv && conv.member_ids.length > UNREAD_PUSH_MAX) conversationUnreadSet(conv, 0);
+    // The exact count follows as an `unread` push; until then, what I read is all there was.
+    if (conv && reply.seq >= (conv.last_seq || 0)) conversationUnreadSet(conv, 0);
   } catch {
     // Retried on the next message or focus.
   }
