@@ -77,8 +77,8 @@ async def _gap_fill(conn: Connection, state: ConversationState, action: Fetch) -
         await conversation_leave(conn, cid)  # removed, and the push saying so was lost
         return
     for row in rows:
-        if state.sequencer.replayed(cid, row.seq):
-            await conn.send_frame({"type": "message.new", "data": selectors.message_serialize(row)})
+        if state.sequencer.replayed(cid, row["seq"]):
+            await conn.send_frame({"type": "message.new", "data": row})
 
 
 async def too_far_send(
