@@ -9,12 +9,15 @@ outside this module sets attributes on a connection. Channels runs a consumer's 
 at a time, so a frame, a push and a hook never interleave on one socket.
 """
 
+import asyncio
+import functools
 import logging
 from typing import Any, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from core import errors
@@ -28,6 +31,13 @@ from .codec import FrameError, event_text, frame_decode, frame_encode, ref_valid
 
 logger = logging.getLogger(__name__)
 S = TypeVar("S")
+
+
+class _SourceFailed:
+    """An exception raised by one of a consumer's message sources."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 # Channels ships no types: its base classes are ``Any`` to mypy.
@@ -47,6 +57,47 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if found is None:
             found = self._states[kind] = kind()
         return found
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' ``AsyncConsumer.__call__``, with a leaner loop of messages.
+
+        Channels waits on its two sources (the client's frames, the channel layer's events)
+        with a new ``Task`` and an ``asyncio.wait`` for every message (``await_many_dispatch``:
+        a quarter of a server's own time in the fan-out profile). Here one long-lived task
+        per source feeds a small queue and this loop dispatches from it, one message at a
+        time as before: handlers still never overlap, each source keeps its order, and the
+        queue's bound keeps the sources' back-pressure (at most two messages wait).
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=2)
+
+        async def pump(source: Any) -> None:
+            try:
+                while True:
+                    await inbox.put(await source())
+            except Exception as exc:  # hand it to the loop, which raises it as Channels did
+                await inbox.put(_SourceFailed(exc))
+
+        pumps = [
+            asyncio.ensure_future(pump(receive)),
+            asyncio.ensure_future(pump(self.channel_receive)),
+        ]
+        try:
+            while True:
+                message = await inbox.get()
+                if isinstance(message, _SourceFailed):
+                    raise message.error
+                await self.dispatch(message)
+        except StopConsumer:
+            pass
+        finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
 
     async def connect(self) -> None:
         # Accept first, then close with a code: a refused handshake carries no close code.
