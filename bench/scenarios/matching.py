@@ -24,6 +24,7 @@ Per pool size N:
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import random
@@ -122,7 +123,7 @@ def _fill(client, gen: People, n: int, now_ms: int) -> dict[int, dict]:
     """Put ``n`` waiting tickets in both designs' pools (script pool and naive pool)."""
     from matching import pool
 
-    script = pool.script(client, "match")
+    script = functools.partial(pool.MATCH_SCRIPT.run, client=client)
     waiting: dict[int, dict] = {}
     for start in range(0, n, 1000):
         batch = [gen.make(now_ms, waited_s=gen.rng.uniform(0, 60)) for _ in range(1000)]
@@ -227,7 +228,7 @@ def _latency(client, gen: People, waiting: dict, decisions: int) -> dict:
     """Time ``decisions`` arrivals one by one; keep the pool at its size in between."""
     from matching import pool
 
-    script = pool.script(client, "match")
+    script = functools.partial(pool.MATCH_SCRIPT.run, client=client)
     samples, matched, cpu = [], 0, 0.0
     client.config_resetstat()
     for _ in range(decisions):
@@ -248,12 +249,12 @@ def _latency(client, gen: People, waiting: dict, decisions: int) -> dict:
             if gone:
                 _naive_remove(client, gone)
             refill = gen.make(now, waited_s=gen.rng.uniform(0, 60))
-            client.eval(script.script, 0, *_enter_args(refill, decide=False))
+            client.eval(pool.MATCH_SCRIPT.source, 0, *_enter_args(refill, decide=False))
             _naive_add(client, refill)
             waiting[refill["user_id"]] = refill
         else:
             args = pool._args("leave", now, _config(), PREFIX, str(seeker["user_id"]), "")
-            client.eval(script.script, 0, *args)
+            client.eval(pool.MATCH_SCRIPT.source, 0, *args)
         client.delete(f"{PREFIX}:cur:{seeker['user_id']}")
     summary = common.latency_summary(samples)
     summary["server_usec_per_call"] = _script_usec_per_call(client)
@@ -278,7 +279,7 @@ async def _stream(port: int, seed: int, seconds: float) -> dict:
     counts = {"matched": 0, "decisions": 0}
 
     async def worker(client):
-        script = pool.script(client, "match")
+        script = functools.partial(pool.MATCH_SCRIPT.run, client=client)
         refills: list[dict] = []
         leaves: list[int] = []
         while time.monotonic() < stop:

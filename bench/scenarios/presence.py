@@ -114,9 +114,7 @@ def _simulate(user_ids: list[int], minutes: float, mode: str, seed: int) -> dict
     t0 = time.time()
     # Everyone connects: the same touch script, pipelined, without the announce and
     # last_seen work of a real ramp (not measured: the steady state is).
-    from core.scripts import _source
-
-    text, sha = _source("touch")
+    text, sha = services.TOUCH.source, services.TOUCH.sha
     client.script_load(text)
     pipe = client.pipeline(transaction=False)
     for uid in user_ids:
