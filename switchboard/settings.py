@@ -89,14 +89,32 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'switchboard.sqlite3'}")
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-# A health check is a "SELECT 1" round trip before the first query of every request and of
-# every database_sync_to_async call (Channels closes old connections around each), so
-# nearly one extra query per WebSocket frame; see docs/benchmarks.md.
-# Off by default: with persistent connections and a thread pool, the check costs a
-# `SELECT 1` round trip before nearly every WebSocket frame's queries (docs/benchmarks.md).
-# A connection broken by a database restart fails one call and is then replaced.
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
+# PostgreSQL: Django's native psycopg connection pool, a fixed number of connections per
+# process (docs/deployment.md, "Connection budget"). Under ASGI every thread of the database
+# bridge would otherwise keep a persistent connection of its own, without bound (a process
+# held 50-60 after a few hundred requests, and the server's 100 ran out). Each database call
+# borrows a connection and gives it back when Django closes it (after every bridge call and
+# request: CONN_MAX_AGE 0 with a pool). The pool checks a connection before lending it, so a
+# PostgreSQL restart fails no request (DB_POOL_CHECK; one empty query per borrow).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # With a pool, Django passes CONN_HEALTH_CHECKS to it as its ``check``.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_POOL_CHECK", default=True)
+    DB_POOL = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=8),
+        # Seconds a caller waits for a free connection before its request fails.
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        # An idle connection above min_size is closed after this many seconds.
+        "max_idle": env.float("DB_POOL_MAX_IDLE", default=60.0),
+    }
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"]["pool"] = DB_POOL
+    # Visible in pg_stat_activity: which process holds which connection.
+    DATABASES["default"]["OPTIONS"]["application_name"] = env.str(
+        "DB_APPLICATION_NAME", default=f"switchboard-{os.getpid()}"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}

@@ -22,5 +22,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 # A database of this run's own, so two runs on one server never drop each other's.
 DATABASES["default"]["TEST"] = {"NAME": f"test_{REDIS_KEY_PREFIX}"}  # noqa: F405
-# Worker threads must not keep connections open, or the test database cannot be dropped.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Worker threads keep no connection open (the test database must be droppable): the base
+# settings' pool gives every connection back after each call, as in production.
+assert DATABASES["default"]["CONN_MAX_AGE"] == 0  # noqa: F405
