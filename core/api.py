@@ -4,8 +4,8 @@ Views raise; they never build error responses. ``exception_handler`` (DRF's
 ``EXCEPTION_HANDLER``) turns
 
 - a ``core.errors.ServiceError`` into ``{"code", "message", ...extra}`` with the HTTP status
-  of its code (``core.errors.STATUS_BY_CODE``; ``headers`` in ``extra`` become response
-  headers, e.g. the rate limit's ``Retry-After``);
+  of its code (``core.errors.STATUS_BY_CODE``) and its ``headers`` (e.g. the rate limit's
+  ``Retry-After``);
 - a DRF ``ValidationError`` into ``{"code": "invalid", "message", "fields": {...}}``;
 - any other DRF ``APIException`` (401, 403, 404, 405, 415, ...) into ``{"code", "message"}``.
 
@@ -20,6 +20,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from .errors import STATUS_BY_CODE, Invalid, ServiceError
 
@@ -27,10 +28,9 @@ from .errors import STATUS_BY_CODE, Invalid, ServiceError
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Return every API error in the shared shape; None lets Django answer 500."""
     if isinstance(exc, ServiceError):
-        extra = dict(exc.extra)
-        headers = extra.pop("headers", None) or {}
-        body = {"code": exc.code, "message": exc.message, **extra}
-        return Response(body, status=exc.http_status, headers=headers)
+        set_rollback()  # as DRF does for the exceptions it handles (ATOMIC_REQUESTS)
+        body = {"code": exc.code, "message": exc.message, **exc.extra}
+        return Response(body, status=exc.http_status, headers=exc.headers)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

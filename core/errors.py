@@ -42,15 +42,27 @@ CLOSE_RATE_LIMITED = 4429
 
 
 class ServiceError(Exception):
-    """A refusal with a stable code; ``extra`` fields are added to the error body."""
+    """A refusal with a stable code; ``extra`` fields are added to the error body.
+
+    ``headers`` are HTTP response headers for the REST answer (a rate limit's
+    ``Retry-After``); a WebSocket reply carries only the body.
+    """
 
     code: str = INVALID
 
-    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
         self.message = message
+        self.headers = headers or {}
         self.extra = extra
 
     @property

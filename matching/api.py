@@ -53,7 +53,7 @@ class QueueView(APIView):
                 options["region_mode"] = data["region"]
             result = services.match_enter(user_id=request.user.pk, **options)
         except ServiceError as exc:  # the rate headers travel with any error
-            exc.extra.setdefault("headers", headers)
+            exc.headers = {**headers, **exc.headers}
             raise
         return Response(result, headers=headers)
 

@@ -189,3 +189,14 @@ async def test_block_and_report_frames(people):
         assert ended["data"]["reason"] == "block"
         reply = await ann_ws.request("match.report", {"match_id": match_id, "reason": "nope"})
         assert reply["error"]["code"] == "invalid"
+
+
+async def test_a_rate_limited_frame_carries_retry_after_but_no_http_headers(people, settings):
+    settings.LIMITS = {**settings.LIMITS, "MATCH_RATE_PER_MINUTE": 1}
+    ann, _bob, _eve = await people()
+    async with ws_connect(ann, sync={}) as ws:
+        await ws.request("match.enter", {})
+        reply = await ws.request("match.enter", {})
+    assert reply["error"]["code"] == "rate_limited"
+    assert reply["error"]["retry_after"] >= 1
+    assert set(reply["error"]) == {"code", "message", "retry_after"}
