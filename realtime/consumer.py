@@ -182,6 +182,16 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await handler(message)
         except StopConsumer:
             raise
+        except OSError as exc:
+            # The client went away while a reply or a push was being written (uvicorn's
+            # ClientDisconnected is an OSError): expected, not an error; its disconnect runs
+            # the clean-up.
+            logger.debug(
+                "user=%s message=%s: socket gone (%r)",
+                getattr(self, "_user_id", None),
+                message["type"],
+                exc,
+            )
         except Exception:
             # One failed frame or push (a database hiccup during a gap fill, say) must not
             # kill the socket: a dead consumer never runs disconnect(), so its groups,

@@ -115,3 +115,32 @@ async def test_disconnect_mid_send_then_retry_stores_once(servers, make_user):
             assert reply["data"]["duplicate"] is False
     finally:
         await again.close()
+
+
+async def test_a_client_that_vanishes_mid_burst_logs_no_error(servers, make_user):
+    """Replies and pushes to a socket that just dropped are expected, not errors (#14)."""
+    (server,) = servers(1)
+    ann_token, bob_token, cid = await database_sync_to_async(_pair)(make_user)
+    bob = await NetClient.open(server.ws_url, bob_token, sync={})
+    ann = await NetClient.open(server.ws_url, ann_token, sync={})
+    for i in range(40):  # queued on the server; the replies find the socket gone
+        await ann.send_raw(
+            {
+                "type": "message.send",
+                "ref": i,
+                "data": {"conversation_id": cid, "body": f"v{i}", "client_id": f"v{i}"},
+            }
+        )
+    await ann.recv()  # the first reply: the server is working through the burst
+    ann.conn.transport.abort()  # no close handshake: the TCP connection just drops
+    await asyncio.sleep(1.0)
+    stored = await database_sync_to_async(
+        lambda: list(Message.objects.filter(conversation_id=cid).values_list("seq", flat=True))
+    )()
+    assert len(stored) >= 1
+    got = [(await bob.event("message.new", timeout=10))["data"]["seq"] for _ in stored]
+    assert got == sorted(stored) == list(range(1, len(stored) + 1))  # delivered all the same
+    await bob.close()
+    await asyncio.sleep(0.5)
+    log = server.log.read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
