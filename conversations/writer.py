@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from core.db import db
+from core.db import LoopConnection, db
 from core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from core.events import asend_events, conversation_group
 from core.metrics import MESSAGE_SEND_SECONDS
@@ -120,28 +121,91 @@ def messages_store(requests: Sequence[SendRequest]) -> list[Stored]:
     return _store_once(requests)
 
 
+def _dedupe(requests: Sequence[SendRequest]) -> tuple[dict[tuple[int, str], int], list[int]]:
+    """Each (sender, client_id)'s first index, and the indexes that are firsts."""
+    first: dict[tuple[int, str], int] = {}
+    fresh: list[int] = []
+    for i, r in enumerate(requests):
+        if first.setdefault((r.sender_id, r.client_id), i) == i:
+            fresh.append(i)
+    return first, fresh
+
+
+def _copies_answer(
+    requests: Sequence[SendRequest], first: dict[tuple[int, str], int], out: list[Stored]
+) -> None:
+    """Copies of a (sender, client_id) seen earlier in the batch get the first's outcome."""
+    for i, r in enumerate(requests):
+        j = first[(r.sender_id, r.client_id)]
+        if j == i:
+            continue
+        if r.conversation_id != requests[j].conversation_id:
+            out[i] = Stored(error=Conflict(CLIENT_ID_REUSED))
+        else:
+            out[i] = Stored(message=out[j].message, created=False, error=out[j].error)
+
+
 def _store_once(requests: Sequence[SendRequest]) -> list[Stored]:
     with transaction.atomic():
         out = [Stored() for _ in requests]
-        first: dict[tuple[int, str], int] = {}  # (sender, client_id) -> index of its first
-        fresh: list[int] = []
-        for i, r in enumerate(requests):
-            if first.setdefault((r.sender_id, r.client_id), i) == i:
-                fresh.append(i)
+        first, fresh = _dedupe(requests)
         now = timezone.now()
         if connection.vendor == "postgresql":
-            _store_batch(requests, fresh, out, now)
+            with connection.cursor() as cursor:
+                cursor.execute(_batch_sql(), _batch_params(requests, fresh, now))
+                rows = cursor.fetchall()
+            for i in _batch_apply(requests, fresh, rows, out, now):
+                out[i].error = _refusal(requests[i])
         else:
             _store_portable(requests, fresh, out, now)
-        for i, r in enumerate(requests):  # copies of a (sender, client_id) seen earlier
-            j = first[(r.sender_id, r.client_id)]
-            if j == i:
-                continue
-            if r.conversation_id != requests[j].conversation_id:
-                out[i] = Stored(error=Conflict(CLIENT_ID_REUSED))
-            else:
-                out[i] = Stored(message=out[j].message, created=False, error=out[j].error)
+        _copies_answer(requests, first, out)
         return out
+
+
+async def amessages_store(requests: Sequence[SendRequest], conn: LoopConnection) -> list[Stored]:
+    """``messages_store`` from the event loop, on the loop's own connection (PostgreSQL).
+
+    Two round trips a batch and no thread: ``BEGIN`` and the statement are pipelined, then
+    ``COMMIT`` (or ``ROLLBACK`` and again, when a concurrent retry got in first). A batch that
+    fails because the connection broke (PostgreSQL restarted while it was idle) is tried
+    once more on a new connection: a retried send is answered with its stored message, so
+    trying again never stores anything twice.
+    """
+    first, fresh = _dedupe(requests)
+    for attempt in range(STORE_ATTEMPTS):
+        out = [Stored() for _ in requests]
+        now = timezone.now()
+        pg = await conn.get()
+        try:
+            async with pg.pipeline():
+                cursor = await pg.execute(_batch_sql(), _batch_params(requests, fresh, now))
+                rows = await cursor.fetchall()
+            try:
+                refused = _batch_apply(requests, fresh, rows, out, now)
+            except _Retry:
+                await pg.rollback()
+                continue
+            await pg.commit()
+        except psycopg.IntegrityError:  # as _Retry: a concurrent send took the seq first
+            await pg.rollback()
+            continue
+        except psycopg.OperationalError:
+            broken = pg.closed or pg.broken
+            conn.discard()
+            if broken and attempt == 0:
+                continue
+            raise
+        except BaseException:
+            if not pg.closed:
+                await pg.rollback()
+            raise
+        if refused:
+            errors = await db(_refusals)([requests[i] for i in refused])
+            for i, error in zip(refused, errors, strict=True):
+                out[i].error = error
+        _copies_answer(requests, first, out)
+        return out
+    raise _Retry
 
 
 def _store_portable(
@@ -232,29 +296,36 @@ def _batch_sql() -> str:
     """
 
 
-def _store_batch(
-    requests: Sequence[SendRequest], fresh: list[int], out: list[Stored], now: datetime
-) -> None:
-    """PostgreSQL: retries, checks, seqs and the insert of the whole batch in one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _batch_sql(),
-            {
-                "idx": fresh,
-                "cid": [requests[i].conversation_id for i in fresh],
-                "uid": [requests[i].sender_id for i in fresh],
-                "body": [requests[i].body for i in fresh],
-                "client_id": [requests[i].client_id for i in fresh],
-                "now": now,
-            },
-        )
-        rows = cursor.fetchall()
+def _batch_params(
+    requests: Sequence[SendRequest], fresh: list[int], now: datetime
+) -> dict[str, Any]:
+    return {
+        "idx": fresh,
+        "cid": [requests[i].conversation_id for i in fresh],
+        "uid": [requests[i].sender_id for i in fresh],
+        "body": [requests[i].body for i in fresh],
+        "client_id": [requests[i].client_id for i in fresh],
+        "now": now,
+    }
+
+
+def _batch_apply(
+    requests: Sequence[SendRequest],
+    fresh: list[int],
+    rows: Sequence[tuple[Any, ...]],
+    out: list[Stored],
+    now: datetime,
+) -> list[int]:
+    """Fill ``out`` from the batch statement's rows; return the indexes it refused.
+
+    Raises ``_Retry`` when a concurrent retry got in first (its seq would be a gap).
+    """
     answered = set()
     for idx, new, pk, cid, seq, body, created_at, edited_at, deleted_at in rows:
         r = requests[idx]
         answered.add(idx)
         if new and pk is None:
-            raise _Retry  # a concurrent retry got in first: its seq would be a gap
+            raise _Retry
         if not new and cid != r.conversation_id:
             out[idx].error = Conflict(CLIENT_ID_REUSED)
             continue
@@ -270,9 +341,7 @@ def _store_batch(
             deleted_at=None if new else deleted_at,
         )
         out[idx].created = bool(new)
-    for i in fresh:
-        if i not in answered:
-            out[i].error = _refusal(requests[i])
+    return [i for i in fresh if i not in answered]
 
 
 def _next_seq_one_sql() -> str:
@@ -324,6 +393,10 @@ def _insert_one(r: SendRequest, out: Stored, now: datetime) -> None:
     out.created = True
 
 
+def _refusals(requests: Sequence[SendRequest]) -> list[ServiceError]:
+    return [_refusal(r) for r in requests]
+
+
 def _refusal(r: SendRequest) -> ServiceError:
     """Why a request was not accepted (the slow path: only refused sends come here)."""
     try:
@@ -359,6 +432,15 @@ class _Writer:
 
     pending: list[tuple[SendRequest, "asyncio.Future[Stored]"]] = field(default_factory=list)
     task: "asyncio.Future[None] | None" = None
+    # PostgreSQL: the loop's own connection (no thread hop per batch); else the ORM thread.
+    conn: LoopConnection | None = field(
+        default_factory=lambda: LoopConnection() if LoopConnection.available() else None
+    )
+
+    async def _store(self, requests: list[SendRequest]) -> list[Stored]:
+        if self.conn is not None:
+            return await amessages_store(requests, self.conn)
+        return await db(messages_store)(requests)
 
     async def asend(self, request: SendRequest) -> Stored:
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
@@ -384,7 +466,7 @@ class _Writer:
             requests = [r for r, _ in batch]
             try:
                 with MESSAGE_SEND_SECONDS.time():
-                    results = await db(messages_store)(requests)
+                    results = await self._store(requests)
             except Exception as exc:  # the database failed: every send of the batch did
                 logger.warning("message batch of %s failed", len(batch), exc_info=True)
                 for _, future in batch:

@@ -16,6 +16,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from core.db import loop_connections_close
 from switchboard.embedded_redis import free_port  # noqa: F401  (tests/switchboard imports it)
 from switchboard.servers import ServerProcess
 
@@ -33,6 +34,15 @@ def _redis_keys_cleanup():
         for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
             client.delete(key)
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _loop_connections_closed():
+    """Each test's event loops end with it: so do their PostgreSQL connections (the writer's),
+    or they would pile up until garbage collection and keep the test database from being
+    dropped."""
+    yield
+    loop_connections_close()
 
 
 @pytest.fixture

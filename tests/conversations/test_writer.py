@@ -3,12 +3,14 @@
 import asyncio
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
 from conversations import writer
 from conversations.models import Conversation, Message
 from conversations.services import conversation_direct_get_or_create, conversation_group_create
-from conversations.writer import SendRequest, amessage_send, messages_store
+from conversations.writer import SendRequest, amessage_send, amessages_store, messages_store
+from core.db import LoopConnection
 from core.errors import Conflict, Forbidden, NotFound
 from relations.models import Block
 
@@ -24,7 +26,19 @@ def _world(make_user):
     return ann, bob, cat, eve, group.pk, direct.pk, blocked.pk
 
 
-def test_a_batch_gets_gap_free_seqs_and_each_request_its_outcome(make_user):
+def _store_on_the_loop(requests):
+    async def store():
+        conn = LoopConnection()
+        try:
+            return await amessages_store(requests, conn)
+        finally:
+            conn.discard()
+
+    return async_to_sync(store)()
+
+
+@pytest.mark.parametrize("store", [messages_store, _store_on_the_loop], ids=["orm", "loop"])
+def test_a_batch_gets_gap_free_seqs_and_each_request_its_outcome(make_user, store):
     ann, bob, cat, eve, gid, did, xid = _world(make_user)
     Message.objects.create(conversation_id=did, seq=1, sender_id=bob.pk, body="old", client_id="o")
     Conversation.objects.filter(pk=did).update(last_seq=1)
@@ -40,11 +54,13 @@ def test_a_batch_gets_gap_free_seqs_and_each_request_its_outcome(make_user):
         SendRequest(ann.pk, 999_999, "nowhere", "a3"),
         SendRequest(bob.pk, gid, "g3", "b2"),
     ]
-    out = messages_store(requests)
+    out = store(requests)
     seqs = [(o.message.conversation_id, o.message.seq) if o.message else None for o in out]
     assert seqs[:3] == [(gid, 1), (did, 2), (gid, 2)]
     assert out[3].message.pk == out[0].message.pk and not out[3].created
     assert out[4].message.body == "old" and not out[4].created
+    stored_old = Message.objects.get(sender_id=bob.pk, client_id="o")
+    assert out[4].message.created_at == stored_old.created_at  # read back in the same zone
     assert isinstance(out[5].error, Conflict)
     assert isinstance(out[6].error, Forbidden)
     assert isinstance(out[7].error, Forbidden)
@@ -62,13 +78,13 @@ def test_a_batch_gets_gap_free_seqs_and_each_request_its_outcome(make_user):
 async def test_concurrent_sends_share_transactions_and_seqs_stay_gap_free(make_user, monkeypatch):
     ann, bob, _cat, _eve, gid, did, _xid = await database_sync_to_async(_world)(make_user)
     batches = []
-    store = writer.messages_store
+    store = writer.amessages_store
 
-    def counted(requests):
+    async def counted(requests, conn):
         batches.append(len(requests))
-        return store(requests)
+        return await store(requests, conn)
 
-    monkeypatch.setattr(writer, "messages_store", counted)
+    monkeypatch.setattr(writer, "amessages_store", counted)
     results = await asyncio.gather(
         *(
             amessage_send(SendRequest(ann.pk if i % 2 else bob.pk, gid if i % 3 else did,
