@@ -34,11 +34,11 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core.db import LoopConnection, db
-from core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
 from core.events import asend_events, conversation_group
 from core.metrics import MESSAGE_SEND_SECONDS
 from core.text import text_storable
@@ -118,6 +118,9 @@ def messages_store(requests: Sequence[SendRequest]) -> list[Stored]:
             return _store_once(requests)
         except (_Retry, IntegrityError):
             continue
+        except OperationalError as exc:
+            if not isinstance(exc.__cause__, psycopg.errors.SerializationFailure):
+                raise
     return _store_once(requests)
 
 
@@ -165,8 +168,10 @@ def _store_once(requests: Sequence[SendRequest]) -> list[Stored]:
 async def amessages_store(requests: Sequence[SendRequest], conn: LoopConnection) -> list[Stored]:
     """``messages_store`` from the event loop, on the loop's own connection (PostgreSQL).
 
-    Two round trips a batch and no thread: ``BEGIN`` and the statement are pipelined, then
-    ``COMMIT`` (or ``ROLLBACK`` and again, when a concurrent retry got in first). A batch that
+    One round trip a batch and no thread: ``BEGIN``, the statement and ``COMMIT`` are
+    pipelined. When a concurrent retry got in first the statement fails
+    (``switchboard_batch_retry()``, migration 0002), nothing is stored, and the batch is
+    tried again. A batch that
     fails because the connection broke (PostgreSQL restarted while it was idle) is tried
     once more on a new connection: a retried send is answered with its stored message, so
     trying again never stores anything twice.
@@ -177,16 +182,12 @@ async def amessages_store(requests: Sequence[SendRequest], conn: LoopConnection)
         now = timezone.now()
         pg = await conn.get()
         try:
-            async with pg.pipeline():
+            async with pg.pipeline():  # BEGIN, the statement, COMMIT: one round trip
                 cursor = await pg.execute(_batch_sql(), _batch_params(requests, fresh, now))
-                rows = await cursor.fetchall()
-            try:
-                refused = _batch_apply(requests, fresh, rows, out, now)
-            except _Retry:
-                await pg.rollback()
-                continue
-            await pg.commit()
-        except psycopg.IntegrityError:  # as _Retry: a concurrent send took the seq first
+                await pg.commit()
+            rows = await cursor.fetchall()
+        except (psycopg.errors.SerializationFailure, psycopg.IntegrityError):
+            # A concurrent send took the seq or the client_id first: nothing was stored.
             await pg.rollback()
             continue
         except psycopg.OperationalError:
@@ -199,13 +200,14 @@ async def amessages_store(requests: Sequence[SendRequest], conn: LoopConnection)
             if not pg.closed:
                 await pg.rollback()
             raise
+        refused = _batch_apply(requests, fresh, rows, out, now)
         if refused:
             errors = await db(_refusals)([requests[i] for i in refused])
             for i, error in zip(refused, errors, strict=True):
                 out[i].error = error
         _copies_answer(requests, first, out)
         return out
-    raise _Retry
+    raise Unavailable("These sends met concurrent retries of themselves; try again.")
 
 
 def _store_portable(
@@ -287,7 +289,8 @@ def _batch_sql() -> str:
             ON CONFLICT (sender_id, client_id) DO NOTHING
             RETURNING id, sender_id, client_id
         )
-        SELECT s.idx, TRUE, i.id, s.cid, s.seq, NULL, NULL, NULL, NULL
+        SELECT s.idx, TRUE, COALESCE(i.id, switchboard_batch_retry()), s.cid, s.seq, NULL,
+               NULL, NULL, NULL
         FROM seqs s LEFT JOIN ins i ON i.sender_id = s.uid AND i.client_id = s.client_id
         UNION ALL
         SELECT d.idx, FALSE, d.id, d.conversation_id, d.seq, d.body, d.created_at,
@@ -318,14 +321,12 @@ def _batch_apply(
 ) -> list[int]:
     """Fill ``out`` from the batch statement's rows; return the indexes it refused.
 
-    Raises ``_Retry`` when a concurrent retry got in first (its seq would be a gap).
+    (A concurrent retry that got in first made the statement fail: every new row has an id.)
     """
     answered = set()
     for idx, new, pk, cid, seq, body, created_at, edited_at, deleted_at in rows:
         r = requests[idx]
         answered.add(idx)
-        if new and pk is None:
-            raise _Retry
         if not new and cid != r.conversation_id:
             out[idx].error = Conflict(CLIENT_ID_REUSED)
             continue
@@ -469,6 +470,8 @@ class _Writer:
                     results = await self._store(requests)
             except Exception as exc:  # the database failed: every send of the batch did
                 logger.warning("message batch of %s failed", len(batch), exc_info=True)
+                if isinstance(exc, psycopg.Error | DatabaseError):  # sent again, it may work
+                    exc = Unavailable("The database is unavailable; send again.")
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)

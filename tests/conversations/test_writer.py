@@ -2,9 +2,11 @@
 
 import asyncio
 
+import psycopg
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from django.db import connection
 
 from conversations import writer
 from conversations.models import Conversation, Message
@@ -110,3 +112,38 @@ async def test_a_refused_send_raises_its_error_and_the_others_are_stored(make_us
     )
     assert ok[0].seq == 1 and ok[1] is True
     assert isinstance(refused, Forbidden)
+
+
+async def test_a_retry_stored_meanwhile_by_another_process_leaves_no_gap(make_user):
+    """The batch statement meets a concurrent insert of the same send: it fails, nothing of it
+    stays, and the batch tried again answers with the stored message (migration 0002)."""
+    ann, _bob, _cat, _eve, gid, _did, _xid = await database_sync_to_async(_world)(make_user)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    other = await psycopg.AsyncConnection.connect(**params)  # "another process"
+    conn = LoopConnection()
+    try:
+        await other.execute(
+            "UPDATE conversations_conversation SET last_seq = last_seq + 1 WHERE id = %s", [gid]
+        )
+        await other.execute(
+            "INSERT INTO conversations_message (conversation_id, seq, sender_id, body, client_id,"
+            " created_at) VALUES (%s, 1, %s, 'first', 'race', now())",
+            [gid, ann.pk],
+        )
+        # Our batch starts now: it cannot see that row yet, and waits for the row lock.
+        store = asyncio.create_task(
+            amessages_store([SendRequest(ann.pk, gid, "again", "race")], conn)
+        )
+        await asyncio.sleep(0.3)
+        assert not store.done()
+        await other.commit()
+        (out,) = await asyncio.wait_for(store, 10)
+    finally:
+        await other.close()
+        conn.discard()
+    assert not out.created and out.message.body == "first" and out.message.seq == 1
+    last_seq = await database_sync_to_async(
+        Conversation.objects.filter(pk=gid).values_list("last_seq", flat=True).get
+    )()
+    assert last_seq == 1  # the failed attempt's seq was rolled back: no gap
