@@ -9,6 +9,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.http import AuthenticatedRequest
+from core.router import credential_id
 
 from . import services
 
@@ -85,6 +87,14 @@ class TokenView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _credential(request: Request) -> str | None:
+    """The ``credential_id`` a request was authenticated with: its token, or its session."""
+    if isinstance(request.auth, Token):
+        return credential_id("token", request.auth.key)
+    session_key = request._request.session.session_key
+    return credential_id("session", session_key) if session_key else None
+
+
 class WsTicketView(APIView):
     @extend_schema(
         request=None,
@@ -97,7 +107,7 @@ class WsTicketView(APIView):
     def post(self, request: AuthenticatedRequest) -> Response:
         from django.conf import settings
 
-        ticket = services.ws_ticket_issue(user=request.user)
+        ticket = services.ws_ticket_issue(user=request.user, credential=_credential(request))
         return Response({"ticket": ticket, "expires_in": settings.LIMITS["WS_TICKET_TTL_SECONDS"]})
 
 

@@ -5,4 +5,5 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from . import gateway  # noqa: F401  (registers the WebSocket authenticators)
+        # Registers the WebSocket authenticators, and the receivers that close revoked sockets.
+        from . import gateway, signals  # noqa: F401

@@ -1,21 +1,46 @@
-"""How a WebSocket's ticket or API token finds its user (registered with the gateway)."""
+"""Accounts on the WebSocket gateway: how a ticket or API token finds its user, and the
+event hook that closes the sockets whose credentials were revoked (issue: Hardening, 11)."""
+
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
 from core.db import db
-from core.router import authenticator
+from core.errors import CLOSE_CREDENTIALS_REVOKED
+from core.router import Connection, authenticator, credential_id, event_hook
 
 from .selectors import aws_ticket_redeem, user_active, user_by_token
 
 
 @authenticator("ticket")
-async def ticket_user(ticket: str) -> AbstractBaseUser | None:
-    """Consume a one-time ticket (``POST /api/auth/ws-ticket``); return its active user."""
-    user_id = await aws_ticket_redeem(ticket=ticket)
-    return None if user_id is None else await db(user_active)(user_id=user_id)
+async def ticket_user(ticket: str) -> tuple[AbstractBaseUser, str | None] | None:
+    """Consume a one-time ticket (``POST /api/auth/ws-ticket``); return its active user.
+
+    The socket answers to the credential the ticket was issued to: logging out that session
+    or revoking that token closes it too.
+    """
+    redeemed = await aws_ticket_redeem(ticket=ticket)
+    if redeemed is None:
+        return None
+    user_id, credential = redeemed
+    user = await db(user_active)(user_id=user_id)
+    return None if user is None else (user, credential)
 
 
 @authenticator("token")
-async def token_user(token: str) -> AbstractBaseUser | None:
+async def token_user(token: str) -> tuple[AbstractBaseUser, str | None] | None:
     """Return the active owner of an API token (``Authorization: Token <key>``)."""
-    return await db(user_by_token)(token=token)
+    user = await db(user_by_token)(token=token)
+    return None if user is None else (user, credential_id("token", token))
+
+
+@event_hook("auth.revoked")
+async def revoked(conn: Connection, message: dict[str, Any]) -> bool:
+    """Close this socket if it was opened with the revoked credential (null: any).
+
+    The event never reaches a client: it learns why from the close code and reason.
+    """
+    data = message["data"]
+    if data["credential"] is None or data["credential"] == conn.credential:
+        await conn.close(code=CLOSE_CREDENTIALS_REVOKED, reason=data["reason"])
+    return True

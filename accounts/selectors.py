@@ -15,13 +15,20 @@ def user_by_token(*, token: str) -> AbstractBaseUser | None:
     return row.user if row and row.user.is_active else None
 
 
-async def aws_ticket_redeem(*, ticket: str) -> int | None:
-    """Consume a one-time ticket and return its user id, or None if unknown or used."""
+async def aws_ticket_redeem(*, ticket: str) -> tuple[int, str | None] | None:
+    """Consume a one-time ticket; return its user id and the credential it was issued to.
+
+    None if unknown or used. The credential (a ``core.router.credential_id``) is None for a
+    ticket issued without one.
+    """
     if not ticket or len(ticket) > 100:
         return None
     # GETDEL (Redis >= 6.2) makes the ticket single-use even when two sockets race.
     value = await abus().execute_command("GETDEL", key("wsticket", ticket))
-    return int(value) if value else None
+    if not value:
+        return None
+    user_id, _, credential = str(value).partition(" ")
+    return int(user_id), credential or None
 
 
 def user_active(*, user_id: int) -> AbstractBaseUser | None:

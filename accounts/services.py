@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
+from core.events import send_event, user_group
 from core.redis import bus, key
 from profiles.models import Profile
 
@@ -72,8 +73,27 @@ def token_revoke(*, user: AbstractBaseUser) -> None:
     Token.objects.filter(user=user).delete()  # type: ignore[misc]
 
 
-def ws_ticket_issue(*, user: AbstractBaseUser) -> str:
-    """Return a one-time WebSocket ticket for ``user``, valid for a few seconds."""
+def ws_ticket_issue(*, user: AbstractBaseUser, credential: str | None = None) -> str:
+    """Return a one-time WebSocket ticket for ``user``, valid for a few seconds.
+
+    ``credential``: the ``core.router.credential_id`` of the session or token that asked
+    for it; the socket is closed when that credential is revoked.
+    """
     ticket = secrets.token_urlsafe(32)
-    bus().set(key("wsticket", ticket), user.pk, ex=settings.LIMITS["WS_TICKET_TTL_SECONDS"])
+    value = f"{user.pk} {credential}" if credential else str(user.pk)
+    bus().set(key("wsticket", ticket), value, ex=settings.LIMITS["WS_TICKET_TTL_SECONDS"])
     return ticket
+
+
+def sockets_close(*, user_id: int, reason: str, credential: str | None = None) -> None:
+    """Close the user's sockets opened with ``credential`` (None: all of them), everywhere.
+
+    One event to the user's group once the transaction commits; every server process
+    closes its matching sockets with 4440 (docs/protocol.md). ``reason``: ``logout``,
+    ``password_changed`` or ``token_revoked``, sent as the close reason.
+    """
+    send_event(
+        event="auth.revoked",
+        data={"reason": reason, "credential": credential},
+        groups=[user_group(user_id)],
+    )

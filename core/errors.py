@@ -39,6 +39,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ORIGIN_FORBIDDEN = 4403
 CLOSE_TOO_MANY_CONNECTIONS = 4409
 CLOSE_RATE_LIMITED = 4429
+# The credentials the socket was opened with were revoked while it was open (log-out,
+# password change, API token revoked): 440 "Login Time-out", sign in again.
+CLOSE_CREDENTIALS_REVOKED = 4440
 
 
 class ServiceError(Exception):

@@ -76,6 +76,10 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
         "kind": str,
         "payload": (dict, type(None)),
     },
+    # Credentials were revoked (log-out, password change, token revoked): the user's sockets
+    # authenticated with ``credential`` (a ``core.router.credential_id``; null: every socket
+    # of the user) close with 4440. Consumed by accounts' event hook: never sent to a client.
+    "auth.revoked": {"reason": str, "credential": (str, type(None))},
     # The live feed (docs/subsystems/live.md), to connections that sent ``live.subscribe``:
     # counters computed every few seconds by a Celery task; ``trending`` is a list of
     # {"interest": str, "score": int}, highest first; ``at`` the ISO time of the count.

@@ -15,11 +15,14 @@ replies, and calls what apps registered here. Apps register from their ``AppConf
 - ``@event_hook("event")``: ``async def hook(conn, message) -> bool`` sees a pushed event
   before the gateway sends it; True means it delivered or dropped it itself (sequenced
   events go through the conversations app's sequencer), False lets the gateway send it.
-- ``authenticator("ticket" | "token")``: resolves a WebSocket credential to a user.
+- ``authenticator("ticket" | "token")``: resolves a WebSocket credential to a user and
+  the ``credential_id`` of what the socket may be revoked by (the token, or the session or
+  token a ticket was issued to), so a log-out or a revoked token can close its sockets.
 
 ``Connection`` is the whole API a handler or hook may use on a socket.
 """
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -34,6 +37,11 @@ class Connection(Protocol):
 
     @property
     def channel_name(self) -> str: ...
+
+    @property
+    def credential(self) -> str | None:
+        """The ``credential_id`` this socket was authenticated with (None if unknown)."""
+        ...
 
     def state(self, kind: type[S]) -> S:
         """Return this connection's instance of ``kind`` (created empty on first use)."""
@@ -53,11 +61,16 @@ class Connection(Protocol):
 
     async def group_leave(self, group: str) -> None: ...
 
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Close the socket with a close code (docs/protocol.md); disconnect hooks follow."""
+        ...
+
 
 Handler = Callable[[Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
 Hook = Callable[[Connection], Awaitable[None]]
 EventHook = Callable[[Connection, dict[str, Any]], Awaitable[bool]]
-Authenticator = Callable[[str], Awaitable[Any]]
+# -> (the active user, the credential_id the socket answers to), or None.
+Authenticator = Callable[[str], Awaitable[tuple[Any, str | None] | None]]
 HookPoint = Literal["admit", "connect", "frame", "heartbeat", "disconnect"]
 
 HANDLERS: dict[str, Handler] = {}
@@ -115,8 +128,20 @@ def event_hook(event: str) -> Callable[[EventHook], EventHook]:
     return register
 
 
+def credential_id(kind: str, secret: str) -> str:
+    """Name a credential (``"session"`` and its key, ``"token"`` and its key) without it.
+
+    Sockets remember this, and revocations carry it through the channel layer: a digest,
+    so no session key or token travels through Redis or sits in a consumer.
+    """
+    return hashlib.sha256(f"{kind}:{secret}".encode()).hexdigest()[:32]
+
+
 def authenticator(method: str) -> Callable[[Authenticator], Authenticator]:
-    """Register how a WebSocket credential of ``method`` ("ticket", "token") finds its user."""
+    """Register how a WebSocket credential of ``method`` ("ticket", "token") finds its user.
+
+    The function returns ``(user, credential_id)`` or None (unknown, used or inactive).
+    """
 
     def register(func: Authenticator) -> Authenticator:
         AUTHENTICATORS[method] = func

@@ -8,7 +8,9 @@ with a visitor's cookies (cross-site WebSocket hijacking). Failures are recorded
 and turned into documented close codes by the consumer (docs/protocol.md).
 
 Tickets and tokens belong to the accounts app: it registers how each finds its user
-(``core.router.authenticator``), so the gateway knows no app.
+(``core.router.authenticator``), so the gateway knows no app. The scope also keeps the
+``credential_id`` of what authenticated the socket (``scope["auth_credential"]``), so the
+accounts app can close it when that credential is revoked.
 """
 
 from importlib import import_module
@@ -23,7 +25,7 @@ from django.http.cookie import parse_cookie
 from django.http.request import validate_host
 
 from core.errors import CLOSE_ORIGIN_FORBIDDEN, CLOSE_UNAUTHENTICATED
-from core.router import AUTHENTICATORS
+from core.router import AUTHENTICATORS, credential_id
 
 
 def origin_allowed(origin: str) -> bool:
@@ -58,10 +60,10 @@ def _session(scope: dict[str, Any]) -> Any:
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
 
 
-async def _credential_user(method: str, credential: str) -> Any:
+async def _credential_user(method: str, credential: str) -> tuple[Any, str | None]:
     resolve = AUTHENTICATORS.get(method)
-    user = await resolve(credential) if resolve is not None else None
-    return user if user is not None else AnonymousUser()
+    found = await resolve(credential) if resolve is not None else None
+    return found if found is not None else (AnonymousUser(), None)
 
 
 # Channels ships no types: its base classes are ``Any`` to mypy.
@@ -71,25 +73,29 @@ class _TokenAuthMiddleware(BaseMiddleware):  # type: ignore[misc]
         headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}
         origin = headers.get("origin")
         origin_ok = origin is None or origin_allowed(origin)
-        user, method = AnonymousUser(), None
+        user, method, credential = AnonymousUser(), None, None
         ticket = parse_qs(scope.get("query_string", b"").decode("latin1")).get("ticket", [""])[0]
         authorization = headers.get("authorization", "")
         if ticket:
-            user = await _credential_user("ticket", ticket)
+            user, credential = await _credential_user("ticket", ticket)
             method = "ticket"
         elif authorization.lower().startswith("token "):
-            user = await _credential_user("token", authorization[6:].strip())
+            user, credential = await _credential_user("token", authorization[6:].strip())
             method = "token"
         elif origin is not None and origin_ok:
             scope["session"] = _session(scope)
             user = await get_user(scope)
             method = "session"
+            if scope["session"].session_key:
+                credential = credential_id("session", scope["session"].session_key)
         if not origin_ok:
             scope["auth_error"] = CLOSE_ORIGIN_FORBIDDEN
         elif not user.is_authenticated:
             scope["auth_error"] = CLOSE_UNAUTHENTICATED
         scope["user"] = user
         scope["auth_method"] = method if user.is_authenticated else None
+        # What a revocation names to close this socket (``core.router.credential_id``).
+        scope["auth_credential"] = credential if user.is_authenticated else None
         return await super().__call__(scope, receive, send)
 
 

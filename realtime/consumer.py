@@ -51,6 +51,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     def user_id(self) -> int:
         return self._user_id
 
+    @property
+    def credential(self) -> str | None:
+        return self.scope.get("auth_credential")  # set by realtime.auth
+
     def state(self, kind: type[S]) -> S:
         """Return this connection's instance of an app's state class (created on first use)."""
         found: S | None = self._states.get(kind)
