@@ -1,12 +1,22 @@
-"""Presence on the WebSocket gateway: admit, connect, heartbeat, disconnect hooks.
+"""Presence on the WebSocket gateway: admit, connect and disconnect hooks, and the refresh
+of this process' sockets.
 
-Small and failure-proof on purpose: a Redis hiccup in presence must never close a socket
-or fail a ``ping``; the next heartbeat repairs the state. ``PresenceState`` is this app's
-per-connection state (heartbeat throttle, typing bucket and membership checks).
+Small and failure-proof on purpose: a Redis hiccup in presence must never close a socket;
+the next refresh repairs the state. ``PresenceState`` is this app's per-connection state
+(typing bucket and membership checks).
+
+Liveness is the server's word, not the client's (Hardening 7): each process refreshes the
+expiry of every socket it holds every ``PRESENCE_TTL_SECONDS / 3``, whether the client pings
+or not, so an open socket keeps counting against ``WS_CONNECTIONS_PER_USER`` and keeps its
+user online, while the sockets of a killed process stop counting at most TTL after its last
+refresh. That timer is the process', not a consumer's: only the process that holds a socket
+can vouch that it is open, which Celery Beat cannot. One task per event loop, running only
+while the loop holds sockets; its script calls travel in the loop's bus pipeline.
 """
 
+import asyncio
 import logging
-import time
+import weakref
 
 from django.conf import settings
 
@@ -14,16 +24,18 @@ from core.errors import CLOSE_TOO_MANY_CONNECTIONS, Refused
 from core.ratelimit import TokenBucket
 from core.router import Connection, hook
 
-from . import selectors, services
+from . import services
 
 logger = logging.getLogger(__name__)
+
+# Socket refreshes per script pipeline round: a few hundred keep each round short for Redis.
+REFRESH_CHUNK = 500
 
 
 class PresenceState:
     """What presence and typing keep per connection."""
 
     def __init__(self) -> None:
-        self.refreshed = 0.0  # monotonic time of the last touch
         self.typing_bucket = TokenBucket(
             settings.LIMITS["TYPING_RATE_PER_SECOND"], settings.LIMITS["TYPING_RATE_BURST"]
         )
@@ -31,48 +43,90 @@ class PresenceState:
         self.typing_members: dict[int, float] = {}
 
 
+class _Refresher:
+    """The admitted sockets of one event loop, and the task that keeps them alive."""
+
+    def __init__(self) -> None:
+        self.conns: dict[str, int] = {}  # connection id -> user id
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, conn_id: str, user_id: int) -> None:
+        self.conns[conn_id] = user_id
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+
+    def discard(self, conn_id: str) -> None:
+        self.conns.pop(conn_id, None)
+
+    async def _run(self) -> None:
+        while self.conns:
+            await asyncio.sleep(settings.LIMITS["PRESENCE_TTL_SECONDS"] / 3)
+            items = list(self.conns.items())
+            for start in range(0, len(items), REFRESH_CHUNK):
+                chunk = items[start : start + REFRESH_CHUNK]
+                results = await asyncio.gather(
+                    *(self._touch(conn_id, user_id) for conn_id, user_id in chunk),
+                    return_exceptions=True,
+                )
+                failed = [r for r in results if isinstance(r, BaseException)]
+                if failed:  # Redis away: the next round repairs; TTL / 3 leaves two more
+                    logger.warning(
+                        "%s of %s socket refreshes failed: %r", len(failed), len(chunk), failed[0]
+                    )
+
+    async def _touch(self, conn_id: str, user_id: int) -> None:
+        # Checked in the same step as the script call is queued: a socket that closed since
+        # the round began has had its leave queued already, and must not be revived after it.
+        if conn_id in self.conns:
+            await services.apresence_touch(user_id=user_id, conn_id=conn_id)
+
+
+_refreshers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Refresher]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _refresher() -> _Refresher:
+    loop = asyncio.get_running_loop()
+    found = _refreshers.get(loop)
+    if found is None:
+        found = _refreshers[loop] = _Refresher()
+    return found
+
+
 @hook("admit", order=0)
 async def connections_limit(conn: Connection) -> None:
-    """Refuse a socket past ``WS_CONNECTIONS_PER_USER`` live ones (over every process)."""
-    limit = settings.LIMITS["WS_CONNECTIONS_PER_USER"]
+    """Refuse a socket past ``WS_CONNECTIONS_PER_USER`` live ones (over every process).
+
+    Admission registers the connection in the same atomic step as the count (admit.lua),
+    so this hook is the one admit hook that writes: if a later one refuses the socket, its
+    entry is never refreshed and stops counting after the TTL.
+    """
     try:
-        alive = await selectors.aconnections_alive_count(user_id=conn.user_id)
+        admitted = await services.apresence_admit(user_id=conn.user_id, conn_id=conn.channel_name)
     except Exception:  # Redis too busy or away: admit (the limit is a guard, not a right)
         logger.warning("user=%s connection count unavailable", conn.user_id, exc_info=True)
         return
-    if alive >= limit:
+    if not admitted:
+        limit = settings.LIMITS["WS_CONNECTIONS_PER_USER"]
         raise Refused(CLOSE_TOO_MANY_CONNECTIONS, f"more than {limit} connections")
 
 
 @hook("connect", order=20)
 async def presence_connect(conn: Connection) -> None:
     """Register the new connection as alive (announces the user online if they were not)."""
-    conn.state(PresenceState).refreshed = time.monotonic()
+    _refresher().add(conn.channel_name, conn.user_id)
     try:
         await services.apresence_touch(user_id=conn.user_id, conn_id=conn.channel_name)
     except Exception:
         logger.exception("user=%s presence connect failed", conn.user_id)
 
 
-@hook("heartbeat")
-async def presence_heartbeat(conn: Connection) -> None:
-    """Push the connection's expiry forward, at most every TTL / 4 whatever the ping rate."""
-    state = conn.state(PresenceState)
-    now = time.monotonic()
-    # TTL / 4: with the protocol's 15 s ping every ping refreshes (TTL 45 s), and a faster
-    # pinger costs no more Redis work.
-    if now - state.refreshed < settings.LIMITS["PRESENCE_TTL_SECONDS"] / 4:
-        return
-    state.refreshed = now
-    try:
-        await services.apresence_touch(user_id=conn.user_id, conn_id=conn.channel_name)
-    except Exception:
-        logger.exception("user=%s presence heartbeat failed", conn.user_id)
-
-
 @hook("disconnect", order=10)
 async def presence_disconnect(conn: Connection) -> None:
     """Forget the connection; offline follows from the sweep after the grace period."""
+    # Dropped from the refresh before the leave is queued: no refresh can follow the leave.
+    _refresher().discard(conn.channel_name)
     try:
         await services.apresence_leave(user_id=conn.user_id, conn_id=conn.channel_name)
     except Exception:

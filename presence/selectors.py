@@ -1,6 +1,5 @@
 """Reads of presence, read markers and unread counts."""
 
-import time
 from datetime import UTC, datetime
 from typing import cast
 
@@ -9,7 +8,7 @@ from django.db import connection
 
 from conversations.models import Conversation, Membership, Message
 from conversations.selectors import membership_get
-from core.redis import abus, bus, key
+from core.redis import bus, key
 from profiles.models import Profile
 
 
@@ -179,8 +178,3 @@ def unread_summary(*, user_id: int) -> dict:
         "total": sum(per.values()),
         "conversations": [{"conversation_id": cid, "unread": n} for cid, n in listed],
     }
-
-
-async def aconnections_alive_count(*, user_id: int) -> int:
-    """Return how many of the user's connections are alive (on any server process)."""
-    return await abus().zcount(conns_key(user_id), time.time(), "+inf")

@@ -1,8 +1,9 @@
 """Presence writes: connections alive in Redis, online / offline announced to contacts.
 
 A user is online while at least one connection, on any server process, is alive: each
-connection has an expiry in ``presence:conns:<uid>``, pushed forward at connect and by the
-client's heartbeat (``ping``). A clean close starts a grace period; a killed server's
+connection has an expiry in ``presence:conns:<uid>``, set at admission and pushed forward
+by the server process that holds the socket (every TTL / 3, ``presence.gateway``), whether
+the client pings or not. A clean close starts a grace period; a killed server's
 connections simply stop being refreshed. Either way the Celery beat sweep
 (``presence_sweep``) takes the user offline once nothing is alive, and only then is
 ``offline`` announced. Timing constants and bounds: docs/subsystems/presence.md.
@@ -28,6 +29,7 @@ from .selectors import conns_key, seen_key, seen_write_key, timestamp_iso, users
 logger = logging.getLogger(__name__)
 
 _LUA = Path(__file__).resolve().parent / "lua"
+ADMIT = Script(_LUA / "admit.lua")
 TOUCH = Script(_LUA / "touch.lua")
 LEAVE = Script(_LUA / "leave.lua")
 SWEEP = Script(_LUA / "sweep.lua")
@@ -58,6 +60,25 @@ def _leave_args(user_id: int, conn_id: str, now: float) -> dict:
     }
 
 
+async def apresence_admit(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
+    """Register a new connection unless the user has ``WS_CONNECTIONS_PER_USER`` alive.
+
+    Count and registration are one script call, so the bound holds under racing connects on
+    every process. Return whether the connection was admitted.
+    """
+    now = time.time() if now is None else now
+    admitted = await ADMIT.arun(
+        keys=[conns_key(user_id)],
+        args=[
+            conn_id,
+            repr(now),
+            settings.LIMITS["PRESENCE_TTL_SECONDS"],
+            settings.LIMITS["WS_CONNECTIONS_PER_USER"],
+        ],
+    )
+    return bool(admitted)
+
+
 def presence_touch(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
     """Keep a connection alive; announce the user online if they were not. Return that."""
     now = time.time() if now is None else now
@@ -70,7 +91,7 @@ def presence_touch(*, user_id: int, conn_id: str, now: float | None = None) -> b
 
 
 async def apresence_touch(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
-    """Async twin of ``presence_touch`` (the consumer's connect and heartbeat)."""
+    """Async twin of ``presence_touch`` (a connect, and each process' refresh of its sockets)."""
     now = time.time() if now is None else now
     announce, write = await TOUCH.arun(**_touch_args(user_id, conn_id, now))
     if write:

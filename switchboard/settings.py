@@ -288,12 +288,14 @@ LIMITS = {
     # every event still being handed to local consumers.
     "LAYER_DECODED_CACHE_MAX": 256,
     # Live sockets per user over all server processes (counted from presence); more: close
-    # 4409. Checked at connect, so racing connects may exceed it by a few.
+    # 4409. Counted and registered in one script at connect (presence/lua/admit.lua), so it
+    # holds under racing connects.
     "WS_CONNECTIONS_PER_USER": env.int("LIMIT_WS_CONNECTIONS_PER_USER", default=20),
     # Presence (docs/subsystems/presence.md). A connection stays alive TTL seconds after its
-    # last heartbeat; the sweep runs every SWEEP seconds, so a dead server's users go offline
-    # at most TTL + SWEEP seconds after its last heartbeat (50 s by default, issue #4: <= 60).
-    "PRESENCE_TTL_SECONDS": env.float("LIMIT_PRESENCE_TTL_SECONDS", default=45.0),
+    # server process last refreshed it (every TTL / 3, pings or not); the sweep runs every
+    # SWEEP seconds, so a dead server's sockets stop counting TTL after its last refresh and
+    # its users go offline at most TTL + SWEEP seconds after it (20 s; issue #4: <= 60).
+    "PRESENCE_TTL_SECONDS": env.float("LIMIT_PRESENCE_TTL_SECONDS", default=15.0),
     "PRESENCE_SWEEP_SECONDS": env.float("LIMIT_PRESENCE_SWEEP_SECONDS", default=5.0),
     "PRESENCE_SWEEP_BATCH": 500,
     # The last connection closed: offline is announced only after this (a reload is silent).

@@ -1,4 +1,5 @@
-"""Presence across real server processes: devices on two servers, a SIGKILLed server."""
+"""Presence across real server processes: devices on two servers, a SIGKILLed server, and
+the connections-per-user bound under racing connects, silent clients and a killed server."""
 
 import asyncio
 import json
@@ -9,6 +10,7 @@ import websockets
 from channels.db import database_sync_to_async
 
 from conversations.services import conversation_direct_get_or_create
+from core.errors import CLOSE_TOO_MANY_CONNECTIONS
 from presence.services import presence_sweep
 from tests.conftest import token_for
 
@@ -109,10 +111,77 @@ async def test_users_of_a_killed_server_go_offline_after_the_ttl(servers, make_u
     deadline = time.monotonic() + 60
     offline = None
     while offline is None and time.monotonic() < deadline:
-        # Bob's heartbeat keeps him alive (his TTL is as short as ann's).
+        # Bob's server keeps him alive (his TTL is as short as ann's); he still answers.
         assert (await bob_c.request("ping"))["ok"]
         swept += await database_sync_to_async(presence_sweep)()
         offline = await bob_c.presence(ann.pk, timeout=0.5)
     assert offline is not None and offline["online"] is False
     assert ann.pk in swept and bob.pk not in swept
     await bob_ws.close()
+
+
+# -- the connection bound (WS_CONNECTIONS_PER_USER, close 4409; Hardening 7) -------------
+
+
+async def _try_open(server, token: str):
+    """Open a socket; return it after ``hello``, or the code it was closed with instead."""
+    ws = await websockets.connect(
+        server.ws_url, additional_headers={"Authorization": f"Token {token}"}, open_timeout=60
+    )
+    try:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+    except websockets.ConnectionClosed:
+        return ws.close_code
+    assert frame["type"] == "hello", frame
+    return ws
+
+
+async def test_racing_connects_over_two_processes_open_at_most_the_limit(servers, make_user):
+    a, b = servers(2)
+    ann = await database_sync_to_async(make_user)()
+    token = await database_sync_to_async(token_for)(ann)
+    results = await asyncio.gather(*(_try_open(a if i % 2 else b, token) for i in range(100)))
+    opened = [r for r in results if not isinstance(r, int)]
+    refused = [r for r in results if isinstance(r, int)]
+    assert len(opened) == 20  # the limit, exactly: the count and the registration are one step
+    assert refused == [CLOSE_TOO_MANY_CONNECTIONS] * 80
+    for ws in opened:
+        await ws.close()
+
+
+async def test_sockets_that_never_ping_keep_counting(servers, make_user):
+    ttl, limit = 2.0, 3
+    (a,) = servers(1, LIMIT_PRESENCE_TTL_SECONDS=str(ttl), LIMIT_WS_CONNECTIONS_PER_USER=str(limit))
+    ann = await database_sync_to_async(make_user)()
+    token = await database_sync_to_async(token_for)(ann)
+    silent = [await _try_open(a, token) for _ in range(limit)]  # never send a frame
+    await asyncio.sleep(3 * ttl)  # the old rule forgot them after one TTL without a ping
+    assert await _try_open(a, token) == CLOSE_TOO_MANY_CONNECTIONS
+    await silent.pop().close()
+    await asyncio.sleep(0.5)  # the server runs the close's leave
+    again = await _try_open(a, token)
+    assert not isinstance(again, int)
+    for ws in [*silent, again]:
+        await ws.close()
+
+
+async def test_sockets_of_a_killed_process_stop_counting_within_the_ttl(servers, make_user):
+    ttl, limit = 2.0, 3
+    a, b = servers(2, LIMIT_PRESENCE_TTL_SECONDS=str(ttl), LIMIT_WS_CONNECTIONS_PER_USER=str(limit))
+    ann = await database_sync_to_async(make_user)()
+    token = await database_sync_to_async(token_for)(ann)
+    on_a = [await _try_open(a, token) for _ in range(limit)]
+    assert all(not isinstance(ws, int) for ws in on_a)
+    await asyncio.sleep(ttl)  # server a has refreshed them: they count past their first TTL
+    assert await _try_open(b, token) == CLOSE_TOO_MANY_CONNECTIONS
+    a.kill()  # SIGKILL: no disconnect hook runs, its sockets just stop being refreshed
+    killed = time.monotonic()
+    while True:
+        result = await _try_open(b, token)
+        if not isinstance(result, int):
+            break
+        assert result == CLOSE_TOO_MANY_CONNECTIONS
+        # The documented bound: TTL after the last refresh (plus a connect's own time).
+        assert time.monotonic() - killed < ttl + 1.0
+        await asyncio.sleep(0.1)
+    await result.close()
