@@ -66,6 +66,23 @@ def _session_login(user) -> Client:
     return client
 
 
+def _people(make_user):
+    ann, bob = make_user(), make_user()
+    browser = _session_login(ann)
+    return (
+        ann,
+        browser,
+        browser.cookies[settings.SESSION_COOKIE_NAME].value,
+        token_for(ann),
+        token_for(bob),
+    )
+
+
+async def _ann_and_bob(make_user):
+    """Ann, her logged-in browser and its session key, her API token, and Bob's token."""
+    return await database_sync_to_async(_people)(make_user)
+
+
 def _ticket(client) -> str:
     response = client.post("/api/auth/ws-ticket")
     assert response.status_code == 200, response.content
@@ -90,10 +107,7 @@ async def _assert_revoked(revoked: list, kept: list, started: float) -> None:
 
 async def test_logout_closes_that_sessions_sockets_on_every_process(servers, make_user):
     a, b = servers(2)
-    ann, bob = await database_sync_to_async(lambda: (make_user(), make_user()))()
-    browser = await database_sync_to_async(_session_login)(ann)
-    session = browser.cookies[settings.SESSION_COOKIE_NAME].value
-    ann_token, bob_token = await database_sync_to_async(lambda: (token_for(ann), token_for(bob)))()
+    ann, browser, session, ann_token, bob_token = await _ann_and_bob(make_user)
     ticket = await database_sync_to_async(_ticket)(browser)
     revoked = [
         await _open(a, session=session),
@@ -123,10 +137,7 @@ async def _refused_code(server, *, session: str) -> int | None:
 
 async def test_password_change_closes_every_socket_of_the_user(servers, make_user):
     a, b = servers(2)
-    ann, bob = await database_sync_to_async(lambda: (make_user(), make_user()))()
-    browser = await database_sync_to_async(_session_login)(ann)
-    session = browser.cookies[settings.SESSION_COOKIE_NAME].value
-    ann_token, bob_token = await database_sync_to_async(lambda: (token_for(ann), token_for(bob)))()
+    ann, browser, session, ann_token, bob_token = await _ann_and_bob(make_user)
     ticket = await database_sync_to_async(_ticket)(_token_client(ann_token))
     revoked = [
         await _open(a, session=session),
@@ -163,10 +174,7 @@ async def test_a_save_that_keeps_the_password_closes_nothing(servers, make_user)
 
 async def test_token_revocation_closes_the_tokens_sockets(servers, make_user):
     a, b = servers(2)
-    ann, bob = await database_sync_to_async(lambda: (make_user(), make_user()))()
-    browser = await database_sync_to_async(_session_login)(ann)
-    session = browser.cookies[settings.SESSION_COOKIE_NAME].value
-    ann_token, bob_token = await database_sync_to_async(lambda: (token_for(ann), token_for(bob)))()
+    ann, browser, session, ann_token, bob_token = await _ann_and_bob(make_user)
     app = _token_client(ann_token)
     ticket = await database_sync_to_async(_ticket)(app)
     revoked = [
