@@ -11,7 +11,7 @@ or not, so an open socket keeps counting against ``WS_CONNECTIONS_PER_USER`` and
 user online, while the sockets of a killed process stop counting at most TTL after its last
 refresh. That timer is the process', not a consumer's: only the process that holds a socket
 can vouch that it is open, which Celery Beat cannot. One task per event loop, running only
-while the loop holds sockets; its script calls travel in the loop's bus pipeline.
+while the loop holds sockets; one refresh script call per few hundred sockets (refresh.lua).
 """
 
 import asyncio
@@ -28,7 +28,7 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
-# Socket refreshes per script pipeline round: a few hundred keep each round short for Redis.
+# Sockets per refresh script call: a few hundred keep each call short for Redis.
 REFRESH_CHUNK = 500
 
 
@@ -61,24 +61,15 @@ class _Refresher:
     async def _run(self) -> None:
         while self.conns:
             await asyncio.sleep(settings.LIMITS["PRESENCE_TTL_SECONDS"] / 3)
-            items = list(self.conns.items())
+            items = [(user_id, conn_id) for conn_id, user_id in self.conns.items()]
             for start in range(0, len(items), REFRESH_CHUNK):
-                chunk = items[start : start + REFRESH_CHUNK]
-                results = await asyncio.gather(
-                    *(self._touch(conn_id, user_id) for conn_id, user_id in chunk),
-                    return_exceptions=True,
-                )
-                failed = [r for r in results if isinstance(r, BaseException)]
-                if failed:  # Redis away: the next round repairs; TTL / 3 leaves two more
-                    logger.warning(
-                        "%s of %s socket refreshes failed: %r", len(failed), len(chunk), failed[0]
-                    )
-
-    async def _touch(self, conn_id: str, user_id: int) -> None:
-        # Checked in the same step as the script call is queued: a socket that closed since
-        # the round began has had its leave queued already, and must not be revived after it.
-        if conn_id in self.conns:
-            await services.apresence_touch(user_id=user_id, conn_id=conn_id)
+                chunk = [c for c in items[start : start + REFRESH_CHUNK] if c[1] in self.conns]
+                # Checked as the call is queued: a socket that closed since the round began
+                # has had its leave queued already, and must not be revived after it.
+                try:
+                    await services.apresence_refresh(conns=chunk)
+                except Exception:  # Redis away: the next round repairs; TTL / 3 leaves two more
+                    logger.warning("refresh of %s sockets failed", len(chunk), exc_info=True)
 
 
 _refreshers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Refresher]" = (

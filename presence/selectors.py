@@ -27,7 +27,7 @@ def conns_key(user_id: int | str) -> str:
     return key("presence", "conns", user_id)
 
 
-def seen_write_key(user_id: int) -> str:
+def seen_write_key(user_id: int | str) -> str:
     """Exists while a recent ``Profile.last_seen`` write throttles the next one."""
     return key("presence", "seenw", user_id)
 

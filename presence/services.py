@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 _LUA = Path(__file__).resolve().parent / "lua"
 ADMIT = Script(_LUA / "admit.lua")
 TOUCH = Script(_LUA / "touch.lua")
+REFRESH = Script(_LUA / "refresh.lua")
 LEAVE = Script(_LUA / "leave.lua")
 SWEEP = Script(_LUA / "sweep.lua")
 
@@ -101,6 +102,35 @@ async def apresence_touch(*, user_id: int, conn_id: str, now: float | None = Non
     return bool(announce)
 
 
+async def apresence_refresh(*, conns: list[tuple[int, str]], now: float | None = None) -> None:
+    """Keep many connections ``(user id, conn id)`` alive at once (a process' refresh round).
+
+    One script call for them all; users found offline (Redis lost them) are announced
+    online again, and due ``Profile.last_seen`` writes are one statement.
+    """
+    if not conns:
+        return
+    now = time.time() if now is None else now
+    flat: list[object] = []
+    for user_id, conn_id in conns:
+        flat += [user_id, conn_id]
+    announce, write = await REFRESH.arun(
+        keys=[users_key(), seen_key()],
+        args=[
+            repr(now),
+            settings.LIMITS["PRESENCE_TTL_SECONDS"],
+            settings.LIMITS["PRESENCE_LAST_SEEN_WRITE_SECONDS"],
+            conns_key(""),
+            seen_write_key(""),
+            *flat,
+        ],
+    )
+    if write:
+        await db(last_seen_write_many)(user_ids=[int(u) for u in write], at=now)
+    for uid in announce:
+        await db(presence_announce)(user_id=int(uid), online=True, last_seen=now)
+
+
 def presence_leave(*, user_id: int, conn_id: str, now: float | None = None) -> int:
     """Forget a closed connection; return how many of the user's connections remain."""
     now = time.time() if now is None else now
@@ -142,6 +172,18 @@ def last_seen_write(*, user_id: int, at: float) -> None:
     if user is not None:  # profiles are created lazily (Profile.objects.ensure)
         Profile.objects.ensure(user=user)
         Profile.objects.filter(user_id=user_id).filter(newer).update(last_seen=when)
+
+
+def last_seen_write_many(*, user_ids: list[int], at: float) -> None:
+    """Store ``Profile.last_seen`` of several users at once (only ever forward); users
+    without a profile yet get one as in ``last_seen_write``."""
+    when = datetime.fromtimestamp(at, UTC)
+    newer = Q(last_seen__isnull=True) | Q(last_seen__lt=when)
+    Profile.objects.filter(user_id__in=user_ids).filter(newer).update(last_seen=when)
+    have = set(Profile.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
+    for uid in user_ids:
+        if uid not in have:
+            last_seen_write(user_id=uid, at=at)
 
 
 def presence_sweep(*, now: float | None = None) -> list[int]:

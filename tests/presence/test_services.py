@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from conversations.services import conversation_direct_get_or_create, conversation_group_create
 from presence import selectors
-from presence.services import presence_leave, presence_sweep, presence_touch
+from presence.services import apresence_refresh, presence_leave, presence_sweep, presence_touch
 from profiles.models import Profile
 from tests.conftest import ws_connect
 
@@ -157,3 +157,28 @@ def test_big_groups_do_not_make_presence_contacts(make_user, settings):
     assert selectors.contact_ids(user_id=owner.pk) == [others[0].pk]
     # Asking is still allowed for members of the big group.
     assert selectors.visible_user_ids(user_id=owner.pk, user_ids=[others[2].pk]) == {others[2].pk}
+
+
+async def test_a_refresh_round_keeps_many_connections_alive_in_one_call(make_user, settings):
+    """A process' refresh (refresh.lua): every socket's expiry moves, a user Redis lost is
+    announced online again, and due last_seen writes are stored."""
+    ann, bob = await database_sync_to_async(_pair)(make_user)
+    cat = await database_sync_to_async(make_user)()
+    ttl = settings.LIMITS["PRESENCE_TTL_SECONDS"]
+    t0 = time.time()
+    await database_sync_to_async(presence_touch)(user_id=ann.pk, conn_id="a1", now=t0)
+    await database_sync_to_async(presence_touch)(user_id=bob.pk, conn_id="b1", now=t0)
+    # cat was never touched (as if Redis lost her): the refresh brings her back online.
+    await apresence_refresh(
+        conns=[(ann.pk, "a1"), (bob.pk, "b1"), (cat.pk, "c1")], now=t0 + ttl - 1
+    )
+    gone = await database_sync_to_async(presence_sweep)(now=t0 + ttl + 1)
+    assert ann.pk not in gone and bob.pk not in gone and cat.pk not in gone
+    online = await database_sync_to_async(selectors.online_ids)(user_ids=[ann.pk, bob.pk, cat.pk])
+    assert online == {ann.pk, bob.pk, cat.pk}
+    seen = await database_sync_to_async(
+        lambda: dict(Profile.objects.filter(user_id=cat.pk).values_list("user_id", "last_seen"))
+    )()
+    assert abs(seen[cat.pk].timestamp() - (t0 + ttl - 1)) < 0.01  # new: written at once
+    gone = await database_sync_to_async(presence_sweep)(now=t0 + 2 * ttl + 1)
+    assert {ann.pk, cat.pk} <= set(gone)  # no refresh since: expired
