@@ -72,6 +72,14 @@ def _interests_for(profile: Profile, interests: object) -> list[str]:
     return [s for s in slugs if s in known]
 
 
+def region_mode_check(*, region_mode: object) -> str:
+    """Return ``region_mode`` if it is one of the pool's region modes, or raise ``Invalid``."""
+    # ``in`` on a dict hashes its operand: a list or an object from JSON would raise TypeError.
+    if not isinstance(region_mode, str) or region_mode not in pool.REGION_MODES:
+        raise Invalid("region must be one of: " + ", ".join(pool.REGION_MODES) + ".")
+    return region_mode
+
+
 def match_enter(
     *,
     user_id: int,
@@ -81,8 +89,7 @@ def match_enter(
     now: int | None = None,
 ) -> dict:
     """Put the user's ticket in the pool (once) and try to match them at once."""
-    if region_mode not in pool.REGION_MODES:
-        raise Invalid("region must be one of: " + ", ".join(pool.REGION_MODES) + ".")
+    mode = region_mode_check(region_mode=region_mode)
     profile = profile_get(user_id=user_id)
     if profile is None:
         raise NotFound("No such user.")
@@ -95,7 +102,7 @@ def match_enter(
         user_id=user_id,
         language=profile.language,
         region=profile.region,
-        region_mode=region_mode,
+        region_mode=mode,
         interests=slugs,
         channel=channel_name,
         now=now,

@@ -7,10 +7,11 @@ from django.utils import timezone
 from core.errors import Invalid
 from core.events import send_event, user_group
 from core.redis import bus
+from core.text import text_storable
 
 from .. import pool, selectors
 from ..models import Match
-from .entering import UNSET, match_enter, match_rate_check
+from .entering import UNSET, match_enter, match_rate_check, region_mode_check
 
 SIGNAL_KINDS = ("offer", "answer", "ice")
 
@@ -57,6 +58,7 @@ def match_skip(
     if match.ended_at is not None:
         raise Invalid("This match has already ended.")
     if requeue:  # refused before anything changes
+        region_mode_check(region_mode=region_mode)
         match_rate_check(user_id=user_id)
     if not match_end(match_id=match.pk, reason=Match.EndReason.SKIP, by_user_id=user_id):
         raise Invalid("This match has already ended.")
@@ -75,8 +77,10 @@ def room_say(*, user_id: int, match_id: object, text: object) -> dict:
     """Relay a text line to my partner in the room (not stored anywhere)."""
     partner = selectors.room_partner(match_id=match_id, user_id=user_id)
     limit = settings.LIMITS["MATCH_SAY_MAX_CHARS"]
-    if not isinstance(text, str) or not text.strip():
-        raise Invalid("text must be a non-empty string.")
+    # A lone surrogate cannot travel (the channel layer encodes UTF-8): refuse it here, or
+    # the frame would be acknowledged and the event lost after the reply.
+    if not isinstance(text, str) or not text.strip() or not text_storable(text):
+        raise Invalid("text must be a non-empty string of plain text.")
     if len(text) > limit:
         raise Invalid(f"text has at most {limit} characters.", limit=limit)
     sent_at = timezone.now().isoformat()
@@ -91,7 +95,7 @@ def room_say(*, user_id: int, match_id: object, text: object) -> dict:
 def _short_str(value: object, name: str, limit: int) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > limit:
+    if not isinstance(value, str) or len(value) > limit or not text_storable(value):
         raise Invalid(f"{name} must be a string of at most {limit} characters, or null.")
     return value
 
@@ -101,8 +105,8 @@ def _signal_payload(kind: object, payload: object) -> dict | None:
     if kind in ("offer", "answer"):
         limit = settings.LIMITS["MATCH_SDP_MAX_CHARS"]
         sdp = payload.get("sdp") if isinstance(payload, dict) else None
-        if not isinstance(sdp, str) or not sdp:
-            raise Invalid(f'An {kind} carries {{"sdp": "..."}}.')
+        if not isinstance(sdp, str) or not sdp or not text_storable(sdp):
+            raise Invalid(f'An {kind} carries {{"sdp": "..."}} (plain text).')
         if len(sdp) > limit:
             raise Invalid(f"An SDP has at most {limit} characters.", limit=limit)
         return {"type": kind, "sdp": sdp}
@@ -111,8 +115,12 @@ def _signal_payload(kind: object, payload: object) -> dict | None:
             return None  # end of candidates
         limit = settings.LIMITS["MATCH_ICE_MAX_CHARS"]
         candidate = payload.get("candidate") if isinstance(payload, dict) else None
-        if not isinstance(candidate, str) or not isinstance(payload, dict):
-            raise Invalid('An ice signal carries {"candidate": "..."} or null.')
+        if (
+            not isinstance(candidate, str)
+            or not isinstance(payload, dict)
+            or not text_storable(candidate)
+        ):
+            raise Invalid('An ice signal carries {"candidate": "..."} (plain text) or null.')
         if len(candidate) > limit:
             raise Invalid(f"A candidate has at most {limit} characters.", limit=limit)
         index = payload.get("sdpMLineIndex")

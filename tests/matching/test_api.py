@@ -55,6 +55,14 @@ def test_rest_enter_and_leave(make_user):
     assert (response.status_code, response.json()["code"]) == (409, "conflict")
 
 
+def test_enter_fields_of_the_wrong_type_are_a_400(make_user):
+    client = api_as(make_user(interests=["chess"]))
+    for body in ({"region": []}, {"region": {}}, {"interests": {}}, {"interests": [["x"]]}):
+        response = client.post("/api/meet/queue", body, format="json")
+        assert (response.status_code, response.json()["code"]) == (400, "invalid"), body
+    assert pool.pool_ticket(user_id=client.user.pk) == {}
+
+
 def test_ice_servers_give_stun_and_coturn_rest_credentials(make_user, settings):
     settings.MEET_STUN_URLS = ["stun:stun.example.org:3478"]
     settings.MEET_TURN_URLS = ["turn:turn.example.org:3478?transport=udp"]

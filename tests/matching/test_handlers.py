@@ -200,3 +200,66 @@ async def test_a_rate_limited_frame_carries_retry_after_but_no_http_headers(peop
     assert reply["error"]["code"] == "rate_limited"
     assert reply["error"]["retry_after"] >= 1
     assert set(reply["error"]) == {"code", "message", "retry_after"}
+
+
+async def test_fields_of_the_wrong_type_are_invalid_not_internal(people):
+    # A list or an object where a string is expected was a TypeError (unhashable) and an
+    # ``internal`` reply; every one must be ``invalid`` and leave no ticket behind.
+    ann, bob, _ = await people()
+    async with ws_connect(ann) as ann_ws:
+        for data in (
+            {"region": []},
+            {"region": {}},
+            {"region": 5},
+            {"interests": {}},
+            {"interests": "chess"},
+            {"interests": [[]]},
+            {"interests": [{}]},
+            {"interests": [None]},
+        ):
+            reply = await ann_ws.request("match.enter", data)
+            assert reply["error"]["code"] == "invalid", (data, reply)
+        assert await database_sync_to_async(pool.pool_ticket)(user_id=ann.pk) == {}
+        async with ws_connect(bob) as bob_ws:
+            match_id = await _matched(ann_ws, bob_ws)
+            for data in (
+                {"match_id": match_id, "requeue": True, "region": []},
+                {"match_id": [match_id]},
+                {"match_id": {}, "requeue": True},
+            ):
+                reply = await ann_ws.request("match.skip", data)
+                assert reply["error"]["code"] == "invalid", (data, reply)
+            # The refused requeue ended nothing: the room is still open.
+            said = await ann_ws.request("match.say", {"match_id": match_id, "text": "still here"})
+            assert said["ok"], said
+
+
+async def test_lone_surrogates_in_room_text_and_signalling_are_refused(people):
+    # They were acknowledged and then lost: the channel layer cannot encode them.
+    ann, bob, _ = await people()
+    async with ws_connect(ann) as ann_ws, ws_connect(bob) as bob_ws:
+        match_id = await _matched(ann_ws, bob_ws)
+        candidate = "candidate:1 1 udp 2122260223 10.0.0.2 50000 typ host"
+
+        def ice(**fields):
+            return {"kind": "ice", "payload": {"candidate": candidate, **fields}}
+
+        bad = [
+            ("match.say", {"text": "hi \ud800"}),
+            ("match.say", {"text": "nul\x00"}),
+            ("match.signal", {"kind": "offer", "payload": {"sdp": SDP + "a=x:\udfff\r\n"}}),
+            ("match.signal", {"kind": "answer", "payload": {"sdp": "\ud83d"}}),
+            ("match.signal", ice(candidate=candidate + "\ud800")),
+            ("match.signal", ice(sdpMid="\ud800")),
+            ("match.signal", ice(usernameFragment="\udc00")),
+        ]
+        for frame_type, data in bad:
+            reply = await ann_ws.request(frame_type, {"match_id": match_id, **data})
+            assert reply["error"]["code"] == "invalid", (data, reply)
+        # A real pair of surrogates (an emoji) is fine and arrives.
+        assert (await ann_ws.request("match.say", {"match_id": match_id, "text": "hi 😀"}))["ok"]
+        assert (await bob_ws.event("match.message"))["data"]["text"] == "hi 😀"
+        relayed = [
+            e for e in await bob_ws.drain() if e["type"] in ("match.signal", "match.message")
+        ]
+        assert not relayed
