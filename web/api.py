@@ -5,7 +5,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import Invalid
 from core.http import AuthenticatedRequest
+from core.text import text_storable
 
 from . import selectors
 
@@ -26,4 +28,6 @@ class UserSearchView(APIView):
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         q = request.query_params.get("q", "")[:150]
+        if not text_storable(q):  # PostgreSQL refuses NUL even in a LIKE pattern
+            raise Invalid("q must be plain text.")
         return Response(selectors.user_search(user_id=request.user.pk, prefix=q))

@@ -31,5 +31,13 @@ def test_results_are_bounded(make_user, settings):
     assert len(api_as(me).get("/api/users", {"q": "zed"}).json()) == 3
 
 
+def test_a_nul_in_the_query_is_a_400_not_a_500(make_user):
+    # PostgreSQL refuses NUL in a LIKE pattern: unchecked, this was a 500.
+    response = api_as(make_user()).get("/api/users?q=%00")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    response = api_as(make_user()).get("/api/users?q=a%00b")
+    assert response.status_code == 400
+
+
 def test_needs_a_signed_in_user():
     assert APIClient().get("/api/users", {"q": "a"}).status_code in (401, 403)
