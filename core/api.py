@@ -16,7 +16,7 @@ error responses to every operation (an operation names its own extra ones with
 
 from typing import Any
 
-from rest_framework import exceptions
+from rest_framework import exceptions, parsers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -55,6 +55,20 @@ def _first(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _first(v) for k, v in value.items()}
     return str(value)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; a body nested too deeply to parse is a 400, not a 500.
+
+    DRF turns only ``ValueError`` into ``parse_error``; ``[`` x 5,000 raises
+    ``RecursionError``.
+    """
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
 
 
 def json_object(request: Request) -> dict[str, Any]:

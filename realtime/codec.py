@@ -32,6 +32,10 @@ def frame_decode(text: str | None) -> dict[str, Any]:
         frame = json.loads(text)
     except ValueError:
         raise FrameError(errors.BAD_JSON, "The frame is not valid JSON.") from None
+    except RecursionError:
+        # Valid JSON nested deeper than the interpreter's recursion limit ("[" x 5,000 fits
+        # in a frame); no handler reads anything that deep.
+        raise FrameError(errors.INVALID, "The frame is nested too deeply.") from None
     if not isinstance(frame, dict):
         raise FrameError(errors.INVALID, "A frame is a JSON object.")
     return frame

@@ -33,6 +33,12 @@ def test_service_errors_answer_their_status_and_the_shared_body(
     assert data["code"] == code and isinstance(data["message"], str) and data["message"]
 
 
+@pytest.mark.parametrize("body", ["[" * 5_000, '{"a":' * 5_000 + "1" + "}" * 5_000])
+def test_a_body_nested_too_deeply_is_a_400_not_a_500(api, body):
+    response = api.post("/api/meet/queue", body, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (400, "parse_error")
+
+
 def test_every_code_has_a_status_and_extra_fields_travel():
     assert ServiceError("x").http_status == 400
     assert Conflict("x", match_id=3).extra == {"match_id": 3}

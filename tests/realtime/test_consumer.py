@@ -123,6 +123,26 @@ async def test_bad_frames_get_error_replies_and_socket_stays_open(make_user):
         assert (await ws.request("ping"))["ok"] is True
 
 
+async def test_a_deeply_nested_frame_gets_an_error_reply_and_the_socket_stays_open(make_user):
+    from channels.db import database_sync_to_async
+
+    user = await database_sync_to_async(make_user)()
+    async with ws_connect(user) as ws:
+        # The frame (unclosed), then valid JSON inside the frame size but deeper
+        # than the parser's recursion limit: each gets one reply, none a traceback.
+        frames = {
+            "[" * 5_000: ("invalid", "bad_json"),
+            "[" * 5_000 + "]" * 5_000: ("invalid",),
+            '{"a":' * 2_500 + "1" + "}" * 2_500: ("invalid",),
+        }
+        for text, codes in frames.items():
+            await ws.comm.send_to(text_data=text)
+            reply = await ws.recv()
+            assert reply["ref"] is None
+            assert reply["error"]["code"] in codes, reply
+        assert (await ws.request("ping"))["ok"] is True
+
+
 async def test_frame_flood_closes_with_4429(make_user, settings):
     from channels.db import database_sync_to_async
 
