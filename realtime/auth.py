@@ -22,28 +22,70 @@ from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 from core.errors import CLOSE_ORIGIN_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from core.router import AUTHENTICATORS, credential_id
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-def origin_allowed(origin: str) -> bool:
-    """Return whether a browser page at ``origin`` may open a socket here."""
-    if origin in settings.CSRF_TRUSTED_ORIGINS:
-        return True
+
+def _origin_tuple(origin: str) -> tuple[str, str, int] | None:
+    """Return ``(scheme, host, port)`` of an ``http(s)`` origin, or None if it is not one."""
     try:
         parts = urlsplit(origin)
         port = parts.port  # raises on a malformed port ("h:99999", "h:abc")
     except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    host = parts.hostname if port is None else f"{parts.hostname}:{port}"
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        return None  # an Origin is scheme://host[:port], nothing more
+    return parts.scheme, parts.hostname, port if port is not None else _DEFAULT_PORTS[parts.scheme]
+
+
+def _own_origin(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str, str, int] | None:
+    """The origin this socket was opened at: the page of that origin may use it.
+
+    As Django's CSRF check does for a request: the ``Host`` header (which must name an
+    allowed host) with the connection's scheme (``wss`` is https; behind a TLS proxy,
+    ``SECURE_PROXY_SSL_HEADER`` or uvicorn's ``--proxy-headers`` says so).
+    """
+    host = headers.get("host", "")
+    domain, _port = split_domain_port(host)
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
         allowed = [".localhost", "127.0.0.1", "[::1]"]
-    return validate_host(host, allowed) or validate_host(parts.hostname, allowed)
+    if not domain or not validate_host(domain, allowed):
+        return None
+    secure = scope.get("scheme") in ("wss", "https")
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    if proxy is not None:
+        header = proxy[0].removeprefix("HTTP_").replace("_", "-").lower()
+        secure = headers.get(header, "").split(",")[0].strip() == proxy[1]
+    return _origin_tuple(f"{'https' if secure else 'http'}://{host}")
+
+
+def origin_allowed(origin: str, scope: dict[str, Any], headers: dict[str, str]) -> bool:
+    """Return whether a browser page at ``origin`` may open this socket.
+
+    Scheme, host and port must all agree: with this socket's own origin (see
+    ``_own_origin``), or with an entry of ``CSRF_TRUSTED_ORIGINS`` (``https://*.example.com``
+    allows the subdomains of example.com on that scheme and port, as for Django's CSRF).
+    """
+    theirs = _origin_tuple(origin)
+    if theirs is None:
+        return False
+    if theirs == _own_origin(scope, headers):
+        return True
+    for trusted in settings.CSRF_TRUSTED_ORIGINS:
+        wildcard = "://*." in trusted
+        ours = _origin_tuple(trusted.replace("://*.", "://", 1))
+        if ours is None or (theirs[0], theirs[2]) != (ours[0], ours[2]):
+            continue
+        if theirs[1] == ours[1] or (wildcard and theirs[1].endswith("." + ours[1])):
+            return True
+    return False
 
 
 def _session(scope: dict[str, Any]) -> Any:
@@ -72,7 +114,7 @@ class _TokenAuthMiddleware(BaseMiddleware):  # type: ignore[misc]
         scope = dict(scope)
         headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope["headers"]}
         origin = headers.get("origin")
-        origin_ok = origin is None or origin_allowed(origin)
+        origin_ok = origin is None or origin_allowed(origin, scope, headers)
         user, method, credential = AnonymousUser(), None, None
         ticket = parse_qs(scope.get("query_string", b"").decode("latin1")).get("ticket", [""])[0]
         authorization = headers.get("authorization", "")

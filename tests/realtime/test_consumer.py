@@ -23,7 +23,7 @@ async def _closed_with(headers, path="/ws"):
 
 
 async def test_unauthenticated_connection_is_closed_with_4401():
-    out = await _closed_with([(b"origin", b"http://127.0.0.1")])
+    out = await _closed_with([(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")])
     assert out == {"type": "websocket.close", "code": 4401}
 
 
@@ -49,6 +49,49 @@ async def test_foreign_origin_is_closed_with_4403(make_user):
         [(b"origin", b"https://evil.example"), (b"authorization", f"Token {token}".encode())]
     )
     assert out["code"] == 4403
+
+
+@pytest.mark.parametrize(
+    ("host", "origin", "code"),
+    [
+        # Same scheme, host and port as the socket: allowed (no credentials: 4401).
+        ("127.0.0.1:8000", "http://127.0.0.1:8000", 4401),
+        ("localhost", "http://localhost", 4401),
+        ("localhost", "http://localhost:80", 4401),
+        # An allowed host, but another port, scheme or host than the socket's own.
+        ("127.0.0.1:8000", "http://127.0.0.1:9999", 4403),
+        ("127.0.0.1:8000", "http://127.0.0.1", 4403),
+        ("127.0.0.1:8000", "https://127.0.0.1:8000", 4403),
+        ("127.0.0.1:8000", "http://localhost:8000", 4403),
+        # A Host that is not allowed, or none, is nobody's own origin.
+        ("evil.example:8000", "http://evil.example:8000", 4403),
+        (None, "http://127.0.0.1:8000", 4403),
+        # CSRF_TRUSTED_ORIGINS: scheme and port exactly; a wildcard for subdomains.
+        ("127.0.0.1:8000", "https://app.example.org", 4401),
+        ("127.0.0.1:8000", "https://app.example.org:8443", 4403),
+        ("127.0.0.1:8000", "http://app.example.org", 4403),
+        ("127.0.0.1:8000", "https://a.b.example.net", 4401),
+        ("127.0.0.1:8000", "https://example.net", 4401),  # as Django's CSRF check
+        ("127.0.0.1:8000", "https://badexample.net", 4403),
+        ("127.0.0.1:8000", "https://a.example.net:444", 4403),
+    ],
+)
+async def test_origin_must_match_scheme_host_and_port(settings, host, origin, code):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.org", "https://*.example.net"]
+    headers = [(b"origin", origin.encode())]
+    if host is not None:
+        headers.append((b"host", host.encode()))
+    out = await _closed_with(headers)
+    assert out["code"] == code, (host, origin)
+
+
+async def test_origin_behind_a_tls_proxy_is_https(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    host = (b"host", b"localhost")
+    proto = (b"x-forwarded-proto", b"https")
+    assert (await _closed_with([host, proto, (b"origin", b"https://localhost")]))["code"] == 4401
+    assert (await _closed_with([host, proto, (b"origin", b"http://localhost")]))["code"] == 4403
+    assert (await _closed_with([host, (b"origin", b"https://localhost")]))["code"] == 4403
 
 
 async def test_ticket_is_single_use(make_user):
@@ -78,8 +121,9 @@ async def test_session_cookie_needs_allowed_origin(make_user):
 
     sid = await database_sync_to_async(login_cookie)()
     cookie = f"sessionid={sid}".encode()
+    host = (b"host", b"127.0.0.1:8000")
     async with ws_connect(
-        headers=[(b"cookie", cookie), (b"origin", b"http://127.0.0.1:8000")]
+        headers=[host, (b"cookie", cookie), (b"origin", b"http://127.0.0.1:8000")]
     ) as ws:
         assert ws.hello["data"]["auth"] == "session"
     # Without an Origin header the cookie alone does not authenticate.
