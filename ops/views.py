@@ -25,13 +25,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _loopback(request: HttpRequest) -> bool:
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Every dependency answers; 503 naming the failed checks otherwise."""
+    """Every dependency answers; 503 otherwise, naming the failed checks to operators.
+
+    The checks' errors name hosts and ports of the database and Redis: only staff and
+    clients on this host (probes, a shell on the box) see them; anyone else gets the status.
+    """
     ok, checks = readiness_report()
-    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "checks": checks}
-    if not ok:
-        body["failed"] = [name for name, r in checks.items() if not r["ok"]]
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable"}
+    if _loopback(request) or getattr(request.user, "is_staff", False):
+        body["checks"] = checks
+        if not ok:
+            body["failed"] = [name for name, r in checks.items() if not r["ok"]]
     return JsonResponse(body, status=200 if ok else 503)
 
 

@@ -63,6 +63,33 @@ def test_readyz_is_503_naming_a_stopped_bus_redis(
     monkeypatch.setattr(sb_redis, "_sync_client", None)
 
 
+def test_readyz_shows_its_errors_only_to_staff_and_loopback(make_user, settings, monkeypatch):
+    import core.redis as sb_redis
+    from switchboard.embedded_redis import free_port
+
+    port = free_port()  # nothing listens there: the bus check fails, naming host and port
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    monkeypatch.setattr(sb_redis, "_sync_client", None)
+    try:
+        outsider = Client(REMOTE_ADDR="203.0.113.7")
+        res = outsider.get("/readyz")
+        assert res.status_code == 503
+        assert res.json() == {"status": "unavailable"}
+        assert str(port) not in res.content.decode()
+        local = Client().get("/readyz")  # the test client comes from 127.0.0.1
+        assert local.status_code == 503 and "redis_bus" in local.json()["failed"]
+        assert str(port) in local.json()["checks"]["redis_bus"]["error"]
+        staff = make_user()
+        staff.is_staff = True
+        staff.save()
+        outsider.force_login(staff)
+        assert "redis_bus" in outsider.get("/readyz").json()["failed"]
+        outsider.force_login(make_user())
+        assert outsider.get("/readyz").json() == {"status": "unavailable"}
+    finally:
+        monkeypatch.setattr(sb_redis, "_sync_client", None)
+
+
 def test_ops_stats_is_for_staff_only(make_user):
     assert Client().get("/ops/stats").status_code in (401, 403)
     assert api_as(make_user()).get("/ops/stats").status_code == 403
