@@ -6,7 +6,12 @@ and to ``/ops/stats``.
 """
 
 import logging
+import re
 from typing import Any
+
+# Query parameters whose values are credentials: a WebSocket ticket (docs/protocol.md).
+_SECRET_QUERY = re.compile(r"([?&](?:ticket)=)[^&\s\"']*")
+REDACTED = "[redacted]"
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -16,6 +21,21 @@ class KeyValueFormatter(logging.Formatter):
         if task is not None:
             line = f"{line} task={task.name} task_id={task.request.id}"
         return line
+
+
+class RedactSecrets(logging.Filter):
+    """Blank the values of credential query parameters (``?ticket=...``) in a record.
+
+    uvicorn logs the URL of every WebSocket it accepts (``"WebSocket /ws?ticket=..."
+    [accepted]`` on ``uvicorn.error``, with or without ``--no-access-log``); a ticket in a
+    log file is a credential anyone who reads the log can use within its 30 s.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "ticket=" in message:
+            record.msg, record.args = _SECRET_QUERY.sub(rf"\1{REDACTED}", message), None
+        return True
 
 
 def _current_task() -> Any:

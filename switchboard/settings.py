@@ -466,6 +466,23 @@ LOGGING = {
             "format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
         }
     },
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    # No ticket in a log line (ops.logging.RedactSecrets).
+    "filters": {"redact_secrets": {"()": "ops.logging.RedactSecrets"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "kv",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # uvicorn logs every accepted WebSocket's URL, query string included ('"WebSocket
+        # /ws?ticket=..." [accepted]'), on uvicorn.error, through the handler of its own it
+        # configured before Django's: a filter on the logger sees each record first. (Not
+        # uvicorn.access: naming it here would replace its handler and undo
+        # --no-access-log; it logs HTTP request lines, and a ticket only travels in the
+        # WebSocket URL.)
+        "uvicorn.error": {"filters": ["redact_secrets"]},
+    },
 }

@@ -144,3 +144,20 @@ async def test_a_client_that_vanishes_mid_burst_logs_no_error(servers, make_user
     await asyncio.sleep(0.5)
     log = server.log.read_text()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+
+
+async def test_a_ticket_in_the_websocket_url_never_reaches_the_server_log(servers, make_user):
+    """uvicorn logs each accepted socket's URL, query string included (issue 12)."""
+    import websockets
+
+    from accounts.services import ws_ticket_issue
+
+    (server,) = servers(1)
+    user = await database_sync_to_async(make_user)()
+    ticket = await database_sync_to_async(ws_ticket_issue)(user=user)
+    async with websockets.connect(f"{server.ws_url}?ticket={ticket}&x=1", open_timeout=10) as ws:
+        assert '"auth":"ticket"' in await ws.recv()
+    await asyncio.sleep(0.5)
+    log = server.log.read_text()
+    assert "/ws?ticket=[redacted]&x=1" in log, log[-3000:]  # the line is there, blanked
+    assert ticket not in log
