@@ -206,7 +206,8 @@ class NetClient(WsClient):
 
 # The uvicorn options of the test servers (the bench uses the Procfile's own).
 SERVER_ARGS = [
-    "--ws", "wsproto", "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log",
+    "--ws", "switchboard.websocket:WSProtocol", "--ws-max-size", "65536", "--lifespan", "off",
+    "--no-access-log",
 ]  # fmt: skip
 SERVER_START_TIMEOUT_SECONDS = 30
 
