@@ -154,6 +154,14 @@ async def test_bad_frames_get_error_replies_and_socket_stays_open(make_user):
         assert (await ws.recv())["error"]["code"] == "invalid"
         big = json.dumps({"type": "ping", "ref": "big", "data": {"pad": "x" * 20_000}})
         await ws.comm.send_to(text_data=big)
+        reply = await ws.recv()
+        assert (reply["error"]["code"], reply["ref"]) == ("too_large", None)  # as documented
+        # Sizes are UTF-8 bytes: 5,000 characters, 20,000 bytes.
+        emoji = json.dumps(
+            {"type": "ping", "ref": "e", "data": {"pad": "😀" * 5_000}}, ensure_ascii=False
+        )
+        assert len(emoji) < 16_384 < len(emoji.encode())
+        await ws.comm.send_to(text_data=emoji)
         assert (await ws.recv())["error"]["code"] == "too_large"
         await ws.comm.send_to(bytes_data=b"\x00\x01")
         assert (await ws.recv())["error"]["code"] == "invalid"
