@@ -28,6 +28,7 @@ class Credentials(serializers.Serializer):
 
 
 class SignupSerializer(Credentials):
+    username = serializers.CharField(max_length=150, help_text=services.USERNAME_HELP)
     email = serializers.EmailField(required=False, allow_blank=True)
 
 

@@ -6,7 +6,7 @@ from typing import cast
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
@@ -17,6 +17,11 @@ from profiles.models import Profile
 
 User = get_user_model()
 USERNAME_MAX = 150
+# What a username may contain, shown to people signing up (the form, the API schema).
+USERNAME_HELP = (
+    "Up to 150 characters: letters A-Z and a-z, digits and @ . + - _ only. "
+    "Your display name can be written in any script."
+)
 
 
 def user_signup(*, username: object, password: object, email: object = "") -> AbstractBaseUser:
@@ -27,7 +32,10 @@ def user_signup(*, username: object, password: object, email: object = "") -> Ab
     else:
         username = username.strip()
         try:
-            UnicodeUsernameValidator()(username)
+            # ASCII only, case-insensitively unique: a Cyrillic "\u0430" beside a Latin "a"
+            # made a second "auditstaff" that looks the same (Hardening, item 12). The
+            # display name carries any script; the username is the unambiguous handle.
+            ASCIIUsernameValidator()(username)
         except ValidationError as exc:
             errors["username"] = exc.messages[0]
         if len(username) > USERNAME_MAX:

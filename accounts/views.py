@@ -11,7 +11,7 @@ from . import services
 
 
 class SignupForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=150, help_text=services.USERNAME_HELP)
     email = forms.EmailField(required=False)
     password = forms.CharField(widget=forms.PasswordInput, max_length=4096, strip=False)
 

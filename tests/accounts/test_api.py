@@ -50,6 +50,18 @@ def test_signup_rejects_bad_input_by_field(body, field):
     assert not User.objects.exists()
 
 
+def test_signup_refuses_a_look_alike_of_an_existing_name():
+    assert signup(APIClient(), username="auditstaff", password=GOOD).status_code == 201
+    for lookalike in ("\u0430uditstaff", "auditst\u0430ff", "\uff41uditstaff", "AuditStaff"):
+        res = signup(APIClient(), username=lookalike, password=GOOD)
+        assert res.status_code == 400, lookalike
+        assert set(res.json()["fields"]) == {"username"}
+    # Not only look-alikes: usernames are ASCII (the display name takes any script).
+    assert signup(APIClient(), username="ёлка", password=GOOD).status_code == 400
+    assert signup(APIClient(), username="ann.b-c_d+e@f", password=GOOD).status_code == 201
+    assert User.objects.filter(username__icontains="uditst").count() == 1
+
+
 def test_signup_rejects_taken_username_case_insensitively():
     assert signup(APIClient(), username="Ann", password=GOOD).status_code == 201
     res = signup(APIClient(), username="ann", password=GOOD)
