@@ -1,5 +1,6 @@
 """REST endpoints for conversations and messages."""
 
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -16,10 +17,30 @@ from . import selectors, services
 class Create(serializers.Serializer):
     kind = serializers.ChoiceField(["direct", "group"])
     user_id = serializers.IntegerField(required=False, help_text="direct: the other user")
-    title = serializers.CharField(required=False, help_text="group: 1 to 120 characters")
-    member_ids = serializers.ListField(
-        child=serializers.IntegerField(), required=False, help_text="group: members besides me"
+    title = serializers.CharField(
+        required=False,
+        help_text="group: 1 to 120 characters of plain text (trimmed)",
+        max_length=120,
     )
+    member_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="group: active users besides me (an unknown id is a 404); with me, at most "
+        "LIMITS['GROUP_MAX_MEMBERS'] (1,000 by default) members",
+    )
+
+
+# The rules of groups, in the schema where REST clients read them (conversations.services).
+GROUP_RULES = (
+    "Groups: the creator is the owner; a group has at most {max} members (more: 400 "
+    "invalid). Only owners add and remove members (others: 403); a direct conversation's "
+    "members are fixed (400). Anyone may leave a group; when the last owner leaves, the "
+    "longest-standing member becomes the owner."
+)
+
+
+def _group_rules() -> str:
+    return GROUP_RULES.format(max=settings.LIMITS["GROUP_MAX_MEMBERS"])
 
 
 class Send(serializers.Serializer):
@@ -76,7 +97,8 @@ ConversationListItem = inline_serializer(
         "member_ids": serializers.ListField(child=serializers.IntegerField()),
         "last_read_seq": serializers.IntegerField(),
         "unread": serializers.IntegerField(),
-        "last_message": MessageOut,
+        # None for a conversation without messages yet.
+        "last_message": MessageOut.__class__(allow_null=True),
     },
     many=True,
 )
@@ -99,6 +121,7 @@ class ConversationListView(APIView):
         request=Create,
         responses={201: ConversationOut, 200: ConversationOut},
         summary="Create a direct or group conversation (direct: existing one is returned)",
+        description=_group_rules(),
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = json_object(request)
@@ -134,6 +157,7 @@ class MembersView(APIView):
             "Added", {"added": serializers.ListField(child=serializers.IntegerField())}
         ),
         summary="Add members (owners only)",
+        description=_group_rules(),
     )
     def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         data = json_object(request)
@@ -146,7 +170,11 @@ class MembersView(APIView):
 
 
 class MemberView(APIView):
-    @extend_schema(summary="Remove a member (owners only)", responses={204: None})
+    @extend_schema(
+        summary="Remove a member (owners only)",
+        responses={204: None},
+        description=_group_rules(),
+    )
     def delete(self, request: AuthenticatedRequest, conversation_id: int, user_id: int) -> Response:
         services.member_remove(
             user_id=request.user.pk, conversation_id=conversation_id, member_id=user_id
@@ -155,7 +183,9 @@ class MemberView(APIView):
 
 
 class LeaveView(APIView):
-    @extend_schema(request=None, responses={204: None}, summary="Leave a group")
+    @extend_schema(
+        request=None, responses={204: None}, summary="Leave a group", description=_group_rules()
+    )
     def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         services.conversation_leave(user_id=request.user.pk, conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -205,7 +235,9 @@ class MessageView(APIView):
         )
         return Response(selectors.message_serialize(message))
 
-    @extend_schema(responses=MessageOut, summary="Delete my message (soft)")
+    # 200 with the message, as the edit and the socket's message.delete answer: the body is
+    # "" and deleted is true (drf-spectacular documents a bare DELETE response as 204).
+    @extend_schema(responses={200: MessageOut}, summary="Delete my message (soft)")
     def delete(self, request: AuthenticatedRequest, message_id: int) -> Response:
         message = services.message_delete(user_id=request.user.pk, message_id=message_id)
         return Response(selectors.message_serialize(message))

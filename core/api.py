@@ -121,14 +121,34 @@ def schema_error_responses(
         "Error",
         {
             "type": "object",
+            "description": (
+                "The one error body of every operation (docs/protocol.md, Error codes): switch "
+                "on code, show message. The other fields come with some codes only."
+            ),
             "properties": {
                 "code": {"type": "string", "enum": sorted({*STATUS_BY_CODE, *DRF_CODES})},
                 "message": {"type": "string"},
-                "fields": {"type": "object", "additionalProperties": True},
-                "retry_after": {"type": "integer"},
-                "match_id": {"type": "integer"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "invalid from a form-like request: the problem of each field.",
+                },
+                "retry_after": {
+                    "type": "integer",
+                    "description": "rate_limited: seconds until a retry may succeed.",
+                },
+                "match_id": {
+                    "type": "integer",
+                    "description": "conflict when entering Meet: the match I am in.",
+                },
+                "limit": {
+                    "type": "integer",
+                    "description": "invalid for a text over its bound: the bound, in characters.",
+                },
             },
             "required": ["code", "message"],
+            # Every extra field a ServiceError carries is listed above: a new one must be.
+            "additionalProperties": False,
         },
     )
     ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
