@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy of the HTML pages (web/middleware.py, below).
+    "web.middleware.content_security_policy",
 ]
 
 ROOT_URLCONF = "switchboard.urls"
@@ -449,6 +451,22 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+# The pages' Content-Security-Policy (web/middleware.py adds this host's ws(s):// origin to
+# connect-src). Only what the pages use: their own scripts and styles, the data: favicon,
+# camera streams (srcObject, not a URL) need no media-src.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Third-party pages with inline scripts or CDN assets: no policy (web/middleware.py).
+CSP_EXEMPT_PATHS = ["/api/docs/", "/api/redoc/", "/admin/"]
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )

@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -161,6 +162,27 @@ def people(browser, request):
     if not failed:
         errors = {p.user.get_username(): p.errors for p in opened if p.errors}
         assert not errors, f"uncaught errors in the pages: {errors}"
+        # The browser reports what the Content-Security-Policy blocked on the console.
+        blocked = {
+            p.user.get_username(): [m for m in p.console if "Content Security Policy" in m]
+            for p in opened
+        }
+        blocked = {name: lines for name, lines in blocked.items() if lines}
+        assert not blocked, f"the pages broke their Content-Security-Policy: {blocked}"
+
+
+def wait_for_js(page, expression: str, timeout: float = EXPECT_TIMEOUT_MS) -> None:
+    """Wait until ``expression`` (JS) is truthy in ``page``, polling from here.
+
+    Playwright's ``wait_for_function`` evaluates its predicate with ``eval`` inside the
+    page, which the pages' Content-Security-Policy refuses (no ``'unsafe-eval'``);
+    ``page.evaluate`` goes through the DevTools protocol, which the policy does not see.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} ms: {expression}")
+        page.wait_for_timeout(100)
 
 
 def in_thread(func, /, *args, **kwargs):

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from conversations.services import conversation_direct_get_or_create, message_send
 from ops.schedules import schedules_install
-from tests.web.conftest import in_thread
+from tests.web.conftest import in_thread, wait_for_js
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -36,7 +36,8 @@ def test_live_page_updates_from_beat_driven_pushes(
     # Only now do the worker and beat start: whatever arrives next was pushed by them.
     celery_procs.worker(LIVE_STATS_SECONDS="1")
     celery_procs.beat(LIVE_STATS_SECONDS="1")
-    page.wait_for_function(
+    wait_for_js(
+        page,
         f"Number(document.getElementById('live').dataset.updates) >= {before + 2}",
         timeout=60_000,
     )

@@ -3,10 +3,12 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.web.conftest import wait_for_js
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 MEDIA = ("camera", "microphone")
-CONNECTED = "() => window.meet && window.meet.pc && window.meet.pc.connectionState === 'connected'"
+CONNECTED = "window.meet && window.meet.pc && window.meet.pc.connectionState === 'connected'"
 
 
 def test_matched_pair_chats_and_reaches_a_connected_webrtc_call(servers, people, make_user):
@@ -30,8 +32,8 @@ def test_matched_pair_chats_and_reaches_a_connected_webrtc_call(servers, people,
         expect(page.locator("#partner-name")).to_have_text(partner)
         expect(page.locator("#shared-interests li")).to_have_text(["chess"])
     # The initiator offers, the other answers, candidates trickle: both ends connect.
-    a.wait_for_function(CONNECTED, timeout=45_000)
-    b.wait_for_function(CONNECTED, timeout=45_000)
+    wait_for_js(a, CONNECTED, timeout=45_000)
+    wait_for_js(b, CONNECTED, timeout=45_000)
     expect(a.locator("#videos")).to_have_attribute("data-connection", "connected")
     assert a.evaluate("window.meet.pc.getReceivers().some((r) => r.track.kind === 'video')")
 
@@ -83,7 +85,7 @@ def test_report_with_block_ends_the_match_for_both(servers, people, make_user):
     )
     expect(b.locator("#meet-ended-text")).to_have_text("The chat has ended.")
     for page in (a, b):
-        page.wait_for_function("window.meet.pc === null")
+        wait_for_js(page, "window.meet.pc === null")
     report = Report.objects.get()
     assert (report.reason, report.text) == ("spam", "<script>alert(1)</script> links")
     assert Block.objects.filter(blocker=ann, blocked=bob).exists()

@@ -43,3 +43,39 @@ def test_app_pages_need_a_login(make_user, path, marker):
     response = client.get(path)
     assert response.status_code == 200 and marker in response.content
     assert b'id="conn"' in response.content  # the connection badge
+
+
+def test_pages_carry_a_content_security_policy(make_user):
+    client = Client()
+    client.force_login(make_user())
+    for path in ("/", "/meet/", "/live/", "/profile/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "style-src 'self'" in policy, path
+        assert "'unsafe-inline'" not in policy
+        assert "connect-src 'self' ws://testserver" in policy
+    signed_out = Client().get("/accounts/login/")
+    assert "default-src 'self'" in signed_out["Content-Security-Policy"]
+    # JSON answers need no policy; the third-party API docs run inline scripts.
+    assert "Content-Security-Policy" not in client.get("/api/users?q=a")
+    assert "Content-Security-Policy" not in client.get("/api/docs/")
+
+
+def test_templates_have_no_inline_script_style_or_handler():
+    """What the policy would block: a style attribute, a <style>, an inline script."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "templates"
+    inline = re.compile(
+        r"""\sstyle\s*=|<style|\son[a-z]+\s*=|<script(?![^>]*\bsrc=)(?![^>]*application/json)"""
+        r"""|javascript:""",
+        re.IGNORECASE,
+    )
+    found = [
+        f"{path.relative_to(root)}: {m.group(0)}"
+        for path in sorted(root.rglob("*.html"))
+        for m in inline.finditer(path.read_text())
+    ]
+    assert found == []
