@@ -5,11 +5,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from core.db import db
 from core.errors import CLOSE_CREDENTIALS_REVOKED
 from core.router import Connection, authenticator, credential_id, event_hook
 
-from .selectors import aws_ticket_redeem, user_active, user_by_token
+from .selectors import auser_active, auser_by_token, aws_ticket_redeem
 
 
 @authenticator("ticket")
@@ -23,14 +22,14 @@ async def ticket_user(ticket: str) -> tuple[AbstractBaseUser, str | None] | None
     if redeemed is None:
         return None
     user_id, credential = redeemed
-    user = await db(user_active)(user_id=user_id)
+    user = await auser_active(user_id=user_id)
     return None if user is None else (user, credential)
 
 
 @authenticator("token")
 async def token_user(token: str) -> tuple[AbstractBaseUser, str | None] | None:
     """Return the active owner of an API token (``Authorization: Token <key>``)."""
-    user = await db(user_by_token)(token=token)
+    user = await auser_by_token(token=token)
     return None if user is None else (user, credential_id("token", token))
 
 

@@ -4,15 +4,44 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.authtoken.models import Token
 
+from core.db import LoopConnection, db, loop_fetch
 from core.redis import abus, key
 
 User = get_user_model()
+
+
+def _user_sql(where: str) -> tuple[str, list[str]]:
+    """SELECT of an active user's every column (``u``) joined as ``where`` says."""
+    fields = [f for f in User._meta.concrete_fields]
+    columns = ", ".join(f'u."{f.column}"' for f in fields)
+    return (
+        f'SELECT {columns} FROM "{User._meta.db_table}" u {where} AND u."is_active"',
+        [f.attname for f in fields],
+    )
+
+
+_TOKEN_SQL, _USER_FIELDS = _user_sql(
+    f'JOIN "{Token._meta.db_table}" t ON t."user_id" = u."id" WHERE t."key" = %(key)s'
+)
+_ACTIVE_SQL, _ = _user_sql('WHERE u."id" = %(id)s')
+
+
+async def _auser(sql: str, params: dict[str, object]) -> AbstractBaseUser | None:
+    rows = await loop_fetch(sql, params)
+    return User.from_db("default", _USER_FIELDS, rows[0]) if rows else None
 
 
 def user_by_token(*, token: str) -> AbstractBaseUser | None:
     """Return the active user owning an API token, or None."""
     row = Token.objects.select_related("user").filter(key=token).first()
     return row.user if row and row.user.is_active else None
+
+
+async def auser_by_token(*, token: str) -> AbstractBaseUser | None:
+    """``user_by_token`` from the event loop: one read, no thread hop (PostgreSQL)."""
+    if not LoopConnection.available():
+        return await db(user_by_token)(token=token)
+    return await _auser(_TOKEN_SQL, {"key": token})
 
 
 async def aws_ticket_redeem(*, ticket: str) -> tuple[int, str | None] | None:
@@ -34,3 +63,10 @@ async def aws_ticket_redeem(*, ticket: str) -> tuple[int, str | None] | None:
 def user_active(*, user_id: int) -> AbstractBaseUser | None:
     """Return the active user with this id, or None."""
     return User.objects.filter(pk=user_id, is_active=True).first()
+
+
+async def auser_active(*, user_id: int) -> AbstractBaseUser | None:
+    """``user_active`` from the event loop: one read, no thread hop (PostgreSQL)."""
+    if not LoopConnection.available():
+        return await db(user_active)(user_id=user_id)
+    return await _auser(_ACTIVE_SQL, {"id": user_id})

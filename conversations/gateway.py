@@ -106,7 +106,7 @@ async def synced_mark(conn: Connection) -> None:
 @hook("connect", order=10)
 async def conversations_subscribe(conn: Connection) -> None:
     """Listen to every conversation the user is in."""
-    for cid in await db(selectors.conversation_ids_for_user)(user_id=conn.user_id):
+    for cid in await selectors.aconversation_ids_for_user(user_id=conn.user_id):
         await conversation_join(conn, cid)
 
 

@@ -10,7 +10,7 @@ from core.router import Connection, handler
 
 from . import services
 from .gateway import ConversationState, actions_perform, conversation_join, synced_mark
-from .selectors import message_serialize, resume_batch
+from .selectors import aresume_batch, message_serialize
 from .writer import amessage_send, send_request_parse
 
 
@@ -75,7 +75,7 @@ def cursors_parse(raw: object) -> dict[int, int]:
 async def sync(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Replay what the client missed, then let live events flow (docs/protocol.md#resume)."""
     cursors = cursors_parse(data.get("conversations", {}))
-    batch = await db(resume_batch)(
+    batch = await aresume_batch(
         user_id=conn.user_id, cursors=cursors, limit=settings.LIMITS["RESUME_MAX_MESSAGES"]
     )
     sequencer = conn.state(ConversationState).sequencer

@@ -1,5 +1,6 @@
 """Reads of conversations and messages."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.db import connection
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from core.db import LoopConnection, db, loop_fetch
 from core.errors import Forbidden, NotFound
 
 from .models import Conversation, Membership, Message
@@ -42,11 +44,38 @@ def membership_get(*, user_id: int, conversation_id: int) -> Membership:
     return membership
 
 
+def message_row_serialize(conversation_id: int, row: Sequence[Any]) -> dict:
+    """The wire form of a message read as ``id, seq, sender_id, body, client_id, created_at,
+    edited_at, deleted_at`` (the written-out reads of the message path)."""
+    pk, seq, sender_id, body, client_id, created_at, edited_at, deleted_at = row
+    return message_serialize(
+        Message(
+            pk=pk,
+            conversation_id=conversation_id,
+            seq=seq,
+            sender_id=sender_id,
+            body=body,
+            client_id=client_id,
+            created_at=created_at,
+            edited_at=edited_at,
+            deleted_at=deleted_at,
+        )
+    )
+
+
 def conversation_ids_for_user(*, user_id: int) -> list[int]:
     """Return the ids of every conversation the user belongs to."""
     return list(
         Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True)
     )
+
+
+async def aconversation_ids_for_user(*, user_id: int) -> list[int]:
+    """``conversation_ids_for_user`` from the event loop: one read, no thread hop."""
+    if not LoopConnection.available():
+        return await db(conversation_ids_for_user)(user_id=user_id)
+    sql = f"SELECT conversation_id FROM {Membership._meta.db_table} WHERE user_id = %(uid)s"
+    return [cid for (cid,) in await loop_fetch(sql, {"uid": user_id})]
 
 
 def conversation_list(*, user_id: int, limit: int | None = None) -> list[dict]:
@@ -200,22 +229,7 @@ def messages_after_for_member(
         rows = cursor.fetchall()
     if not rows and not membership_exists(user_id=user_id, conversation_id=conversation_id):
         return None
-    return [
-        message_serialize(
-            Message(
-                pk=pk,
-                conversation_id=conversation_id,
-                seq=seq,
-                sender_id=sender_id,
-                body=body,
-                client_id=client_id,
-                created_at=created_at,
-                edited_at=edited_at,
-                deleted_at=deleted_at,
-            )
-        )
-        for pk, seq, sender_id, body, client_id, created_at, edited_at, deleted_at in rows
-    ]
+    return [message_row_serialize(conversation_id, row) for row in rows]
 
 
 def resume_batch(
@@ -243,6 +257,56 @@ def resume_batch(
         rows = messages_after(conversation_id=cid, after_seq=after, upto_seq=None, limit=limit)
         out.append((cid, [message_serialize(m) for m in rows], False, head))
     return out
+
+
+def _resume_sql() -> str:
+    conv = Conversation._meta.db_table
+    member = Membership._meta.db_table
+    msg = Message._meta.db_table
+    # c: the cursors; h: those of conversations the user is in, with each head; then each
+    # with its missed messages (none when caught up or too far behind), in seq order.
+    return f"""
+        WITH c AS (
+            SELECT * FROM unnest(%(cids)s::bigint[], %(afters)s::bigint[]) AS c(cid, after)
+        ), h AS (
+            SELECT c.cid, c.after, cv.last_seq AS head
+            FROM c JOIN {member} mb ON mb.conversation_id = c.cid AND mb.user_id = %(uid)s
+            JOIN {conv} cv ON cv.id = c.cid
+        )
+        SELECT h.cid, h.head, m.id, m.seq, m.sender_id, m.body, m.client_id, m.created_at,
+               m.edited_at, m.deleted_at
+        FROM h LEFT JOIN LATERAL (
+            SELECT * FROM {msg} m
+            WHERE m.conversation_id = h.cid AND m.seq > h.after
+              AND h.head - h.after <= %(limit)s
+            ORDER BY m.seq LIMIT %(limit)s
+        ) m ON TRUE
+        ORDER BY h.cid, m.seq
+    """
+
+
+async def aresume_batch(
+    *, user_id: int, cursors: dict[int, int], limit: int
+) -> list[tuple[int, list[dict], bool, int]]:
+    """``resume_batch`` from the event loop in one statement, whatever the number of
+    conversations (PostgreSQL; elsewhere ``resume_batch`` in a thread)."""
+    if not LoopConnection.available():
+        return await db(resume_batch)(user_id=user_id, cursors=cursors, limit=limit)
+    if not cursors:
+        return []
+    cids = list(cursors)
+    rows = await loop_fetch(
+        _resume_sql(),
+        {"cids": cids, "afters": [cursors[c] for c in cids], "uid": user_id, "limit": limit},
+    )
+    out: dict[int, tuple[int, list[dict], bool, int]] = {}
+    for row in rows:
+        cid, head = row[0], row[1]
+        if cid not in out:
+            out[cid] = (cid, [], head - cursors[cid] > limit, head)
+        if row[2] is not None:
+            out[cid][1].append(message_row_serialize(cid, row[2:]))
+    return [out[cid] for cid in sorted(out)]
 
 
 def membership_exists(*, user_id: int, conversation_id: int) -> bool:

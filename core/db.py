@@ -1,9 +1,10 @@
 """The bridges from async code to PostgreSQL: the ORM in a thread, and a loop's own connection."""
 
 import asyncio
+import functools
 import logging
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import psycopg
@@ -20,9 +21,17 @@ def db(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Run ``func`` (sync ORM code) in the thread pool without blocking the event loop.
 
     ``thread_sensitive=False`` lets several queries run at once; with the default (one
-    thread per process) every socket's database work queued behind every other's.
+    thread per process) every socket's database work queued behind every other's. The
+    wrapper of a function is built once (building one inspects the function: it showed in
+    the connection-opening profile, where every socket wrapped the same few functions).
     """
-    wrapped: Callable[P, Coroutine[Any, Any, R]] = database_sync_to_async(
+    wrapped: Callable[P, Coroutine[Any, Any, R]] = _wrapper(func)
+    return wrapped
+
+
+@functools.lru_cache(maxsize=1024)
+def _wrapper(func: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    wrapped: Callable[..., Coroutine[Any, Any, Any]] = database_sync_to_async(
         func, thread_sensitive=False
     )
     return wrapped
@@ -42,7 +51,8 @@ class LoopConnection:
     (``available()``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, autocommit: bool = False) -> None:
+        self.autocommit = autocommit
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._opening: asyncio.Lock | None = None
         _all.add(self)
@@ -59,18 +69,19 @@ class LoopConnection:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._conn is None or self._conn.closed:
-                self._conn = await self._open()
+                self._conn = await self._open(self.autocommit)
         return self._conn
 
     @staticmethod
-    async def _open() -> "psycopg.AsyncConnection[Any]":
+    async def _open(autocommit: bool) -> "psycopg.AsyncConnection[Any]":
         params = connection.get_connection_params()
         params.pop("cursor_factory", None)  # Django's is a sync cursor
-        conn = await psycopg.AsyncConnection.connect(**params, autocommit=False)
+        conn = await psycopg.AsyncConnection.connect(**params, autocommit=autocommit)
         # As Django's own connections (init_connection_state): timestamps are read in the
         # time zone its loaders assume.
         await conn.execute("SELECT set_config('TimeZone', %s, false)", [connection.timezone_name])
-        await conn.commit()
+        if not autocommit:
+            await conn.commit()
         return conn
 
     def discard(self) -> None:
@@ -81,6 +92,35 @@ class LoopConnection:
 
 
 _all: "weakref.WeakSet[LoopConnection]" = weakref.WeakSet()
+_readers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopConnection]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def loop_fetch(sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one read-only statement on this event loop's read connection; return its rows.
+
+    PostgreSQL only (``LoopConnection.available()``): the reads of a socket's opening
+    (credentials, memberships, resume), written out as SQL, awaited on the loop instead of
+    a thread hop and the ORM's query building each. The statements of a loop take turns on
+    its one connection (autocommit: each is its own snapshot). A read that fails because the
+    idle connection broke (PostgreSQL restarted) is tried once more on a new one.
+    """
+    loop = asyncio.get_running_loop()
+    reader = _readers.get(loop)
+    if reader is None:
+        reader = _readers[loop] = LoopConnection(autocommit=True)
+    for attempt in (1, 2):
+        pg = await reader.get()
+        try:
+            cursor = await pg.execute(sql, params)
+            return await cursor.fetchall()
+        except psycopg.OperationalError:
+            broken = pg.closed or pg.broken
+            reader.discard()
+            if not broken or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def loop_connections_close() -> None:
