@@ -4,7 +4,7 @@ import asyncio
 import functools
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import psycopg
@@ -97,14 +97,15 @@ _readers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopConnection]"
 )
 
 
-async def loop_fetch(sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Run one read-only statement on this event loop's read connection; return its rows.
+async def loop_fetch(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement on this event loop's read connection; return its rows.
 
     PostgreSQL only (``LoopConnection.available()``): the reads of a socket's opening
     (credentials, memberships, resume), written out as SQL, awaited on the loop instead of
     a thread hop and the ORM's query building each. The statements of a loop take turns on
-    its one connection (autocommit: each is its own snapshot). A read that fails because the
-    idle connection broke (PostgreSQL restarted) is tried once more on a new one.
+    its one connection (autocommit: each is its own snapshot and transaction, so a write
+    here is one idempotent statement). One that fails because the idle connection broke
+    (PostgreSQL restarted) is tried once more on a new one.
     """
     loop = asyncio.get_running_loop()
     reader = _readers.get(loop)

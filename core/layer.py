@@ -6,8 +6,13 @@ decoded message is shared by them, so a consumer can also share work done on it 
 encoded WebSocket frame, ``realtime/consumer.py``): a 1,000-member fan-out encodes one frame
 per process instead of one per member (docs/benchmarks.md, fanout). Consumers must treat
 layer messages as read-only.
+
+A consumer's own channel is local to its process (``new_channel``): sent to by name from
+elsewhere, a message would reach no one. Events go to groups.
 """
 
+import asyncio
+import uuid
 from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
@@ -24,6 +29,23 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
         # id(bytes) -> (those bytes, decoded): by identity, so two equal events published
         # separately are still two messages; holding the bytes keeps their id unique.
         self._decoded: dict[int, tuple[bytes, dict[str, Any]]] = {}
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """A consumer's own channel (the default prefix): local to this process.
+
+        Nothing sends to a consumer's channel by name; every event goes to a group, whose one
+        subscription per process fills the queues of its local channels. So a consumer's
+        channel needs no Redis subscription of its own: that was a ``SUBSCRIBE`` at every
+        connect and an ``UNSUBSCRIBE`` at every close (the connection-opening profile). Other
+        prefixes (``/readyz``'s round trip through Redis) subscribe as channels_redis does.
+        """
+        layer = self._get_layer()
+        if prefix != "specific.":
+            channel: str = await layer.new_channel(prefix)
+            return channel
+        channel = f"{layer.prefix}{prefix}local.{uuid.uuid4().hex}"
+        layer.channels[channel] = asyncio.Queue()
+        return channel
 
     def deserialize(self, message: bytes) -> dict[str, Any]:
         entry = self._decoded.get(id(message))

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from core.db import db
-from core.events import send_event, user_group
+from core.db import LoopConnection, db, loop_fetch
+from core.events import asend_event, send_event, user_group
 from core.scripts import Script
 from profiles.models import Profile
 
@@ -96,9 +96,9 @@ async def apresence_touch(*, user_id: int, conn_id: str, now: float | None = Non
     now = time.time() if now is None else now
     announce, write = await TOUCH.arun(**_touch_args(user_id, conn_id, now))
     if write:
-        await db(last_seen_write)(user_id=user_id, at=now)
+        await alast_seen_write(user_id=user_id, at=now)
     if announce:
-        await db(presence_announce)(user_id=user_id, online=True, last_seen=now)
+        await apresence_announce(user_id=user_id, online=True, last_seen=now)
     return bool(announce)
 
 
@@ -128,7 +128,7 @@ async def apresence_refresh(*, conns: list[tuple[int, str]], now: float | None =
     if write:
         await db(last_seen_write_many)(user_ids=[int(u) for u in write], at=now)
     for uid in announce:
-        await db(presence_announce)(user_id=int(uid), online=True, last_seen=now)
+        await apresence_announce(user_id=int(uid), online=True, last_seen=now)
 
 
 def presence_leave(*, user_id: int, conn_id: str, now: float | None = None) -> int:
@@ -158,6 +158,34 @@ def presence_announce(*, user_id: int, online: bool, last_seen: float) -> int:
             groups=[user_group(uid) for uid in targets],
         )
     return len(targets)
+
+
+async def apresence_announce(*, user_id: int, online: bool, last_seen: float) -> int:
+    """``presence_announce`` from the event loop (a socket's first connection): its reads
+    and the push without a thread hop."""
+    contacts = await selectors.acontact_ids(user_id=user_id)
+    targets = sorted(await selectors.aonline_ids(user_ids=contacts))
+    if targets:
+        await asend_event(
+            event="presence",
+            data={"user_id": user_id, "online": online, "last_seen": timestamp_iso(last_seen)},
+            groups=[user_group(uid) for uid in targets],
+        )
+    return len(targets)
+
+
+async def alast_seen_write(*, user_id: int, at: float) -> None:
+    """``last_seen_write`` from the event loop: one statement when the profile exists."""
+    if LoopConnection.available():
+        table = Profile._meta.db_table
+        rows = await loop_fetch(
+            f"UPDATE {table} SET last_seen = %(at)s WHERE user_id = %(uid)s "
+            f"AND (last_seen IS NULL OR last_seen < %(at)s) RETURNING 1",
+            {"at": datetime.fromtimestamp(at, UTC), "uid": user_id},
+        )
+        if rows:
+            return
+    await db(last_seen_write)(user_id=user_id, at=at)  # no profile yet, or at or past ``at``
 
 
 def last_seen_write(*, user_id: int, at: float) -> None:

@@ -47,3 +47,24 @@ async def test_a_batch_is_published_in_order_to_each_group():
     finally:
         await layer.group_discard("batch-x", a)
         await layer.group_discard("batch-y", b)
+
+
+async def test_a_consumers_channel_is_local_and_subscribes_nothing_in_redis():
+    """One SUBSCRIBE per group per process, none per consumer (the opening profile)."""
+    from core.redis import abus
+
+    layer = get_channel_layer()
+    mine = await layer.new_channel()
+    remote = await layer.new_channel("readyz.")  # a channel others may send to by name
+    await layer.group_add("local-test", mine)
+    try:
+        subscribed = {
+            c if isinstance(c, str) else c.decode() for c in await abus().pubsub_channels()
+        }
+        assert mine not in subscribed
+        assert remote in subscribed
+        assert any(c.endswith("__group__local-test") for c in subscribed)
+        await layer.group_send("local-test", {"type": "push.event", "event": "t", "data": {}})
+        assert (await layer.receive(mine))["event"] == "t"
+    finally:
+        await layer.group_discard("local-test", mine)

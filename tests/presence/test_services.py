@@ -182,3 +182,18 @@ async def test_a_refresh_round_keeps_many_connections_alive_in_one_call(make_use
     assert abs(seen[cat.pk].timestamp() - (t0 + ttl - 1)) < 0.01  # new: written at once
     gone = await database_sync_to_async(presence_sweep)(now=t0 + 2 * ttl + 1)
     assert {ann.pk, cat.pk} <= set(gone)  # no refresh since: expired
+
+
+async def test_last_seen_from_the_loop_only_moves_forward_and_creates_the_profile(make_user):
+    from presence.services import alast_seen_write
+
+    ann = await database_sync_to_async(make_user)()
+    await database_sync_to_async(Profile.objects.filter(user=ann).delete)()
+    t0 = time.time() - 100
+    await alast_seen_write(user_id=ann.pk, at=t0)  # no profile yet: created
+    await alast_seen_write(user_id=ann.pk, at=t0 - 50)  # older: ignored
+    seen = await database_sync_to_async(lambda: Profile.objects.get(user=ann).last_seen)()
+    assert abs(seen.timestamp() - t0) < 0.01
+    await alast_seen_write(user_id=ann.pk, at=t0 + 10)
+    seen = await database_sync_to_async(lambda: Profile.objects.get(user=ann).last_seen)()
+    assert abs(seen.timestamp() - (t0 + 10)) < 0.01
