@@ -61,22 +61,45 @@ class OpsStatsView(APIView):
         return Response(ops_stats())
 
 
+# Headers a proxy adds when it relays a request: a relayed request is never "from this host".
+_FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
+def _is_loopback(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value).is_loopback
+    except ValueError:  # a host name, a unix socket path, "unknown"
+        return False
+
+
 def _metrics_allowed(request: HttpRequest) -> bool:
+    """With ``METRICS_TOKEN``: the bearer token. Without: a scraper on this host only.
+
+    "On this host" means the connection was accepted on a loopback address (``SERVER_NAME``
+    is the socket's local address under ASGI: ``scope["server"]``), comes from a loopback
+    address, and no proxy relayed it. A server listening beyond loopback (compose's
+    ``--host 0.0.0.0``) therefore needs the token for every scrape that reaches it from
+    elsewhere; private addresses are not trusted (behind Docker's NAT every client has one),
+    and neither is a forwarding header (a client can send ``X-Forwarded-For: 127.0.0.1``).
+    """
     token = settings.OPS["METRICS_TOKEN"]
     if token:
         sent = request.headers.get("Authorization", "")
         return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private
+    relayed = any(name in request.META for name in _FORWARDING_HEADERS)
+    return (
+        not relayed
+        and _is_loopback(request.META.get("SERVER_NAME", ""))
+        and _is_loopback(request.META.get("REMOTE_ADDR", ""))
+    )
 
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus exposition of every process on this host (docs/subsystems/operations.md)."""
     if not _metrics_allowed(request):
-        return HttpResponseForbidden("metrics: send the bearer token or scrape from inside")
+        return HttpResponseForbidden(
+            "metrics: send the bearer token (METRICS_TOKEN), or scrape on loopback"
+        )
     body, content_type = metrics_render()
     return HttpResponse(body, content_type=content_type)

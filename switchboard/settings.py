@@ -428,7 +428,8 @@ OPS = {
     "READY_BEAT_MAX_AGE_SECONDS": env.int("OPS_READY_BEAT_MAX_AGE_SECONDS", default=60),
     "READY_LAYER_TIMEOUT_SECONDS": 2.0,
     # GET /metrics: with a token, scrapers send "Authorization: Bearer <token>"; without,
-    # only loopback and private addresses may scrape.
+    # only a client on loopback talking straight to a loopback-bound socket (no proxy) may
+    # scrape, so any server reachable from elsewhere needs the token (ops/views.py).
     "METRICS_TOKEN": env.str("METRICS_TOKEN", default=""),
 }
 # prometheus-client multiprocess mode: every process of a host writes here (ops/metrics.py).

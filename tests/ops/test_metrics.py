@@ -6,10 +6,12 @@ import json
 import httpx
 import pytest
 import websockets
+import yaml
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import token_for
+from switchboard.servers import ServerProcess
+from tests.conftest import ARTIFACTS, ROOT, SERVER_ARGS, SERVER_START_TIMEOUT_SECONDS, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,14 +69,87 @@ def test_metrics_add_up_every_server_process(servers, make_user):
     assert _value(during, "switchboard_ws_frames_out_total", type="hello") >= 3
 
 
+# Django's test client names the server "testserver"; under ASGI SERVER_NAME is the local
+# address the connection was accepted on (scope["server"]).
+ON_LOOPBACK = {"SERVER_NAME": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1"}
+
+
 def test_metrics_need_the_token_when_one_is_set(settings):
-    assert Client().get("/metrics").status_code == 200  # loopback, no token configured
+    assert Client(**ON_LOOPBACK).get("/metrics").status_code == 200  # no token configured
     settings.OPS = {**settings.OPS, "METRICS_TOKEN": "s3cret"}
-    assert Client().get("/metrics").status_code == 403
-    res = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret")
+    assert Client(**ON_LOOPBACK).get("/metrics").status_code == 403
+    assert (
+        Client(**ON_LOOPBACK).get("/metrics", HTTP_AUTHORIZATION="Bearer s3crex").status_code == 403
+    )
+    res = Client(REMOTE_ADDR="8.8.8.8").get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret")
     assert res.status_code == 200
     assert b"switchboard_http_requests_total" in res.content
 
 
-def test_metrics_refuse_public_addresses_without_a_token():
-    assert Client(REMOTE_ADDR="8.8.8.8").get("/metrics").status_code == 403
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"SERVER_NAME": "127.0.0.1", "REMOTE_ADDR": "8.8.8.8"},  # a public client
+        {"SERVER_NAME": "127.0.0.1", "REMOTE_ADDR": "172.18.0.1"},  # Docker's NAT gateway
+        {"SERVER_NAME": "172.18.0.5", "REMOTE_ADDR": "127.0.0.1"},  # listening beyond loopback
+        {"SERVER_NAME": "testserver", "REMOTE_ADDR": "127.0.0.1"},  # not an address
+        {**ON_LOOPBACK, "HTTP_X_FORWARDED_FOR": "127.0.0.1"},  # relayed by a proxy
+        {**ON_LOOPBACK, "HTTP_FORWARDED": "for=127.0.0.1"},
+        {**ON_LOOPBACK, "HTTP_X_REAL_IP": "127.0.0.1"},
+    ],
+)
+def test_metrics_without_a_token_answer_only_a_direct_loopback_scrape(meta):
+    assert Client(HTTP_HOST="localhost", **meta).get("/metrics").status_code == 403
+
+
+def test_the_shipped_compose_trusts_only_nginx_and_requires_the_token():
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    web = compose["services"]["web"]["command"].split()
+    trusted = web[web.index("--forwarded-allow-ips") + 1]
+    nginx = compose["services"]["nginx"]["networks"]["backend"]["ipv4_address"]
+    assert trusted == nginx
+    assert "--proxy-headers" in web
+    assert compose["x-app"]["environment"]["METRICS_TOKEN"].startswith("${METRICS_TOKEN:?")
+
+
+def _get(server: ServerProcess, source: str, headers: dict) -> int:
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport, timeout=10) as client:
+        return client.get(server.url + "/metrics", headers=headers).status_code
+
+
+@pytest.mark.slow
+def test_a_spoofed_forwarded_for_does_not_open_metrics_behind_the_compose_proxy_options(
+    server_env,
+):
+    """uvicorn with the compose file's options; 127.0.0.2 plays nginx, 127.0.0.1 a stranger."""
+    proxy = "127.0.0.2"
+    server = ServerProcess(
+        env=server_env,
+        log_dir=ARTIFACTS,
+        args=[*SERVER_ARGS, "--proxy-headers", "--forwarded-allow-ips", proxy],
+        start_timeout=SERVER_START_TIMEOUT_SECONDS,
+    )
+    try:
+        server.start()
+        # A scraper on this host, straight to the server: the one tokenless case.
+        assert _get(server, "127.0.0.1", {}) == 200
+        # A client that claims loopback itself (the issue's request) ...
+        assert _get(server, "127.0.0.1", {"X-Forwarded-For": "127.0.0.1"}) == 403
+        # ... and through the proxy, which appends the real address to what it was sent.
+        spoofed = {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}
+        assert _get(server, proxy, spoofed) == 403
+    finally:
+        server.stop()
+    server = ServerProcess(
+        env={**server_env, "METRICS_TOKEN": "s3cret"},
+        log_dir=ARTIFACTS,
+        args=[*SERVER_ARGS, "--proxy-headers", "--forwarded-allow-ips", proxy],
+        start_timeout=SERVER_START_TIMEOUT_SECONDS,
+    )
+    try:
+        server.start()
+        assert _get(server, "127.0.0.1", {}) == 403
+        assert _get(server, proxy, {**spoofed, "Authorization": "Bearer s3cret"}) == 200
+    finally:
+        server.stop()
