@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from core.metrics import metrics_render
 
-from .selectors import ops_stats, readiness_report
+from .selectors import DEGRADABLE, ops_stats, readiness_report
 
 
 @require_GET
@@ -34,17 +34,23 @@ def _loopback(request: HttpRequest) -> bool:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Every dependency answers; 503 otherwise, naming the failed checks to operators.
+    """Every dependency answers (200 "ok"); only the cache is away (200 "degraded", naming
+    it); an essential one is away (503 "unavailable", naming the failed checks).
 
     The checks' errors name hosts and ports of the database and Redis: only staff and
     clients on this host (probes, a shell on the box) see them; anyone else gets the status.
     """
     ok, checks = readiness_report()
-    body: dict[str, Any] = {"status": "ok" if ok else "unavailable"}
+    failed = [name for name, r in checks.items() if not r["ok"]]
+    degraded = [name for name in failed if name in DEGRADABLE]
+    status = "unavailable" if not ok else "degraded" if degraded else "ok"
+    body: dict[str, Any] = {"status": status}
     if _loopback(request) or getattr(request.user, "is_staff", False):
         body["checks"] = checks
         if not ok:
-            body["failed"] = [name for name, r in checks.items() if not r["ok"]]
+            body["failed"] = failed
+        if degraded:
+            body["degraded"] = degraded
     return JsonResponse(body, status=200 if ok else 503)
 
 

