@@ -1,5 +1,7 @@
 """Reads for authentication at WebSocket connect."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.authtoken.models import Token
@@ -44,20 +46,31 @@ async def auser_by_token(*, token: str) -> AbstractBaseUser | None:
     return await _auser(_TOKEN_SQL, {"key": token})
 
 
-async def aws_ticket_redeem(*, ticket: str) -> tuple[int, str | None] | None:
+@dataclass(frozen=True)
+class RedeemedTicket:
+    user_id: int
+    credential: str | None  # the ``core.router.credential_id`` it was issued to, if any
+    value: str  # as stored, for ``aws_ticket_give_back``
+    ttl_ms: int  # what was left of its life: a ticket given back keeps only that
+
+
+async def aws_ticket_redeem(*, ticket: str) -> RedeemedTicket | None:
     """Consume a one-time ticket; return its user id and the credential it was issued to.
 
-    None if unknown or used. The credential (a ``core.router.credential_id``) is None for a
-    ticket issued without one.
+    None if unknown or used.
     """
     if not ticket or len(ticket) > 100:
         return None
-    # GETDEL (Redis >= 6.2) makes the ticket single-use even when two sockets race.
-    value = await abus().execute_command("GETDEL", key("wsticket", ticket))
-    if not value:
+    # GETDEL (Redis >= 6.2) makes the ticket single-use even when two sockets race; PTTL in
+    # the same MULTI reads the life it had left, for ``aws_ticket_give_back``.
+    pipe = abus().pipeline(transaction=True)
+    pipe.pttl(key("wsticket", ticket))
+    pipe.execute_command("GETDEL", key("wsticket", ticket))
+    ttl_ms, value = await pipe.execute()
+    if not value or ttl_ms <= 0:
         return None
     user_id, _, credential = str(value).partition(" ")
-    return int(user_id), credential or None
+    return RedeemedTicket(int(user_id), credential or None, str(value), int(ttl_ms))
 
 
 def user_active(*, user_id: int) -> AbstractBaseUser | None:

@@ -12,8 +12,10 @@ from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
 from core.events import send_event, user_group
-from core.redis import bus, key
+from core.redis import abus, bus, key
 from profiles.models import Profile
+
+from .selectors import RedeemedTicket
 
 User = get_user_model()
 USERNAME_MAX = 150
@@ -105,3 +107,12 @@ def sockets_close(*, user_id: int, reason: str, credential: str | None = None) -
         data={"reason": reason, "credential": credential},
         groups=[user_group(user_id)],
     )
+
+
+async def aws_ticket_give_back(*, ticket: str, redeemed: "RedeemedTicket") -> None:
+    """Make a redeemed ticket valid again for the rest of its life (its socket failed to open).
+
+    NX: never overwrite; the ticket was deleted by its redemption, so nothing else can have
+    set it since.
+    """
+    await abus().set(key("wsticket", ticket), redeemed.value, px=redeemed.ttl_ms, nx=True)

@@ -7,34 +7,80 @@ Views raise; they never build error responses. ``exception_handler`` (DRF's
   of its code (``core.errors.STATUS_BY_CODE``) and its ``headers`` (e.g. the rate limit's
   ``Retry-After``);
 - a DRF ``ValidationError`` into ``{"code": "invalid", "message", "fields": {...}}``;
-- any other DRF ``APIException`` (401, 403, 404, 405, 415, ...) into ``{"code", "message"}``.
+- any other DRF ``APIException`` (401, 403, 404, 405, 415, ...) into ``{"code", "message"}``;
+  ``Throttled`` is ``rate_limited`` with ``retry_after`` and the ``Retry-After`` header;
+- PostgreSQL or Redis away (a connection-level error) into 503 ``unavailable`` with
+  ``Retry-After``, and any other exception into 500 ``internal``: a REST client always gets
+  JSON, never Django's HTML error page. The first is logged as one line (rate-limited,
+  ``core.api.outage``), the second with its traceback (a bug).
+
+Errors raised outside a DRF view under ``/api/`` (a middleware) get the same JSON from
+``server_error``, Django's ``handler500`` (``switchboard/urls.py``; with ``DEBUG`` on Django
+shows its debug page instead).
 
 The OpenAPI side: drf-spectacular's postprocessing hook ``schema_error_responses`` adds the
 error responses to every operation (an operation names its own extra ones with
 ``extend_schema(extensions={"x-errors": ["409", "429"]})``).
 """
 
+import logging
+import math
 from typing import Any
 
+import redis
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, parsers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from .errors import STATUS_BY_CODE, Invalid, ServiceError
+from .errors import INTERNAL, RATE_LIMITED, STATUS_BY_CODE, UNAVAILABLE, Invalid, ServiceError
+
+logger = logging.getLogger(__name__)
+outage_logger = logging.getLogger("core.api.outage")
+
+# Errors that mean a dependency is away, not that the request or the code is wrong.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,  # PostgreSQL refused, dropped the connection, or the pool timed out
+    InterfaceError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+# What a 503 tells the client to wait before trying again, in seconds.
+OUTAGE_RETRY_AFTER_SECONDS = 5
+INTERNAL_MESSAGE = "The server failed; try again."
+
+
+def _unavailable_body() -> dict[str, Any]:
+    return {
+        "code": UNAVAILABLE,
+        "message": "A service the server needs is unavailable; try again shortly.",
+        "retry_after": OUTAGE_RETRY_AFTER_SECONDS,
+    }
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Return every API error in the shared shape; None lets Django answer 500."""
+    """Return every API error in the shared shape, unexpected ones included."""
     if isinstance(exc, ServiceError):
         set_rollback()  # as DRF does for the exceptions it handles (ATOMIC_REQUESTS)
         body = {"code": exc.code, "message": exc.message, **exc.extra}
         return Response(body, status=exc.http_status, headers=exc.headers)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        return _unexpected(exc, context)
     data = response.data
+    if isinstance(exc, exceptions.Throttled):
+        wait = max(1, math.ceil(getattr(exc, "wait", None) or 0))  # stubs omit it
+        response.data = {
+            "code": RATE_LIMITED,
+            "message": "Too many requests; try again later.",
+            "retry_after": wait,
+        }
+        response["Retry-After"] = str(wait)
+        return response
     if isinstance(exc, exceptions.ValidationError):
         fields = data if isinstance(data, dict) else {"non_field_errors": data}
         fields = {k: _first(v) for k, v in fields.items()}
@@ -47,6 +93,25 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = {"code": str(code), "message": str(detail)}
     response.data = body
     return response
+
+
+def _unexpected(exc: Exception, context: dict[str, Any]) -> Response:
+    set_rollback()
+    request = context.get("request")
+    path = getattr(request, "path", "?")
+    if isinstance(exc, OUTAGE_ERRORS):
+        outage_logger.error("path=%s unavailable: %s: %s", path, type(exc).__name__, exc)
+        headers = {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)}
+        return Response(_unavailable_body(), status=503, headers=headers)
+    logger.error("path=%s failed", path, exc_info=exc)
+    return Response({"code": INTERNAL, "message": INTERNAL_MESSAGE}, status=500)
+
+
+def server_error(request: HttpRequest) -> Any:
+    """``handler500``: JSON under ``/api/`` (REST clients parse it), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": INTERNAL, "message": INTERNAL_MESSAGE}, status=500)
+    return defaults.server_error(request)
 
 
 def _first(value: Any) -> Any:
@@ -108,7 +173,8 @@ ERROR_DESCRIPTIONS = {
     "404": "not_found: no such object (or not visible to you).",
     "409": "conflict: the request clashes with the current state.",
     "429": "rate_limited: too many requests; see Retry-After.",
-    "503": "unavailable: a bounded resource is full; try again later.",
+    "503": "unavailable: a bounded resource is full, or a service the server needs is away;"
+    " try again after Retry-After.",
 }
 
 

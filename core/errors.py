@@ -35,6 +35,10 @@ STATUS_BY_CODE: dict[str, int] = {
 }
 
 # WebSocket close codes (4000-4999 are the application's range in RFC 6455).
+# 1013 "Try Again Later" (IANA's registry): the server could not open the socket for a
+# transient reason (PostgreSQL or Redis away); the client reconnects with back-off and its
+# one-time ticket, if it used one, is still valid.
+CLOSE_TRY_AGAIN = 1013
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ORIGIN_FORBIDDEN = 4403
 CLOSE_TOO_MANY_CONNECTIONS = 4409

@@ -15,15 +15,20 @@ replies, and calls what apps registered here. Apps register from their ``AppConf
 - ``@event_hook("event")``: ``async def hook(conn, message) -> bool`` sees a pushed event
   before the gateway sends it; True means it delivered or dropped it itself (sequenced
   events go through the conversations app's sequencer), False lets the gateway send it.
-- ``authenticator("ticket" | "token")``: resolves a WebSocket credential to a user and
-  the ``credential_id`` of what the socket may be revoked by (the token, or the session or
-  token a ticket was issued to), so a log-out or a revoked token can close its sockets.
+- ``authenticator("ticket" | "token")``: resolves a WebSocket credential to
+  ``Authenticated(user, credential, give_back)`` (or None): the user, the ``credential_id``
+  of what the socket may be revoked by (the token, or the session or token a ticket was
+  issued to), so a log-out or a revoked token can close its sockets, and, for a credential
+  used up by the look-up (a one-time ticket), ``give_back()``, which the gateway calls when
+  the socket then fails to open for a transient reason (close 1013), so the client can try
+  again with it.
 
 ``Connection`` is the whole API a handler or hook may use on a socket.
 """
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 S = TypeVar("S")
@@ -66,11 +71,21 @@ class Connection(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """An authenticator's user, the ``credential_id`` its socket may be revoked by, and how
+    to undo the use of a single-use credential."""
+
+    user: Any
+    credential: str | None
+    give_back: Callable[[], Awaitable[None]] | None = None
+
+
 Handler = Callable[[Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
 Hook = Callable[[Connection], Awaitable[None]]
 EventHook = Callable[[Connection, dict[str, Any]], Awaitable[bool]]
 # -> (the active user, the credential_id the socket answers to), or None.
-Authenticator = Callable[[str], Awaitable[tuple[Any, str | None] | None]]
+Authenticator = Callable[[str], Awaitable["Authenticated | None"]]
 HookPoint = Literal["admit", "connect", "frame", "heartbeat", "disconnect"]
 
 HANDLERS: dict[str, Handler] = {}

@@ -5,7 +5,8 @@ Order of precedence: a one-time ``ticket`` query parameter (from ``POST
 headers), then the Django session cookie. The session cookie counts only when the browser
 sent an allowed ``Origin``: that is what stops another site's page from opening a socket
 with a visitor's cookies (cross-site WebSocket hijacking). Failures are recorded in the scope
-and turned into documented close codes by the consumer (docs/protocol.md).
+and turned into documented close codes by the consumer (docs/protocol.md); a look-up that
+fails because PostgreSQL or Redis is away is 1013 (try again), never an HTTP 500.
 
 Tickets and tokens belong to the accounts app: it registers how each finds its user
 (``core.router.authenticator``), so the gateway knows no app. The scope also keeps the
@@ -13,6 +14,7 @@ Tickets and tokens belong to the accounts app: it registers how each finds its u
 accounts app can close it when that credential is revoked.
 """
 
+import logging
 from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,10 +26,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 
-from core.errors import CLOSE_ORIGIN_FORBIDDEN, CLOSE_UNAUTHENTICATED
-from core.router import AUTHENTICATORS, credential_id
+from core.errors import CLOSE_ORIGIN_FORBIDDEN, CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED
+from core.router import AUTHENTICATORS, Authenticated, credential_id
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Rate-limited in settings.LOGGING: during an outage every connect fails the same way.
+outage_logger = logging.getLogger("realtime.outage")
 
 
 def _origin_tuple(origin: str) -> tuple[str, str, int] | None:
@@ -102,10 +106,16 @@ def _session(scope: dict[str, Any]) -> Any:
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
 
 
-async def _credential_user(method: str, credential: str) -> tuple[Any, str | None]:
+async def _credential_user(
+    method: str, credential: str, scope: dict[str, Any]
+) -> tuple[Any, str | None]:
     resolve = AUTHENTICATORS.get(method)
-    found = await resolve(credential) if resolve is not None else None
-    return found if found is not None else (AnonymousUser(), None)
+    found: Authenticated | None = await resolve(credential) if resolve is not None else None
+    if found is None:
+        return AnonymousUser(), None
+    if found.give_back is not None:  # a single-use credential: undone if the open fails
+        scope["auth_give_back"] = found.give_back
+    return found.user, found.credential
 
 
 # Channels ships no types: its base classes are ``Any`` to mypy.
@@ -118,19 +128,28 @@ class _TokenAuthMiddleware(BaseMiddleware):  # type: ignore[misc]
         user, method, credential = AnonymousUser(), None, None
         ticket = parse_qs(scope.get("query_string", b"").decode("latin1")).get("ticket", [""])[0]
         authorization = headers.get("authorization", "")
-        if ticket:
-            user, credential = await _credential_user("ticket", ticket)
-            method = "ticket"
-        elif authorization.lower().startswith("token "):
-            user, credential = await _credential_user("token", authorization[6:].strip())
-            method = "token"
-        elif origin is not None and origin_ok:
-            scope["session"] = _session(scope)
-            user = await get_user(scope)
-            method = "session"
-            if scope["session"].session_key:
-                credential = credential_id("session", scope["session"].session_key)
-        if not origin_ok:
+        unavailable = False
+        try:
+            if ticket:
+                user, credential = await _credential_user("ticket", ticket, scope)
+                method = "ticket"
+            elif authorization.lower().startswith("token "):
+                token = authorization[6:].strip()
+                user, credential = await _credential_user("token", token, scope)
+                method = "token"
+            elif origin is not None and origin_ok:
+                scope["session"] = _session(scope)
+                user = await get_user(scope)
+                method = "session"
+                if scope["session"].session_key:
+                    credential = credential_id("session", scope["session"].session_key)
+        except Exception as exc:  # PostgreSQL or Redis away: not the client's fault
+            outage_logger.warning("websocket auth=%s unavailable: %r", method or "?", exc)
+            user, unavailable = AnonymousUser(), True
+        if unavailable:
+            # Accepted, then closed 1013 by the consumer: "try again later", not a 500.
+            scope["auth_error"] = CLOSE_TRY_AGAIN
+        elif not origin_ok:
             scope["auth_error"] = CLOSE_ORIGIN_FORBIDDEN
         elif not user.is_authenticated:
             scope["auth_error"] = CLOSE_UNAUTHENTICATED

@@ -30,6 +30,8 @@ from core.router import EVENT_HOOKS, HANDLERS, REF_OPTIONAL, hooks_for
 from .codec import FrameError, event_text, frame_decode, frame_encode, ref_valid, reply_frame
 
 logger = logging.getLogger(__name__)
+# Rate-limited in settings.LOGGING: during an outage every connect fails the same way.
+outage_logger = logging.getLogger("realtime.outage")
 S = TypeVar("S")
 
 
@@ -123,10 +125,21 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             logger.info("user=%s refused: %s", self._user_id, exc)
             await self.close(code=exc.close_code)
             return
+        except Exception as exc:
+            await self._open_failed(exc)
+            return
         self._open = True
-        await self.group_join(user_group(self._user_id))
-        for hook in hooks_for("connect"):
-            await hook(self)
+        try:
+            await self.group_join(user_group(self._user_id))
+            for hook in hooks_for("connect"):
+                await hook(self)
+        except Exception as exc:
+            try:
+                await self.disconnect(errors.CLOSE_TRY_AGAIN)  # undo what the hooks registered
+            except Exception as undo_exc:  # the bus may be what is away: presence expires
+                outage_logger.warning("user=%s clean-up failed: %r", self._user_id, undo_exc)
+            await self._open_failed(exc)
+            return
         await self.send_frame(
             {
                 "type": "hello",
@@ -143,6 +156,17 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 },
             }
         )
+
+    async def _open_failed(self, exc: Exception) -> None:
+        """A hook failed (PostgreSQL or Redis away): close 1013, give a one-time ticket back."""
+        outage_logger.warning("user=%s connect failed, closed 1013: %r", self._user_id, exc)
+        give_back = self.scope.get("auth_give_back")
+        if give_back is not None:
+            try:
+                await give_back()
+            except Exception as undo_exc:
+                outage_logger.warning("user=%s ticket not given back: %r", self._user_id, undo_exc)
+        await self.close(code=errors.CLOSE_TRY_AGAIN)
 
     async def disconnect(self, code: int) -> None:
         if not self._open:

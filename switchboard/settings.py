@@ -192,6 +192,8 @@ CACHES = {
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "core.cache.outage"
 CACHE_ERROR_LOG_SECONDS = env.float("CACHE_ERROR_LOG_SECONDS", default=60.0)
+# The same for the failures of a PostgreSQL or bus Redis outage (logged at most at ERROR).
+OUTAGE_LOG_SECONDS = env.float("OUTAGE_LOG_SECONDS", default=10.0)
 
 # Sessions survive a flushed or evicted cache: the database is the truth.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -501,6 +503,13 @@ LOGGING = {
             "()": "core.logfilter.RateLimitFilter",
             "seconds": CACHE_ERROR_LOG_SECONDS,
         },
+        # PostgreSQL or a Redis away: every request and connect fails alike (core/api.py,
+        # realtime/auth.py, realtime/consumer.py); one line per kind and interval.
+        "outage": {
+            "()": "core.logfilter.RateLimitFilter",
+            "seconds": OUTAGE_LOG_SECONDS,
+            "level": "ERROR",
+        },
     },
     "handlers": {
         "stderr": {
@@ -521,5 +530,7 @@ LOGGING = {
         # A cache outage fails every cache call: one line per interval, not one per call.
         "core.cache": {"filters": ["cache_outage"]},
         "core.cache.outage": {"filters": ["cache_outage"]},
+        "core.api.outage": {"filters": ["outage"]},
+        "realtime.outage": {"filters": ["outage"]},
     },
 }

@@ -41,3 +41,6 @@ urlpatterns = [
     path("ops/stats", ops_views.OpsStatsView.as_view(), name="ops-stats"),
     path("metrics", ops_views.metrics, name="metrics"),
 ]
+
+# JSON for errors raised outside a DRF view under /api/ (core/api.py).
+handler500 = "core.api.server_error"
