@@ -54,8 +54,14 @@ def _body(request: Request, serializer_class: type[serializers.Serializer]) -> d
 class SignupView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
+    throttle_scope = "signup"
 
-    @extend_schema(request=SignupSerializer, responses={201: UserOut}, summary="Sign up")
+    @extend_schema(
+        request=SignupSerializer,
+        responses={201: UserOut},
+        summary="Sign up",
+        extensions={"x-errors": ["429"]},
+    )
     def post(self, request: Request) -> Response:
         data = _body(request, SignupSerializer)
         try:
@@ -69,13 +75,25 @@ class SignupView(APIView):
         )
 
 
+# Log-ins (here and SessionView.post): throttled per address (THROTTLE_RATES["login"], POST
+# only), and django-axes locks out an account and address after repeated failures
+# (accounts/lockout.py). They pass Django's request to ``authenticate`` so axes can flag it
+# (its middleware then answers 429).
 class TokenView(APIView):
     permission_classes = [AllowAny]
+    throttle_scope = "login"
+    throttle_methods = ("POST",)
+    throttle_per_address = True
 
-    @extend_schema(request=Credentials, responses=TokenOut, summary="Trade credentials for a token")
+    @extend_schema(
+        request=Credentials,
+        responses=TokenOut,
+        summary="Trade credentials for a token",
+        extensions={"x-errors": ["429"]},
+    )
     def post(self, request: Request) -> Response:
         data = _body(request, Credentials)
-        user = authenticate(request, username=data["username"], password=data["password"])
+        user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None:
             raise AuthenticationFailed("Wrong username or password.")
         return Response({"token": services.token_issue(user=user)})
@@ -97,6 +115,8 @@ def _credential(request: Request) -> str | None:
 
 
 class WsTicketView(APIView):
+    throttle_scope = "ws_ticket"
+
     @extend_schema(
         request=None,
         responses=inline_serializer(
@@ -104,6 +124,7 @@ class WsTicketView(APIView):
             {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()},
         ),
         summary="Get a one-time WebSocket ticket (valid 30 s)",
+        extensions={"x-errors": ["429"]},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         from django.conf import settings
@@ -117,6 +138,9 @@ class SessionView(APIView):
     """Session login for browser scripts: GET sets the CSRF cookie, POST logs in."""
 
     permission_classes = [AllowAny]
+    throttle_scope = "login"
+    throttle_methods = ("POST",)
+    throttle_per_address = True
 
     @extend_schema(
         responses=inline_serializer(
@@ -141,13 +165,14 @@ class SessionView(APIView):
         request=Credentials,
         responses={204: None},
         summary="Log in (session; send the csrftoken cookie's value as X-CSRFToken)",
+        extensions={"x-errors": ["429"]},
     )
     def post(self, request: Request) -> Response:
         # DRF checks CSRF only for requests already logged in; a login form posted from
         # another site would otherwise sign the visitor into the attacker's account.
         SessionAuthentication().enforce_csrf(request)
         data = _body(request, Credentials)
-        user = authenticate(request, username=data["username"], password=data["password"])
+        user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None:
             raise AuthenticationFailed("Wrong username or password.")
         login(request._request, user)

@@ -1,10 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from core.throttles import throttled
+
 from . import views
 
+login_page = auth_views.LoginView.as_view(template_name="accounts/login.html")
+
 urlpatterns = [
-    path("signup/", views.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("signup/", throttled("signup")(views.signup), name="signup"),
+    # Throttled per address (POSTs); django-axes also locks out an account and address.
+    path("login/", throttled("login")(login_page), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -60,7 +60,14 @@ class ProfileMeView(APIView):
 
 
 class PublicProfileView(APIView):
-    @extend_schema(responses=PublicProfile, summary="Read a user's public profile")
+    # Per user (settings.THROTTLE_RATES): reading every profile by id is enumeration.
+    throttle_scope = "profile_read"
+
+    @extend_schema(
+        responses=PublicProfile,
+        summary="Read a user's public profile",
+        extensions={"x-errors": ["429"]},
+    )
     def get(self, request: Request, user_id: int) -> Response:
         public = selectors.profile_public_get(user_id=user_id)
         if public is None:

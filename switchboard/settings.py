@@ -3,6 +3,7 @@ environment here, and nowhere else. See the configuration table in README.md."""
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy of the HTML pages (web/middleware.py, below).
     "web.middleware.content_security_policy",
+    # Last, as django-axes asks: turns a locked-out log-in into its 429 (accounts/lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "switchboard.urls"
@@ -122,6 +126,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a locked-out log-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -237,6 +247,33 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # ---------------------------------------------------------------------------
+# Abuse limits (docs/security.md). Log-in lock-out: django-axes counts failed log-ins per
+# account and address in PostgreSQL (every log-in path: /api/auth/token, /api/auth/session,
+# /accounts/login/, the admin's); past AXES_FAILURE_LIMIT that pair is refused (429) for
+# AXES_COOLOFF_MINUTES, a success resets the count. Per account *and* address, so a stranger
+# cannot lock someone out of their own account from elsewhere.
+# ---------------------------------------------------------------------------
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Request rates per scope ("N/second|minute|hour|day"), counted in the cache by
+# core.throttles.ScopedThrottle: per address for log-in and sign-up (the client is anonymous),
+# per user for the rest. Past the rate: 429 with Retry-After (REST: the error body). An
+# empty rate turns a scope off.
+THROTTLE_RATES = {
+    # POST /api/auth/token, POST /api/auth/session, POST /accounts/login/, POST /admin/login/
+    "login": env.str("THROTTLE_LOGIN", default="20/min"),
+    # POST /api/auth/signup, POST /accounts/signup/
+    "signup": env.str("THROTTLE_SIGNUP", default="10/hour"),
+    # POST /api/auth/ws-ticket
+    "ws_ticket": env.str("THROTTLE_WS_TICKET", default="30/min"),
+    # GET /api/users/<id>/profile (a stranger's profile: no enumeration of every user)
+    "profile_read": env.str("THROTTLE_PROFILE_READ", default="120/min"),
+}
+
+# ---------------------------------------------------------------------------
 # REST API
 # ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -246,6 +283,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Views name a scope of THROTTLE_RATES (``throttle_scope``); unnamed ones are not throttled.
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttles.ScopedThrottle"],
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     # DRF's three, with its JSON parser made to refuse over-deep nesting (core.api).
     "DEFAULT_PARSER_CLASSES": [

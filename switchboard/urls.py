@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts import api as accounts_api
 from conversations import api as conversations_api
+from core.throttles import throttled
 from matching import api as matching_api
 from ops import views as ops_views
 from presence import api as presence_api
@@ -35,6 +36,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("profile/", profiles_views.profile_edit, name="profile-edit"),
     path("api/", include(api)),
+    # The admin's log-in, throttled like every log-in (django-axes also locks it out).
+    path("admin/login/", throttled("login")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),

@@ -12,6 +12,15 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DEBUG", "true")
+# Every test client is 127.0.0.1: the shipped rates would throttle the suite, so throttles
+# are off ("") and the lock-out far away. The tests of throttles and lock-out set small
+# values themselves (tests/accounts/test_throttles.py); server processes inherit these
+# through the environment unless a test passes its own.
+os.environ.setdefault("THROTTLE_LOGIN", "")
+os.environ.setdefault("THROTTLE_SIGNUP", "")
+os.environ.setdefault("THROTTLE_WS_TICKET", "")
+os.environ.setdefault("THROTTLE_PROFILE_READ", "")
+os.environ.setdefault("AXES_FAILURE_LIMIT", "1000")
 # One prefix per test run: parallel runs on one server cannot see each other's keys.
 os.environ["REDIS_KEY_PREFIX"] = os.environ.get("SB_TEST_PREFIX") or f"sbtest{uuid.uuid4().hex[:8]}"
 os.environ["SB_TEST_PREFIX"] = os.environ["REDIS_KEY_PREFIX"]

@@ -108,7 +108,7 @@ def _flush_this_runs_cache() -> int:
 def test_sessions_survive_a_cache_flush(make_user):
     user = make_user(password="correct-horse-battery-9")
     client = Client()
-    assert client.login(username=user.username, password="correct-horse-battery-9")
+    client.force_login(user)
     session_key = KEY_PREFIX + client.cookies["sessionid"].value
     assert client.get("/api/auth/session").json()["user_id"] == user.pk
     assert cache.get(session_key) is not None  # cached_db: the session is in the cache
