@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -118,38 +119,36 @@ def _get(server: ServerProcess, source: str, headers: dict) -> int:
         return client.get(server.url + "/metrics", headers=headers).status_code
 
 
+PROXY = "127.0.0.2"  # plays nginx; 127.0.0.1 plays a stranger
+
+
+@contextmanager
+def _behind_proxy(env: dict):
+    """A server with the compose file's uvicorn options, trusting only PROXY; then stopped."""
+    server = ServerProcess(
+        env=env,
+        log_dir=ARTIFACTS,
+        args=[*SERVER_ARGS, "--proxy-headers", "--forwarded-allow-ips", PROXY],
+        start_timeout=SERVER_START_TIMEOUT_SECONDS,
+    )
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
 @pytest.mark.slow
 def test_a_spoofed_forwarded_for_does_not_open_metrics_behind_the_compose_proxy_options(
     server_env,
 ):
-    """uvicorn with the compose file's options; 127.0.0.2 plays nginx, 127.0.0.1 a stranger."""
-    proxy = "127.0.0.2"
-    server = ServerProcess(
-        env=server_env,
-        log_dir=ARTIFACTS,
-        args=[*SERVER_ARGS, "--proxy-headers", "--forwarded-allow-ips", proxy],
-        start_timeout=SERVER_START_TIMEOUT_SECONDS,
-    )
-    try:
-        server.start()
+    spoofed = {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}
+    with _behind_proxy(server_env) as server:
         # A scraper on this host, straight to the server: the one tokenless case.
         assert _get(server, "127.0.0.1", {}) == 200
         # A client that claims loopback itself (the issue's request) ...
         assert _get(server, "127.0.0.1", {"X-Forwarded-For": "127.0.0.1"}) == 403
         # ... and through the proxy, which appends the real address to what it was sent.
-        spoofed = {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}
-        assert _get(server, proxy, spoofed) == 403
-    finally:
-        server.stop()
-    server = ServerProcess(
-        env={**server_env, "METRICS_TOKEN": "s3cret"},
-        log_dir=ARTIFACTS,
-        args=[*SERVER_ARGS, "--proxy-headers", "--forwarded-allow-ips", proxy],
-        start_timeout=SERVER_START_TIMEOUT_SECONDS,
-    )
-    try:
-        server.start()
+        assert _get(server, PROXY, spoofed) == 403
+    with _behind_proxy({**server_env, "METRICS_TOKEN": "s3cret"}) as server:
         assert _get(server, "127.0.0.1", {}) == 403
-        assert _get(server, proxy, {**spoofed, "Authorization": "Bearer s3cret"}) == 200
-    finally:
-        server.stop()
+        assert _get(server, PROXY, {**spoofed, "Authorization": "Bearer s3cret"}) == 200
