@@ -36,6 +36,7 @@ class PresenceState:
     """What presence and typing keep per connection."""
 
     def __init__(self) -> None:
+        self.touched = False  # admission registered the socket as alive (admit.lua)
         self.typing_bucket = TokenBucket(
             settings.LIMITS["TYPING_RATE_PER_SECOND"], settings.LIMITS["TYPING_RATE_BURST"]
         )
@@ -101,13 +102,16 @@ async def connections_limit(conn: Connection) -> None:
     if not admitted:
         limit = settings.LIMITS["WS_CONNECTIONS_PER_USER"]
         raise Refused(CLOSE_TOO_MANY_CONNECTIONS, f"more than {limit} connections")
+    conn.state(PresenceState).touched = True  # admit.lua did the connect's touch too
 
 
 @hook("connect", order=20)
 async def presence_connect(conn: Connection) -> None:
     """Register the new connection as alive (announces the user online if they were not)."""
     _refresher().add(conn.channel_name, conn.user_id)
-    try:
+    if conn.state(PresenceState).touched:
+        return
+    try:  # admission could not reach Redis: touch now
         await services.apresence_touch(user_id=conn.user_id, conn_id=conn.channel_name)
     except Exception:
         logger.exception("user=%s presence connect failed", conn.user_id)

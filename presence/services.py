@@ -62,22 +62,36 @@ def _leave_args(user_id: int, conn_id: str, now: float) -> dict:
 
 
 async def apresence_admit(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
-    """Register a new connection unless the user has ``WS_CONNECTIONS_PER_USER`` alive.
+    """Register a new connection unless the user has ``WS_CONNECTIONS_PER_USER`` alive;
+    return whether it was admitted.
 
-    Count and registration are one script call, so the bound holds under racing connects on
-    every process. Return whether the connection was admitted.
+    Count, registration and the touch (``apresence_touch``: online, last activity) are one
+    script call, so the bound holds under racing connects on every process. The touch's
+    follow-ups (announce online, ``Profile.last_seen``) are done here too: admission is the
+    last admit hook, so an admitted socket opens.
     """
     now = time.time() if now is None else now
-    admitted = await ADMIT.arun(
-        keys=[conns_key(user_id)],
+    admitted, announce, write = await ADMIT.arun(
+        keys=[conns_key(user_id), users_key(), seen_key(), seen_write_key(user_id)],
         args=[
+            user_id,
             conn_id,
             repr(now),
             settings.LIMITS["PRESENCE_TTL_SECONDS"],
             settings.LIMITS["WS_CONNECTIONS_PER_USER"],
+            settings.LIMITS["PRESENCE_LAST_SEEN_WRITE_SECONDS"],
         ],
     )
+    if admitted:
+        await _touched(user_id, now, announce=bool(announce), write=bool(write))
     return bool(admitted)
+
+
+async def _touched(user_id: int, now: float, *, announce: bool, write: bool) -> None:
+    if write:
+        await alast_seen_write(user_id=user_id, at=now)
+    if announce:
+        await apresence_announce(user_id=user_id, online=True, last_seen=now)
 
 
 def presence_touch(*, user_id: int, conn_id: str, now: float | None = None) -> bool:
@@ -95,10 +109,7 @@ async def apresence_touch(*, user_id: int, conn_id: str, now: float | None = Non
     """Async twin of ``presence_touch`` (a connect, and each process' refresh of its sockets)."""
     now = time.time() if now is None else now
     announce, write = await TOUCH.arun(**_touch_args(user_id, conn_id, now))
-    if write:
-        await alast_seen_write(user_id=user_id, at=now)
-    if announce:
-        await apresence_announce(user_id=user_id, online=True, last_seen=now)
+    await _touched(user_id, now, announce=bool(announce), write=bool(write))
     return bool(announce)
 
 
