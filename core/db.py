@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import connection
 
 P = ParamSpec("P")
@@ -76,6 +77,10 @@ class LoopConnection:
     async def _open(autocommit: bool) -> "psycopg.AsyncConnection[Any]":
         params = connection.get_connection_params()
         params.pop("cursor_factory", None)  # Django's is a sync cursor
+        # Its statements are few and always the same: prepared on first use, PostgreSQL plans
+        # each once (planning was half of a message batch's time). Off behind a pooler that
+        # cannot keep prepared statements (DB_LOOP_PREPARE, docs/deployment.md).
+        params["prepare_threshold"] = 0 if settings.DB_LOOP_PREPARE else None
         conn = await psycopg.AsyncConnection.connect(**params, autocommit=autocommit)
         # As Django's own connections (init_connection_state): timestamps are read in the
         # time zone its loaders assume.

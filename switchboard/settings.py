@@ -121,6 +121,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"]["application_name"] = env.str(
         "DB_APPLICATION_NAME", default=f"switchboard-{os.getpid()}"
     )
+# The event loop's own connections (core.db.LoopConnection: the message writer's, the socket
+# opening's reads) prepare their few statements on first use, so PostgreSQL plans each once.
+# Turn off behind a transaction-pooling PgBouncer older than 1.21 (docs/deployment.md).
+DB_LOOP_PREPARE = env.bool("DB_LOOP_PREPARE", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
