@@ -29,7 +29,7 @@ from . import services
 logger = logging.getLogger(__name__)
 
 # Sockets per refresh script call: a few hundred keep each call short for Redis.
-REFRESH_CHUNK = 500
+REFRESH_CHUNK = 100
 
 
 class PresenceState:
