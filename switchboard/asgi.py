@@ -22,3 +22,13 @@ application = ProtocolTypeRouter(
         "websocket": WebSocketAuthMiddleware(URLRouter([path("ws", GatewayConsumer.as_asgi())])),
     }
 )
+
+# Garbage collection (docs/benchmarks.md, "typical"): a full collection walks every object of
+# the process, Django's modules and every socket's state alike, while the loop waits (100 to
+# 175 ms per gen-2 pass with 1,500 sockets, the worst latencies of the typical load). What
+# exists now lives as long as the process: moved out of the collector's reach.
+import gc  # noqa: E402
+
+import switchboard.urls  # noqa: E402, F401  (imported now, not by the first request)
+
+gc.freeze()
