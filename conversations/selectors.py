@@ -311,3 +311,14 @@ async def aresume_batch(
 
 def membership_exists(*, user_id: int, conversation_id: int) -> bool:
     return Membership.objects.filter(user_id=user_id, conversation_id=conversation_id).exists()
+
+
+async def amembership_exists(*, user_id: int, conversation_id: int) -> bool:
+    """``membership_exists`` from the event loop: one read, no thread hop."""
+    if not LoopConnection.available():
+        return await db(membership_exists)(user_id=user_id, conversation_id=conversation_id)
+    sql = (
+        f"SELECT 1 FROM {Membership._meta.db_table} "
+        f"WHERE user_id = %(uid)s AND conversation_id = %(cid)s"
+    )
+    return bool(await loop_fetch(sql, {"uid": user_id, "cid": conversation_id}))

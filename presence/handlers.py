@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 
 from conversations.gateway import ConversationState
-from conversations.selectors import membership_exists, membership_get
+from conversations.selectors import amembership_exists, membership_get
 from core.db import db
 from core.errors import Invalid
 from core.router import Connection, handler
@@ -40,10 +40,10 @@ async def presence_query(conn: Connection, data: dict[str, Any]) -> dict[str, An
     return {"presence": await db(_presence_query)(conn.user_id, user_ids)}
 
 
-def _typing_member_check(user_id: int, conversation_id: int) -> None:
-    """Raise ``forbidden`` / ``not_found`` unless the user is a member (one cheap query)."""
-    if not membership_exists(user_id=user_id, conversation_id=conversation_id):
-        membership_get(user_id=user_id, conversation_id=conversation_id)  # raises the reason
+async def _typing_member_check(user_id: int, conversation_id: int) -> None:
+    """Raise ``forbidden`` / ``not_found`` unless the user is a member (one cheap read)."""
+    if not await amembership_exists(user_id=user_id, conversation_id=conversation_id):
+        await db(membership_get)(user_id=user_id, conversation_id=conversation_id)  # the reason
 
 
 def _conversation_id(data: dict[str, Any]) -> int:
@@ -62,7 +62,7 @@ async def _typing(conn: Connection, data: dict[str, Any], typing: bool) -> dict[
     # was 16 % of a server's CPU in the typical-load benchmark at 30 s.
     if cid not in conn.state(ConversationState).joined or state.typing_members.get(cid, 0.0) < now:
         state.typing_members.pop(cid, None)
-        await db(_typing_member_check)(conn.user_id, cid)
+        await _typing_member_check(conn.user_id, cid)
         state.typing_members[cid] = now + settings.LIMITS["TYPING_MEMBERSHIP_CHECK_SECONDS"]
     if not state.typing_bucket.take():
         return {"sent": False}  # over the typing rate: dropped, not an error
