@@ -47,6 +47,33 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
         layer.channels[channel] = asyncio.Queue()
         return channel
 
+    async def group_add_many(self, groups: list[str], channel: str) -> None:
+        """``group_add`` for several groups: one ``SUBSCRIBE`` per shard for those this
+        process is not subscribed to yet (a socket opening joins its user's group and every
+        conversation's at once, instead of a command each).
+
+        Reaches into channels_redis' pub/sub internals as ``group_send_many`` does (the
+        loop layer's ``groups`` and ``channels``, the shard's ``_subscribed_to``, ``_lock``
+        and ``_pubsub``); ``tests/core/test_layer.py`` checks the subscriptions and delivery.
+        """
+        layer = self._get_layer()
+        if channel not in layer.channels:
+            raise RuntimeError("group_add_many() takes a channel of this process")
+        by_shard: dict[int, tuple[Any, list[str]]] = {}
+        for group in groups:
+            group_channel = layer._get_group_channel_name(group)
+            layer.groups.setdefault(group_channel, set()).add(channel)
+            shard = layer._get_shard(group_channel)
+            by_shard.setdefault(id(shard), (shard, []))[1].append(group_channel)
+        for shard, names in by_shard.values():
+            async with shard._lock:
+                new = [n for n in dict.fromkeys(names) if n not in shard._subscribed_to]
+                if new:
+                    shard._ensure_redis()
+                    shard._ensure_receiver()
+                    await shard._pubsub.subscribe(*new)
+                    shard._subscribed_to.update(new)
+
     def deserialize(self, message: bytes) -> dict[str, Any]:
         entry = self._decoded.get(id(message))
         if entry is not None and entry[0] is message:

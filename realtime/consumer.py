@@ -48,6 +48,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     _user_id: int
     _open = False  # authenticated and admitted: disconnect hooks run for it
+    _joining: list[str] | None = None  # groups joined while opening, subscribed together
 
     @property
     def user_id(self) -> int:
@@ -130,10 +131,18 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         self._open = True
         try:
+            # The user's group first: what is pushed to the user while the hooks read (a
+            # conversation.joined after the memberships were read) is not missed. The groups
+            # the hooks join are subscribed together, one SUBSCRIBE for every conversation,
+            # before ``hello`` (and so before the client's ``sync`` reads what it missed).
             await self.group_join(user_group(self._user_id))
+            self._joining = []
             for hook in hooks_for("connect"):
                 await hook(self)
+            joining, self._joining = self._joining, None
+            await self.channel_layer.group_add_many(joining, self.channel_name)
         except Exception as exc:
+            self._joining = None
             try:
                 await self.disconnect(errors.CLOSE_TRY_AGAIN)  # undo what the hooks registered
             except Exception as undo_exc:  # the bus may be what is away: presence expires
@@ -181,14 +190,23 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.group_leave(group)
 
     async def group_join(self, group: str) -> None:
-        """Receive the events pushed to ``group`` until ``group_leave`` or disconnect."""
+        """Receive the events pushed to ``group`` until ``group_leave`` or disconnect.
+
+        While the socket opens, joins are collected and subscribed together at the end.
+        """
         if group not in self._groups:
             self._groups.add(group)
+            if self._joining is not None:
+                self._joining.append(group)
+                return
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def group_leave(self, group: str) -> None:
         if group in self._groups:
             self._groups.discard(group)
+            if self._joining is not None and group in self._joining:
+                self._joining.remove(group)
+                return
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:

@@ -68,3 +68,26 @@ async def test_a_consumers_channel_is_local_and_subscribes_nothing_in_redis():
         assert (await layer.receive(mine))["event"] == "t"
     finally:
         await layer.group_discard("local-test", mine)
+
+
+async def test_groups_added_together_are_one_subscription_each_and_deliver():
+    from core.redis import abus
+
+    layer = get_channel_layer()
+    a, b = await layer.new_channel(), await layer.new_channel()
+    groups = [f"many-{n}" for n in range(5)]
+    await layer.group_add("many-0", b)  # already subscribed by this process
+    await layer.group_add_many(groups, a)
+    try:
+        subscribed = {
+            c if isinstance(c, str) else c.decode() for c in await abus().pubsub_channels()
+        }
+        assert all(any(c.endswith(f"__group__{g}") for c in subscribed) for g in groups)
+        for g in groups:
+            await layer.group_send(g, {"type": "push.event", "event": g, "data": {}})
+        assert [(await layer.receive(a))["event"] for _ in groups] == groups
+        assert (await layer.receive(b))["event"] == "many-0"
+    finally:
+        for g in groups:
+            await layer.group_discard(g, a)
+        await layer.group_discard("many-0", b)
