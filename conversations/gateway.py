@@ -16,6 +16,7 @@ from core.events import conversation_group
 from core.router import Connection, event_hook, hook
 
 from . import selectors
+from .members import amember_hears
 from .sequencer import Action, Fetch, Send, Sequencer, TooFar
 
 
@@ -110,14 +111,33 @@ async def conversations_subscribe(conn: Connection) -> None:
         await conversation_join(conn, cid)
 
 
+async def conversation_hears(conn: Connection, conversation_id: int, version: int | None) -> bool:
+    """Whether this connection may receive an event of the conversation sent under
+    ``version`` (``conversations.members``); one that may not stops listening to it (its
+    user was removed and the push saying so was lost)."""
+    if conversation_id not in conn.state(ConversationState).joined:
+        return False
+    if await amember_hears(conversation_id=conversation_id, user_id=conn.user_id, version=version):
+        return True
+    await conversation_leave(conn, conversation_id)
+    return False
+
+
 @event_hook("message.new")
 async def message_new(conn: Connection, message: dict[str, Any]) -> bool:
     """A sequenced event: through the sequencer, never straight to the socket."""
     state = conn.state(ConversationState)
     cid, seq = message["conversation_id"], message["seq"]
-    if cid in state.joined:
+    if await conversation_hears(conn, cid, message.get("members_version", 0)):
         await actions_perform(conn, state.sequencer.push(cid, seq, message))
     return True
+
+
+@event_hook("message.updated")
+async def message_updated(conn: Connection, message: dict[str, Any]) -> bool:
+    """An edit or a deletion: for members only, as every event of a conversation."""
+    cid = message["data"]["conversation_id"]
+    return not await conversation_hears(conn, cid, message.get("members_version", 0))
 
 
 @event_hook("conversation.joined")

@@ -14,6 +14,11 @@ class Conversation(models.Model):
     # The last sequence number handed out; incremented under the row lock (message_send).
     last_seq = models.BigIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # Moves up by one with every change of the members, in the transaction that makes it
+    # (``conversations.services``). Events carry the version they were sent under, so a
+    # process delivering one can tell that its idea of the members is out of date
+    # (``conversations.members``): delivery never depends on a membership push arriving.
+    members_version = models.BigIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.errors import Forbidden, Invalid, NotFound
@@ -123,6 +124,7 @@ def members_add(*, user_id: int, conversation_id: int, member_ids: object) -> li
             [Membership(conversation=conversation, user_id=uid) for uid in new]
         )
         if new:
+            _members_changed(conversation)
             _announce_joined(conversation, created)
             send_event(
                 event="conversation.members",
@@ -132,8 +134,20 @@ def members_add(*, user_id: int, conversation_id: int, member_ids: object) -> li
     return new
 
 
+def _members_changed(conversation: Conversation) -> None:
+    """Move the conversation's members version up, in the transaction that changes them.
+
+    Every change of the members comes through here. Events carry the version they were
+    sent under; a process delivering one re-reads the members when its own copy is older
+    (``conversations.members``), so a removed member stops hearing the conversation even
+    when the pushes below are lost.
+    """
+    Conversation.objects.filter(pk=conversation.pk).update(members_version=F("members_version") + 1)
+
+
 def _remove(conversation: Conversation, user_ids: list[int]) -> None:
     Membership.objects.filter(conversation=conversation, user_id__in=user_ids).delete()
+    _members_changed(conversation)
     for uid in user_ids:
         send_event(
             event="conversation.left",
@@ -197,29 +211,31 @@ def message_send(
             raise stored.error
         assert stored.message is not None
         if stored.created:
-            send_events(items=[message_event(stored.message)])
+            send_events(items=[message_event(stored)])
     return stored.message, stored.created
 
 
-def _own_message(*, user_id: int, message_id: object) -> Message:
+def _own_message(*, user_id: int, message_id: object) -> tuple[Message, int]:
+    """My message, and the members version of its conversation as my membership was read."""
     if not isinstance(message_id, int) or isinstance(message_id, bool):
         raise Invalid("message_id must be an integer.")
     message = Message.objects.filter(pk=message_id).first()
     if message is None:
         raise NotFound("No such message.")
-    membership_get(user_id=user_id, conversation_id=message.conversation_id)
+    membership = membership_get(user_id=user_id, conversation_id=message.conversation_id)
     if message.sender_id != user_id:
         raise Forbidden("You can only change your own messages.")
     if message.deleted_at is not None:
         raise Invalid("This message was deleted.")
-    return message
+    return message, membership.conversation.members_version
 
 
-def _announce_update(message: Message) -> None:
+def _announce_update(message: Message, members_version: int) -> None:
     send_event(
         event="message.updated",
         data=message_serialize(message),
         groups=[conversation_group(message.conversation_id)],
+        members_version=members_version,
     )
 
 
@@ -227,20 +243,20 @@ def message_edit(*, user_id: int, message_id: object, body: object) -> Message:
     """Replace the body of my own message."""
     body = body_validate(body)
     with transaction.atomic():
-        message = _own_message(user_id=user_id, message_id=message_id)
+        message, version = _own_message(user_id=user_id, message_id=message_id)
         message.body = body
         message.edited_at = timezone.now()
         message.save(update_fields=["body", "edited_at"])
-        _announce_update(message)
+        _announce_update(message, version)
     return message
 
 
 def message_delete(*, user_id: int, message_id: object) -> Message:
     """Soft-delete my own message: it keeps its seq, loses its body."""
     with transaction.atomic():
-        message = _own_message(user_id=user_id, message_id=message_id)
+        message, version = _own_message(user_id=user_id, message_id=message_id)
         message.deleted_at = timezone.now()
         message.body = ""
         message.save(update_fields=["body", "deleted_at"])
-        _announce_update(message)
+        _announce_update(message, version)
     return message

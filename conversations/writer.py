@@ -70,6 +70,8 @@ class Stored:
     message: Message | None = None
     created: bool = False
     error: ServiceError | None = None
+    # The conversation's members version the message was stored under (its push carries it).
+    members_version: int = 0
 
 
 def body_validate(body: object) -> str:
@@ -261,10 +263,11 @@ def _batch_sql() -> str:
         ), fresh AS (
             SELECT * FROM req WHERE idx NOT IN (SELECT idx FROM dup)
         ), locked AS (
-            SELECT c.id, c.kind FROM {conv} c WHERE c.id IN (SELECT cid FROM fresh)
+            SELECT c.id, c.kind, c.members_version FROM {conv} c
+            WHERE c.id IN (SELECT cid FROM fresh)
             ORDER BY c.id FOR UPDATE
         ), ok AS (
-            SELECT f.* FROM fresh f JOIN locked c ON c.id = f.cid
+            SELECT f.*, c.members_version FROM fresh f JOIN locked c ON c.id = f.cid
             WHERE EXISTS (
                 SELECT 1 FROM {member} m WHERE m.conversation_id = f.cid AND m.user_id = f.uid
             ) AND NOT (c.kind = 'direct' AND EXISTS (
@@ -290,11 +293,11 @@ def _batch_sql() -> str:
             RETURNING id, sender_id, client_id
         )
         SELECT s.idx, TRUE, COALESCE(i.id, switchboard_batch_retry()), s.cid, s.seq, NULL,
-               NULL, NULL, NULL
+               NULL, NULL, NULL, s.members_version
         FROM seqs s LEFT JOIN ins i ON i.sender_id = s.uid AND i.client_id = s.client_id
         UNION ALL
         SELECT d.idx, FALSE, d.id, d.conversation_id, d.seq, d.body, d.created_at,
-               d.edited_at, d.deleted_at
+               d.edited_at, d.deleted_at, 0
         FROM dup d
     """
 
@@ -324,7 +327,7 @@ def _batch_apply(
     (A concurrent retry that got in first made the statement fail: every new row has an id.)
     """
     answered = set()
-    for idx, new, pk, cid, seq, body, created_at, edited_at, deleted_at in rows:
+    for idx, new, pk, cid, seq, body, created_at, edited_at, deleted_at, version in rows:
         r = requests[idx]
         answered.add(idx)
         if not new and cid != r.conversation_id:
@@ -342,6 +345,7 @@ def _batch_apply(
             deleted_at=None if new else deleted_at,
         )
         out[idx].created = bool(new)
+        out[idx].members_version = version
     return [i for i in fresh if i not in answered]
 
 
@@ -358,7 +362,7 @@ def _next_seq_one_sql() -> str:
         f"SELECT 1 FROM {member} o JOIN {block} b ON (b.blocker_id = %(uid)s "
         f"AND b.blocked_id = o.user_id) OR (b.blocked_id = %(uid)s AND b.blocker_id = o.user_id) "
         f"WHERE o.conversation_id = %(cid)s AND o.user_id <> %(uid)s)) "
-        f"RETURNING last_seq"
+        f"RETURNING last_seq, members_version"
     )
 
 
@@ -392,6 +396,7 @@ def _insert_one(r: SendRequest, out: Stored, now: datetime) -> None:
         created_at=now,
     )
     out.created = True
+    out.members_version = row[1]
 
 
 def _refusals(requests: Sequence[SendRequest]) -> list[ServiceError]:
@@ -413,14 +418,17 @@ def _refusal(r: SendRequest) -> ServiceError:
     return NotFound("No such conversation.")  # deleted between the two statements
 
 
-def message_event(message: Message) -> dict[str, Any]:
+def message_event(stored: Stored) -> dict[str, Any]:
     """The ``message.new`` push of a stored message (``core.events`` item)."""
+    message = stored.message
+    assert message is not None
     return {
         "event": "message.new",
         "data": message_serialize(message),
         "groups": [conversation_group(message.conversation_id)],
         "conversation_id": message.conversation_id,
         "seq": message.seq,
+        "members_version": stored.members_version,
     }
 
 
@@ -479,7 +487,7 @@ class _Writer:
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():  # its socket may have gone meanwhile
                     future.set_result(result)
-            new = [message_event(s.message) for s in results if s.created and s.message]
+            new = [message_event(s) for s in results if s.created and s.message]
             if new:
                 await asend_events(items=new)
 

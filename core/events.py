@@ -34,13 +34,16 @@ def send_event(
     conversation_id: int | None = None,
     seq: int | None = None,
     except_user_id: int | None = None,
+    members_version: int | None = None,
 ) -> None:
     """Push ``event`` to every connection in ``groups`` once the transaction commits.
 
     ``conversation_id`` and ``seq`` mark a sequenced event: connections deliver those in
     order per conversation, drop duplicates and fill gaps from the database.
     ``except_user_id``: that user's connections drop the event (typing: one publish to the
-    conversation group instead of one per member).
+    conversation group instead of one per member). ``members_version``: the version of a
+    conversation's members the event was sent under (a conversation's events are checked
+    against its members on delivery, ``conversations.members``).
     """
     send_events(
         items=[
@@ -51,6 +54,7 @@ def send_event(
                 "conversation_id": conversation_id,
                 "seq": seq,
                 "except_user_id": except_user_id,
+                "members_version": members_version,
             }
         ]
     )
@@ -68,6 +72,8 @@ def _message(item: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     }
     if item.get("except_user_id") is not None:
         message["except_user_id"] = item["except_user_id"]
+    if item.get("members_version") is not None:
+        message["members_version"] = item["members_version"]
     return item["groups"], message
 
 

@@ -17,12 +17,14 @@ while the loop holds sockets; one refresh script call per few hundred sockets (r
 import asyncio
 import logging
 import weakref
+from typing import Any
 
 from django.conf import settings
 
+from conversations.gateway import conversation_hears
 from core.errors import CLOSE_TOO_MANY_CONNECTIONS, Refused
 from core.ratelimit import TokenBucket
-from core.router import Connection, hook
+from core.router import Connection, event_hook, hook
 
 from . import services
 
@@ -126,3 +128,18 @@ async def presence_disconnect(conn: Connection) -> None:
         await services.apresence_leave(user_id=conn.user_id, conn_id=conn.channel_name)
     except Exception:
         logger.exception("user=%s presence disconnect failed", conn.user_id)
+
+
+@event_hook("typing")
+async def typing_event(conn: Connection, message: dict[str, Any]) -> bool:
+    """Someone's typing, for the conversation's members only (``conversations.members``:
+    typing carries no members version, so a group's is checked against a recent copy)."""
+    cid = message["data"]["conversation_id"]
+    return not await conversation_hears(conn, cid, None)
+
+
+@event_hook("read")
+async def read_event(conn: Connection, message: dict[str, Any]) -> bool:
+    """A read receipt, for the conversation's members only."""
+    cid = message["data"]["conversation_id"]
+    return not await conversation_hears(conn, cid, message.get("members_version", 0))

@@ -49,6 +49,7 @@ def read_mark(*, user_id: int, conversation_id: object, seq: object) -> dict:
                 event="read",
                 data={"user_id": user_id, "conversation_id": conversation_id, "seq": target},
                 groups=[conversation_group(conversation_id)],
+                members_version=membership.conversation.members_version,
             )
     if moved:
         unread_push(user_id=user_id, conversation_id=conversation_id)

@@ -380,6 +380,12 @@ LIMITS = {
     # A connection re-checks its membership of a conversation it types in after this long
     # (at once if it stopped listening to it).
     "TYPING_MEMBERSHIP_CHECK_SECONDS": 300,
+    # A process' copy of a group's members serves typing (which carries no members version)
+    # this long; then it is read again (conversations/members.py). Events that carry a
+    # version are checked against a copy at least as new, whatever its age.
+    "MEMBERS_RECHECK_SECONDS": 2,
+    # Member ids a process keeps in those copies, over all conversations (the oldest go).
+    "MEMBERS_CACHE_MAX_IDS": 200_000,
     # Meet (docs/subsystems/matching.md, issue #5). A waiting ticket lives TTL seconds unless
     # the client enters again (every REFRESH seconds); its index traces live GRACE longer so
     # the sweep can remove them. Relaxation: after the first value a shared interest is no
