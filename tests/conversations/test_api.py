@@ -3,7 +3,7 @@
 import pytest
 
 from conversations.models import Conversation, Membership, Message
-from tests.conftest import api_as
+from tests.conftest import accept_all, api_as
 
 pytestmark = pytest.mark.django_db
 
@@ -120,6 +120,7 @@ def test_list_orders_by_activity_with_last_message_and_unread(api, make_user):
     c2 = api.post(
         "/api/conversations", {"kind": "direct", "user_id": cat.pk}, format="json"
     ).json()["id"]
+    accept_all(c1), accept_all(c2)
     _send(api_as(bob), c1, "one", "a")
     _send(api_as(cat), c2, "two", "b")
     _send(api_as(bob), c1, "three", "c")
@@ -135,6 +136,7 @@ def test_history_pages_by_seq_and_is_stable_while_messages_arrive(api, make_user
     cid = api.post(
         "/api/conversations", {"kind": "direct", "user_id": bob.pk}, format="json"
     ).json()["id"]
+    accept_all(cid)
     for i in range(1, 8):
         _send(api, cid, f"m{i}", f"k{i}")
     page = api.get(f"/api/conversations/{cid}/messages", {"limit": 3}).json()

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Message
 from conversations.services import conversation_direct_get_or_create
-from tests.conftest import NetClient, token_for
+from tests.conftest import NetClient, accept_all, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def _pair(make_user):
     ann, bob = make_user(), make_user()
     conv, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    accept_all(conv)
     return token_for(ann), token_for(bob), conv.pk
 
 
