@@ -314,7 +314,8 @@ def member_remove(*, user_id: int, conversation_id: int, member_id: int) -> None
 
 
 def conversation_leave(*, user_id: int, conversation_id: int) -> None:
-    """Leave a group. The last owner to leave hands ownership to the longest member."""
+    """Leave a group. The last owner to leave hands ownership to the longest accepted member
+    (a pending one leaving declines)."""
     membership = membership_get(user_id=user_id, conversation_id=conversation_id)
     conversation = membership.conversation
     if conversation.kind != Conversation.Kind.GROUP:
@@ -324,8 +325,8 @@ def conversation_leave(*, user_id: int, conversation_id: int) -> None:
         _remove(conversation, [user_id])
         owners = Membership.objects.filter(conversation=conversation, role=Membership.Role.OWNER)
         if not owners.exists():
-            heir = (
-                Membership.objects.filter(conversation=conversation)
+            heir = (  # among those who accepted: an invitation does not make an owner
+                Membership.objects.filter(conversation=conversation, state=ACCEPTED)
                 .order_by("joined_at", "user_id")
                 .first()
             )

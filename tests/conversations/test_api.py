@@ -99,6 +99,9 @@ def test_last_owner_leaving_hands_over_ownership(api, make_user):
     cid = api.post(
         "/api/conversations", {"kind": "group", "title": "T", "member_ids": [bob.pk]}, format="json"
     ).json()["id"]
+    cat = make_user()
+    api.post(f"/api/conversations/{cid}/members", {"user_ids": [cat.pk]}, format="json")
+    accept_all(cid)  # bob and cat accepted, bob first
     assert api.post(f"/api/conversations/{cid}/leave").status_code == 204
     assert Membership.objects.get(conversation_id=cid, user=bob).role == "owner"
     assert api.get(f"/api/conversations/{cid}").status_code == 403
