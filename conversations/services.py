@@ -43,31 +43,18 @@ def _announce_joined(conversation: Conversation, memberships: list[Membership]) 
     """``conversation.joined`` to the accepted ones (their sockets subscribe), and one
     ``conversation.request`` to each pending one (nothing else reaches them until they
     accept)."""
+    common = {
+        "conversation_id": conversation.pk,
+        "kind": conversation.kind,
+        "title": conversation.title,
+        "last_seq": conversation.last_seq,
+    }
     for m in memberships:
         if m.state == PENDING:
-            send_event(
-                event="conversation.request",
-                data={
-                    "conversation_id": conversation.pk,
-                    "kind": conversation.kind,
-                    "title": conversation.title,
-                    "from_user_id": m.invited_by_id,
-                    "last_seq": conversation.last_seq,
-                },
-                groups=[user_group(m.user_id)],
-            )
-            continue
-        send_event(
-            event="conversation.joined",
-            data={
-                "conversation_id": conversation.pk,
-                "kind": conversation.kind,
-                "title": conversation.title,
-                "role": m.role,
-                "last_seq": conversation.last_seq,
-            },
-            groups=[user_group(m.user_id)],
-        )
+            event, data = "conversation.request", {**common, "from_user_id": m.invited_by_id}
+        else:
+            event, data = "conversation.joined", {**common, "role": m.role}
+        send_event(event=event, data=data, groups=[user_group(m.user_id)])
 
 
 def _invited(
