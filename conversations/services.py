@@ -164,10 +164,13 @@ def _accepted_announce(conversation: Conversation, user_id: int) -> None:
         data={"conversation_id": conversation.pk, "user_id": user_id},
         groups=[conversation_group(conversation.pk)],
     )
+    # robust: the acceptance is stored; presence failing to say so (Redis away) must not
+    # turn its answer into a 500 (the next transitions and queries repair it).
     transaction.on_commit(
         lambda: membership_accepted.send(
             sender=Membership, conversation_id=conversation.pk, user_id=user_id
-        )
+        ),
+        robust=True,
     )
 
 
