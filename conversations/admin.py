@@ -5,7 +5,7 @@ from .models import Conversation, Membership, Message
 
 class MembershipInline(admin.TabularInline):
     model = Membership
-    raw_id_fields = ["user"]
+    raw_id_fields = ["user", "invited_by"]
     extra = 0
 
 
@@ -19,8 +19,10 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["conversation", "user", "role", "last_read_seq", "joined_at"]
-    raw_id_fields = ["conversation", "user"]
+    # A state changed here skips the services (no push, no presence): prefer accept/decline.
+    list_display = ["conversation", "user", "role", "state", "last_read_seq", "joined_at"]
+    list_filter = ["state", "role"]
+    raw_id_fields = ["conversation", "user", "invited_by"]
 
 
 @admin.register(Message)

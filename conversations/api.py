@@ -39,8 +39,27 @@ GROUP_RULES = (
 )
 
 
+# Consent (docs/subsystems/messaging.md, "Requests and invitations").
+CONSENT_RULES = (
+    "Consent: a direct conversation with someone who is not yet a contact is a request, and "
+    "a person added to a group who is not a contact of the adder is invited: their "
+    "membership is `pending` (state) until they accept (POST .../accept) or decline (POST "
+    ".../decline). Contacts share a conversation both accepted, and neither blocked the "
+    "other; their memberships start `accepted`. A pending member sees the conversation only "
+    "in `GET /api/conversations?state=pending`, may read its messages, and cannot send "
+    "(403 `not_accepted`). Until the other side accepts, the requester may send at most "
+    "{request_max} messages to a direct conversation (403 `request_limit`). After a "
+    "decline, the requester's sends and re-opening answer 403 `declined`. A block, either "
+    "way, refuses new conversations, invitations and sends with 403 `blocked`."
+)
+
+
 def _group_rules() -> str:
-    return GROUP_RULES.format(max=settings.LIMITS["GROUP_MAX_MEMBERS"])
+    return GROUP_RULES.format(max=settings.LIMITS["GROUP_MAX_MEMBERS"]) + "\n\n" + _consent_rules()
+
+
+def _consent_rules() -> str:
+    return CONSENT_RULES.format(request_max=settings.LIMITS["REQUEST_MESSAGES_MAX"])
 
 
 class Send(serializers.Serializer):
@@ -80,6 +99,12 @@ def _conversation_fields() -> dict:
         "last_seq": serializers.IntegerField(),
         "last_message_at": serializers.DateTimeField(allow_null=True),
         "role": serializers.CharField(),
+        "state": serializers.ChoiceField(
+            ["accepted", "pending"], help_text="mine: pending is a request or an invitation"
+        ),
+        "invited_by": serializers.IntegerField(
+            allow_null=True, help_text="who made the request or invitation (null: nobody)"
+        ),
     }
 
 
@@ -87,7 +112,10 @@ ConversationOut = inline_serializer(
     "Conversation",
     {
         **_conversation_fields(),
-        "members": serializers.ListField(child=serializers.DictField()),
+        "members": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="{user_id, role, state, last_read_seq} of every member, pending ones too",
+        ),
     },
 )
 ConversationListItem = inline_serializer(
@@ -111,11 +139,22 @@ HistoryOut = inline_serializer(
 class ConversationListView(APIView):
     @extend_schema(
         operation_id="conversations_list",
+        parameters=[
+            OpenApiParameter(
+                "state",
+                str,
+                enum=["accepted", "pending"],
+                description="accepted (default): my conversations; pending: the requests and "
+                "invitations waiting for me to accept or decline",
+            )
+        ],
         responses=ConversationListItem,
-        summary="List my conversations, most recently active first",
+        summary="List my conversations (or my requests), most recently active first",
+        description=_consent_rules(),
     )
     def get(self, request: AuthenticatedRequest) -> Response:
-        return Response(selectors.conversation_list(user_id=request.user.pk))
+        state = selectors.conversation_state_parse(request.query_params.get("state"))
+        return Response(selectors.conversation_list(user_id=request.user.pk, state=state))
 
     @extend_schema(
         request=Create,
@@ -191,6 +230,33 @@ class LeaveView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class AcceptView(APIView):
+    @extend_schema(
+        request=None,
+        responses=ConversationOut,
+        summary="Accept my request or invitation (accepting twice is a no-op)",
+        description=_consent_rules(),
+    )
+    def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
+        services.membership_accept(user_id=request.user.pk, conversation_id=conversation_id)
+        return Response(
+            selectors.conversation_get(user_id=request.user.pk, conversation_id=conversation_id)
+        )
+
+
+class DeclineView(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        summary="Decline my request or invitation (my membership is removed)",
+        description=_consent_rules(),
+        extensions={"x-errors": ["409"]},
+    )
+    def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
+        services.membership_decline(user_id=request.user.pk, conversation_id=conversation_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class MessagesView(APIView):
     @extend_schema(
         parameters=[
@@ -211,7 +277,12 @@ class MessagesView(APIView):
         )
         return Response(page)
 
-    @extend_schema(request=Send, responses={201: MessageOut, 200: MessageOut}, summary="Send")
+    @extend_schema(
+        request=Send,
+        responses={201: MessageOut, 200: MessageOut},
+        summary="Send",
+        description=_consent_rules(),
+    )
     def post(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         data = json_object(request)
         message, created = services.message_send(
@@ -257,6 +328,8 @@ urlpatterns = [
         name="api-member",
     ),
     path("conversations/<int:conversation_id>/leave", LeaveView.as_view(), name="api-leave"),
+    path("conversations/<int:conversation_id>/accept", AcceptView.as_view(), name="api-accept"),
+    path("conversations/<int:conversation_id>/decline", DeclineView.as_view(), name="api-decline"),
     path(
         "conversations/<int:conversation_id>/messages", MessagesView.as_view(), name="api-messages"
     ),

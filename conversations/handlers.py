@@ -1,4 +1,5 @@
-"""WebSocket frames for messaging: send, edit, delete, and resume (``sync``)."""
+"""WebSocket frames for messaging: send, edit, delete, accept / decline a request, and
+resume (``sync``)."""
 
 from typing import Any
 
@@ -10,7 +11,7 @@ from core.router import Connection, handler
 
 from . import services
 from .gateway import ConversationState, actions_perform, conversation_join, synced_mark
-from .selectors import aresume_batch, message_serialize
+from .selectors import aresume_batch, conversation_get, message_serialize
 from .writer import amessage_send, send_request_parse
 
 
@@ -50,6 +51,30 @@ async def message_delete(conn: Connection, data: dict[str, Any]) -> dict[str, An
         user_id=conn.user_id, message_id=data.get("message_id")
     )
     return {"message": message_serialize(message)}
+
+
+def _conversation_id(data: dict[str, Any]) -> int:
+    cid = data.get("conversation_id")
+    if not isinstance(cid, int) or isinstance(cid, bool):
+        raise Invalid("conversation_id must be an integer.")
+    return cid
+
+
+@handler("conversation.accept")
+async def conversation_accept(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Accept my request or invitation; every socket of mine then hears the conversation
+    (``conversation.joined``, pushed to each of them on every process)."""
+    cid = _conversation_id(data)
+    await db(services.membership_accept)(user_id=conn.user_id, conversation_id=cid)
+    return {"conversation": await db(conversation_get)(user_id=conn.user_id, conversation_id=cid)}
+
+
+@handler("conversation.decline")
+async def conversation_decline(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Decline my request or invitation: my membership is removed."""
+    cid = _conversation_id(data)
+    await db(services.membership_decline)(user_id=conn.user_id, conversation_id=cid)
+    return {"conversation_id": cid}
 
 
 def cursors_parse(raw: object) -> dict[int, int]:

@@ -14,11 +14,14 @@ stops listening.
 - ``message.new`` carries the version it was stored under (read under the row lock that
   also hands out its seq), edits and read receipts the one their sender's membership was
   read with. A conversation whose members never changed (version 0) needs no copy at all:
-  everyone who joined its group was a member.
+  everyone who joined its group was an accepted member.
 - Typing stores nothing and carries no version. A group's typing is checked against a copy
-  at most ``MEMBERS_RECHECK_SECONDS`` old; a direct conversation's two members never
-  change, so its copy serves until it is evicted (a user who is not in it is only refused
-  on a copy as fresh as that).
+  at most ``MEMBERS_RECHECK_SECONDS`` old; a direct conversation's accepted members are never
+  removed (only a pending one can decline), so a copy that has the user serves until it is
+  evicted (a user who is not in it is only refused on a copy as fresh as that).
+
+Members here are the accepted ones: pending members (requests, invitations) hear nothing
+of the conversation until they accept, which moves the version too.
 
 The copies are bounded by ``MEMBERS_CACHE_MAX_IDS`` member ids per process (the oldest
 copies go first).
@@ -60,7 +63,9 @@ def members_read(conversation_id: int) -> tuple[str, int, list[int]] | None:
     if conversation is None:
         return None
     ids = list(
-        Membership.objects.filter(conversation_id=conversation_id).values_list("user_id", flat=True)
+        Membership.objects.filter(
+            conversation_id=conversation_id, state=Membership.State.ACCEPTED
+        ).values_list("user_id", flat=True)
     )
     return conversation[0], conversation[1], ids
 
@@ -72,7 +77,7 @@ async def _aread(conversation_id: int) -> tuple[str, int, list[int]] | None:
     sql = (
         f"SELECT c.kind, c.members_version, "
         f"ARRAY(SELECT m.user_id FROM {Membership._meta.db_table} m "
-        f"WHERE m.conversation_id = c.id) "
+        f"WHERE m.conversation_id = c.id AND m.state = 'accepted') "
         f"FROM {Conversation._meta.db_table} c WHERE c.id = %(cid)s"
     )
     rows = await loop_fetch(sql, {"cid": conversation_id})

@@ -42,7 +42,23 @@ class Membership(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
+
+    class State(models.TextChoices):
+        # Consent (design principle 11): a request or an invitation is pending until the
+        # member accepts it; until then they get no pushes, no presence, and cannot send.
+        ACCEPTED = "accepted"
+        PENDING = "pending"
+
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACCEPTED)
+    # Who made the request or invitation (pending members, and those who accepted one).
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     joined_at = models.DateTimeField(auto_now_add=True)
     # Read marker: every message up to this seq counts as read (receipts, unread counts).
     last_read_seq = models.BigIntegerField(default=0)
@@ -53,7 +69,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id} in {self.conversation_id} ({self.role})"
+        return f"{self.user_id} in {self.conversation_id} ({self.role}, {self.state})"
 
 
 class Message(models.Model):

@@ -5,13 +5,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from core.db import LoopConnection, db, loop_fetch
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, Invalid, NotAccepted, NotFound
+from relations.models import Block
 
 from .models import Conversation, Membership, Message
+
+ACCEPTED = Membership.State.ACCEPTED
+PENDING = Membership.State.PENDING
 
 
 def message_serialize(message: Message) -> dict:
@@ -44,6 +48,44 @@ def membership_get(*, user_id: int, conversation_id: int) -> Membership:
     return membership
 
 
+def membership_accepted_get(*, user_id: int, conversation_id: int) -> Membership:
+    """Return the user's accepted membership, or raise NotFound / Forbidden / NotAccepted.
+
+    Everything but reading and deciding (sending, marking read, typing, read markers) needs
+    an accepted membership: a pending one is a request or an invitation.
+    """
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    if membership.state != ACCEPTED:
+        raise NotAccepted("Accept this conversation first.")
+    return membership
+
+
+def contact_ids_among(*, user_id: int, user_ids: list[int] | set[int]) -> set[int]:
+    """Return those of ``user_ids`` who are ``user_id``'s contacts: they share a conversation
+    (of any size) in which both memberships are accepted, and neither blocked the other."""
+    if not user_ids:
+        return set()
+    mine = Membership.objects.filter(user_id=user_id, state=ACCEPTED).values("conversation_id")
+    shared = set(
+        Membership.objects.filter(conversation_id__in=mine, user_id__in=user_ids, state=ACCEPTED)
+        .exclude(user_id=user_id)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    if not shared:
+        return shared
+    return shared - blocked_among(user_id=user_id, user_ids=shared)
+
+
+def blocked_among(*, user_id: int, user_ids: list[int] | set[int]) -> set[int]:
+    """Return those of ``user_ids`` that ``user_id`` blocked or was blocked by."""
+    pairs = Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id__in=user_ids)
+        | Q(blocked_id=user_id, blocker_id__in=user_ids)
+    ).values_list("blocker_id", "blocked_id")
+    return {blocked if blocker == user_id else blocker for blocker, blocked in pairs}
+
+
 def message_row_serialize(conversation_id: int, row: Sequence[Any]) -> dict:
     """The wire form of a message read as ``id, seq, sender_id, body, client_id, created_at,
     edited_at, deleted_at`` (the written-out reads of the message path)."""
@@ -64,9 +106,11 @@ def message_row_serialize(conversation_id: int, row: Sequence[Any]) -> dict:
 
 
 def conversation_ids_for_user(*, user_id: int) -> list[int]:
-    """Return the ids of every conversation the user belongs to."""
+    """Return the ids of every conversation the user has accepted (a socket hears those)."""
     return list(
-        Membership.objects.filter(user_id=user_id).values_list("conversation_id", flat=True)
+        Membership.objects.filter(user_id=user_id, state=ACCEPTED).values_list(
+            "conversation_id", flat=True
+        )
     )
 
 
@@ -74,16 +118,31 @@ async def aconversation_ids_for_user(*, user_id: int) -> list[int]:
     """``conversation_ids_for_user`` from the event loop: one read, no thread hop."""
     if not LoopConnection.available():
         return await db(conversation_ids_for_user)(user_id=user_id)
-    sql = f"SELECT conversation_id FROM {Membership._meta.db_table} WHERE user_id = %(uid)s"
+    sql = (
+        f"SELECT conversation_id FROM {Membership._meta.db_table} "
+        f"WHERE user_id = %(uid)s AND state = 'accepted'"
+    )
     return [cid for (cid,) in await loop_fetch(sql, {"uid": user_id})]
 
 
-def conversation_list(*, user_id: int, limit: int | None = None) -> list[dict]:
-    """Return my conversations, most recently active first, with last message and unread."""
+def conversation_state_parse(raw: object) -> str:
+    """Return a membership state from a request (``accepted`` when absent), or raise."""
+    if raw is None or raw == "":
+        return ACCEPTED
+    if raw not in Membership.State.values:
+        raise Invalid("state must be 'accepted' or 'pending'.")
+    return str(raw)
+
+
+def conversation_list(
+    *, user_id: int, state: str = ACCEPTED, limit: int | None = None
+) -> list[dict]:
+    """Return my conversations in ``state`` (accepted: my list; pending: my requests and
+    invitations), most recently active first, with last message and unread."""
     limit = min(
         limit or settings.LIMITS["CONVERSATION_LIST_MAX"], settings.LIMITS["CONVERSATION_LIST_MAX"]
     )
-    memberships = Membership.objects.filter(user_id=user_id)
+    memberships = Membership.objects.filter(user_id=user_id, state=state)
     unread = (
         Message.objects.filter(
             conversation_id=OuterRef("conversation_id"),
@@ -122,6 +181,8 @@ def conversation_list(*, user_id: int, limit: int | None = None) -> list[dict]:
         {
             **conversation_serialize(m.conversation),
             "role": m.role,
+            "state": m.state,
+            "invited_by": m.invited_by_id,
             "member_ids": sorted(members.get(m.conversation_id, [])),
             "last_read_seq": m.last_read_seq,
             "unread": m.unread,
@@ -151,11 +212,13 @@ def conversation_get(*, user_id: int, conversation_id: int) -> dict:
     members = list(
         Membership.objects.filter(conversation_id=conversation_id)
         .order_by("joined_at", "user_id")
-        .values("user_id", "role", "last_read_seq")
+        .values("user_id", "role", "state", "last_read_seq")
     )
     return {
         **conversation_serialize(membership.conversation),
         "role": membership.role,
+        "state": membership.state,
+        "invited_by": membership.invited_by_id,
         "members": members,
     }
 
@@ -171,7 +234,8 @@ def message_history(
     """Return a page of messages by seq; stable while new messages arrive.
 
     ``after_seq`` pages forward (oldest first); ``before_seq`` (or neither: the newest)
-    pages backward. Pages are always returned in ascending seq.
+    pages backward. Pages are always returned in ascending seq. A pending member reads
+    them too: a request's messages are what they decide on.
     """
     membership_get(user_id=user_id, conversation_id=conversation_id)
     limit = max(
@@ -206,7 +270,7 @@ def messages_after_for_member(
     *, user_id: int, conversation_id: int, after_seq: int, upto_seq: int | None, limit: int
 ) -> list[dict[str, Any]] | None:
     """Messages with ``after_seq < seq <= upto_seq`` in wire form, if ``user_id`` is a
-    member; None if not. One query when there are rows.
+    member (accepted); None if not. One query when there are rows.
 
     A connection's gap fill (out-of-order pushes across processes make it frequent under
     load): the membership check rides on the read, and the SQL is written out because the
@@ -220,7 +284,7 @@ def messages_after_for_member(
         f"SELECT m.id, m.seq, m.sender_id, m.body, m.client_id, m.created_at, m.edited_at, "
         f"m.deleted_at FROM {msg} m WHERE m.conversation_id = %(cid)s AND m.seq > %(after)s "
         f"{upto}AND EXISTS (SELECT 1 FROM {member} mb WHERE mb.conversation_id = %(cid)s "
-        f"AND mb.user_id = %(uid)s) ORDER BY m.seq LIMIT %(limit)s"
+        f"AND mb.user_id = %(uid)s AND mb.state = 'accepted') ORDER BY m.seq LIMIT %(limit)s"
     )
     params = {"cid": conversation_id, "after": after_seq, "upto": upto_seq, "uid": user_id,
               "limit": limit}  # fmt: skip
@@ -237,12 +301,13 @@ def resume_batch(
 ) -> list[tuple[int, list[dict], bool, int]]:
     """For each conversation the user is in, return ``(id, missed messages, too_far, head)``.
 
-    Conversations the user does not belong to are skipped (they get no data).
+    Conversations the user does not belong to, or has not accepted, are skipped (they get
+    no data).
     """
     heads = dict(  # one query: the user's memberships among these, with each head
-        Membership.objects.filter(user_id=user_id, conversation_id__in=list(cursors)).values_list(
-            "conversation_id", "conversation__last_seq"
-        )
+        Membership.objects.filter(
+            user_id=user_id, conversation_id__in=list(cursors), state=ACCEPTED
+        ).values_list("conversation_id", "conversation__last_seq")
     )
     out: list[tuple[int, list[dict], bool, int]] = []
     for cid in sorted(heads):
@@ -263,7 +328,7 @@ def _resume_sql() -> str:
     conv = Conversation._meta.db_table
     member = Membership._meta.db_table
     msg = Message._meta.db_table
-    # c: the cursors; h: those of conversations the user is in, with each head; then each
+    # c: the cursors; h: those of conversations the user accepted, with each head; then each
     # with its missed messages (none when caught up or too far behind), in seq order.
     return f"""
         WITH c AS (
@@ -271,6 +336,7 @@ def _resume_sql() -> str:
         ), h AS (
             SELECT c.cid, c.after, cv.last_seq AS head
             FROM c JOIN {member} mb ON mb.conversation_id = c.cid AND mb.user_id = %(uid)s
+                AND mb.state = 'accepted'
             JOIN {conv} cv ON cv.id = c.cid
         )
         SELECT h.cid, h.head, m.id, m.seq, m.sender_id, m.body, m.client_id, m.created_at,
@@ -310,7 +376,10 @@ async def aresume_batch(
 
 
 def membership_exists(*, user_id: int, conversation_id: int) -> bool:
-    return Membership.objects.filter(user_id=user_id, conversation_id=conversation_id).exists()
+    """Return whether the user is an accepted member (pending ones hear nothing)."""
+    return Membership.objects.filter(
+        user_id=user_id, conversation_id=conversation_id, state=ACCEPTED
+    ).exists()
 
 
 async def amembership_exists(*, user_id: int, conversation_id: int) -> bool:
@@ -319,6 +388,6 @@ async def amembership_exists(*, user_id: int, conversation_id: int) -> bool:
         return await db(membership_exists)(user_id=user_id, conversation_id=conversation_id)
     sql = (
         f"SELECT 1 FROM {Membership._meta.db_table} "
-        f"WHERE user_id = %(uid)s AND conversation_id = %(cid)s"
+        f"WHERE user_id = %(uid)s AND conversation_id = %(cid)s AND state = 'accepted'"
     )
     return bool(await loop_fetch(sql, {"uid": user_id, "cid": conversation_id}))

@@ -1,4 +1,8 @@
-"""Writes to conversations: create, membership, send, edit, delete."""
+"""Writes to conversations: create, membership (requests and invitations), send, edit, delete.
+
+Every change of a membership goes through this module: creation, accept, decline, add,
+remove, leave (docs/subsystems/messaging.md, "Requests and invitations").
+"""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -6,13 +10,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import Forbidden, Invalid, NotFound
+from core.errors import Blocked, Conflict, Declined, Forbidden, Invalid, NotFound
 from core.events import conversation_group, send_event, send_events, user_group
 from core.metrics import MESSAGE_SEND_SECONDS
 from core.text import text_storable
+from relations.selectors import block_exists_between
 
 from .models import Conversation, Membership, Message
-from .selectors import membership_get, message_serialize
+from .selectors import blocked_among, contact_ids_among, membership_get, message_serialize
+from .signals import membership_accepted
 from .writer import body_validate, message_event, messages_store, send_request_parse
 
 User = get_user_model()
@@ -30,35 +36,71 @@ def _active_user_ids(user_ids: object) -> set[int]:
     return found
 
 
+ACCEPTED = Membership.State.ACCEPTED
+PENDING = Membership.State.PENDING
+
+
 def _announce_joined(conversation: Conversation, memberships: list[Membership]) -> None:
+    """``conversation.joined`` to the accepted ones (their sockets subscribe), and one
+    ``conversation.request`` to each pending one (nothing else reaches them until they
+    accept)."""
+    common = {
+        "conversation_id": conversation.pk,
+        "kind": conversation.kind,
+        "title": conversation.title,
+        "last_seq": conversation.last_seq,
+    }
     for m in memberships:
-        send_event(
-            event="conversation.joined",
-            data={
-                "conversation_id": conversation.pk,
-                "kind": conversation.kind,
-                "title": conversation.title,
-                "role": m.role,
-                "last_seq": conversation.last_seq,
-            },
-            groups=[user_group(m.user_id)],
+        if m.state == PENDING:
+            event, data = "conversation.request", {**common, "from_user_id": m.invited_by_id}
+        else:
+            event, data = "conversation.joined", {**common, "role": m.role}
+        send_event(event=event, data=data, groups=[user_group(m.user_id)])
+
+
+def _invited(
+    *, conversation: Conversation, by_user_id: int, user_ids: list[int]
+) -> list[Membership]:
+    """Unsaved memberships of ``user_ids`` invited by ``by_user_id``: accepted for the
+    inviter's contacts, pending (a request / an invitation) for everyone else.
+
+    Refuses the lot with ``blocked`` if the inviter and one of them blocked the other.
+    """
+    if blocked_among(user_id=by_user_id, user_ids=user_ids):
+        raise Blocked("You cannot start a conversation with this user.")
+    contacts = contact_ids_among(user_id=by_user_id, user_ids=user_ids)
+    return [
+        Membership(
+            conversation=conversation,
+            user_id=uid,
+            state=ACCEPTED if uid in contacts else PENDING,
+            invited_by_id=by_user_id,
         )
+        for uid in user_ids
+    ]
 
 
 def conversation_direct_get_or_create(
     *, user_id: int, other_user_id: object
 ) -> tuple[Conversation, bool]:
-    """Return the one direct conversation between two users, creating it if needed."""
+    """Return the one direct conversation between two users, creating it if needed.
+
+    New, it is a request to the other side unless the two are contacts already. Refused
+    with ``blocked`` when either blocked the other, and with ``declined`` when the other
+    side declined it (opening it from their side again is their consent).
+    """
     if not isinstance(other_user_id, int) or isinstance(other_user_id, bool):
         raise Invalid("user_id must be a user id.")
     if other_user_id == user_id:
         raise Invalid("A direct conversation needs another user.")
     _active_user_ids([other_user_id])
+    if block_exists_between(user_id=user_id, other_user_id=other_user_id):
+        raise Blocked("You cannot start a conversation with this user.")
     low, high = sorted((user_id, other_user_id))
     direct_key = f"{low}:{high}"
     existing = Conversation.objects.filter(direct_key=direct_key).first()
     if existing:
-        return existing, False
+        return _direct_reopen(existing, user_id=user_id, other_user_id=other_user_id), False
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(
@@ -66,14 +108,115 @@ def conversation_direct_get_or_create(
             )
             members = Membership.objects.bulk_create(
                 [
-                    Membership(conversation=conversation, user_id=uid, role=Membership.Role.MEMBER)
-                    for uid in (low, high)
+                    Membership(conversation=conversation, user_id=user_id),
+                    *_invited(
+                        conversation=conversation, by_user_id=user_id, user_ids=[other_user_id]
+                    ),
                 ]
             )
             _announce_joined(conversation, members)
     except IntegrityError:  # the other side created it at the same moment
-        return Conversation.objects.get(direct_key=direct_key), False
+        existing = Conversation.objects.get(direct_key=direct_key)
+        return _direct_reopen(existing, user_id=user_id, other_user_id=other_user_id), False
     return conversation, True
+
+
+def _direct_reopen(conversation: Conversation, *, user_id: int, other_user_id: int) -> Conversation:
+    """Open an existing direct conversation again from ``user_id``'s side.
+
+    Mine pending (a request to me): opening it accepts it. Mine gone (I declined it): it
+    comes back, accepted. Theirs gone (they declined mine): ``declined``.
+    """
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        states = dict(
+            Membership.objects.filter(conversation=conversation).values_list("user_id", "state")
+        )
+        if other_user_id not in states:
+            if user_id in states:
+                raise Declined("They declined this conversation.")
+            # Neither side is left (cannot happen through the services): start over.
+            members = Membership.objects.bulk_create(
+                [
+                    Membership(conversation=conversation, user_id=user_id),
+                    *_invited(
+                        conversation=conversation, by_user_id=user_id, user_ids=[other_user_id]
+                    ),
+                ]
+            )
+            _members_changed(conversation)
+            _announce_joined(conversation, members)
+            return conversation
+        if user_id not in states:
+            (mine,) = Membership.objects.bulk_create(
+                [Membership(conversation=conversation, user_id=user_id)]
+            )
+            _members_changed(conversation)
+            _announce_joined(conversation, [mine])
+            _accepted_announce(conversation, user_id)
+            return conversation
+    if states[user_id] == PENDING:
+        membership_accept(user_id=user_id, conversation_id=conversation.pk)
+    return conversation
+
+
+def _accepted_announce(conversation: Conversation, user_id: int) -> None:
+    """Tell the members that ``user_id`` accepted, and presence that it may flow now."""
+    send_event(
+        event="conversation.accepted",
+        data={"conversation_id": conversation.pk, "user_id": user_id},
+        groups=[conversation_group(conversation.pk)],
+    )
+    # robust: the acceptance is stored; presence failing to say so (Redis away) must not
+    # turn its answer into a 500 (the next transitions and queries repair it).
+    transaction.on_commit(
+        lambda: membership_accepted.send(
+            sender=Membership, conversation_id=conversation.pk, user_id=user_id
+        ),
+        robust=True,
+    )
+
+
+def membership_accept(*, user_id: int, conversation_id: int) -> Conversation:
+    """Accept my request or invitation: the conversation joins my list and my sockets.
+
+    Accepting twice is a no-op. A direct conversation with someone either side blocked
+    cannot be accepted (``blocked``).
+    """
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    conversation = membership.conversation
+    if membership.state == ACCEPTED:
+        return conversation
+    with transaction.atomic():
+        # The locked row's last_seq is what my sockets start after (conversation.joined).
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.direct_key:
+            low, high = (int(u) for u in conversation.direct_key.split(":"))
+            other = high if user_id == low else low
+            if block_exists_between(user_id=user_id, other_user_id=other):
+                raise Blocked("You cannot accept a conversation with this user.")
+        if not Membership.objects.filter(pk=membership.pk, state=PENDING).update(state=ACCEPTED):
+            return conversation  # accepted meanwhile (another device), or gone
+        membership.state = ACCEPTED
+        _members_changed(conversation)
+        _announce_joined(conversation, [membership])
+        _accepted_announce(conversation, user_id)
+    return conversation
+
+
+def membership_decline(*, user_id: int, conversation_id: int) -> None:
+    """Decline my request or invitation: my membership goes, and nothing more reaches me.
+
+    In a direct conversation the requester can then no longer send (``declined``).
+    """
+    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    if membership.state != PENDING:
+        raise Conflict("There is no request to decline here.")
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=membership.conversation_id)
+        if not Membership.objects.filter(pk=membership.pk, state=PENDING).exists():
+            raise Conflict("There is no request to decline here.")  # accepted meanwhile
+        _remove(conversation, [user_id])
 
 
 def conversation_group_create(*, user_id: int, title: object, member_ids: object) -> Conversation:
@@ -91,8 +234,10 @@ def conversation_group_create(*, user_id: int, title: object, member_ids: object
             kind=Conversation.Kind.GROUP, title=title, created_by_id=user_id
         )
         members = Membership.objects.bulk_create(
-            [Membership(conversation=conversation, user_id=user_id, role=Membership.Role.OWNER)]
-            + [Membership(conversation=conversation, user_id=uid) for uid in sorted(others)]
+            [
+                Membership(conversation=conversation, user_id=user_id, role=Membership.Role.OWNER),
+                *_invited(conversation=conversation, by_user_id=user_id, user_ids=sorted(others)),
+            ]
         )
         _announce_joined(conversation, members)
     return conversation
@@ -108,7 +253,10 @@ def _group_for_owner(*, user_id: int, conversation_id: int) -> Conversation:
 
 
 def members_add(*, user_id: int, conversation_id: int, member_ids: object) -> list[int]:
-    """Add users to a group I own; return the ids actually added."""
+    """Invite users to a group I own; return the ids actually added.
+
+    My contacts are members at once; the others are invited (pending) until they accept.
+    """
     conversation = _group_for_owner(user_id=user_id, conversation_id=conversation_id)
     wanted = _active_user_ids(member_ids)
     with transaction.atomic():
@@ -121,7 +269,7 @@ def members_add(*, user_id: int, conversation_id: int, member_ids: object) -> li
         if len(present) + len(new) > settings.LIMITS["GROUP_MAX_MEMBERS"]:
             raise Invalid(f"A group has at most {settings.LIMITS['GROUP_MAX_MEMBERS']} members.")
         created = Membership.objects.bulk_create(
-            [Membership(conversation=conversation, user_id=uid) for uid in new]
+            _invited(conversation=conversation, by_user_id=user_id, user_ids=new)
         )
         if new:
             _members_changed(conversation)
@@ -173,7 +321,8 @@ def member_remove(*, user_id: int, conversation_id: int, member_id: int) -> None
 
 
 def conversation_leave(*, user_id: int, conversation_id: int) -> None:
-    """Leave a group. The last owner to leave hands ownership to the longest member."""
+    """Leave a group. The last owner to leave hands ownership to the longest accepted member
+    (a pending one leaving declines)."""
     membership = membership_get(user_id=user_id, conversation_id=conversation_id)
     conversation = membership.conversation
     if conversation.kind != Conversation.Kind.GROUP:
@@ -183,8 +332,8 @@ def conversation_leave(*, user_id: int, conversation_id: int) -> None:
         _remove(conversation, [user_id])
         owners = Membership.objects.filter(conversation=conversation, role=Membership.Role.OWNER)
         if not owners.exists():
-            heir = (
-                Membership.objects.filter(conversation=conversation)
+            heir = (  # among those who accepted: an invitation does not make an owner
+                Membership.objects.filter(conversation=conversation, state=ACCEPTED)
                 .order_by("joined_at", "user_id")
                 .first()
             )

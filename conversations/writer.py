@@ -12,8 +12,10 @@ batch is published from the loop that owns the sockets, and each sender gets its
 - on PostgreSQL, one statement (three round trips with BEGIN and COMMIT, whatever the
   batch's size): a retried ``(sender, client_id)`` is answered with the stored message
   (``created`` false); the conversations of the other requests are locked in id order (so
-  two processes never deadlock); each request is checked (the sender is a member; in a
-  direct conversation, neither side blocked the other); every conversation's ``last_seq``
+  two processes never deadlock); each request is checked (the sender is an accepted
+  member; in a direct conversation, the other side is still there, neither side blocked the
+  other, and a request not accepted yet holds at most ``REQUEST_MESSAGES_MAX`` messages);
+  every conversation's ``last_seq``
   moves up by its count of accepted messages, each message gets its seq, gap-free, and one
   multi-row ``INSERT ... ON CONFLICT DO NOTHING`` stores them. If a concurrent retry of one of
   these sends was stored meanwhile (by another process), the whole transaction rolls back and
@@ -38,7 +40,17 @@ from django.db import DatabaseError, IntegrityError, OperationalError, connectio
 from django.utils import timezone
 
 from core.db import LoopConnection, db
-from core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
+from core.errors import (
+    Blocked,
+    Conflict,
+    Declined,
+    Invalid,
+    NotAccepted,
+    NotFound,
+    RequestLimit,
+    ServiceError,
+    Unavailable,
+)
 from core.events import asend_events, conversation_group
 from core.metrics import MESSAGE_SEND_SECONDS
 from core.text import text_storable
@@ -244,9 +256,13 @@ def _batch_sql() -> str:
     member = Membership._meta.db_table
     msg = Message._meta.db_table
     block = Block._meta.db_table
-    # req: the batch; dup: requests already stored (retries); fresh: the others; locked:
-    # their conversations, locked in id order; ok: the fresh requests whose sender is a
-    # member and, in a direct conversation, not blocked either way; upd: each
+    # req: the batch; dup: requests already stored (retries); fresh: the others, each with
+    # its rank among the batch's sends of that sender there (rn); locked: their
+    # conversations, locked in id order; ok: the fresh requests whose sender is an accepted
+    # member and, in a direct conversation, whose other side is still a member, not blocked
+    # either way, and has accepted, or the request (whose only sender is the requester: a
+    # pending member cannot send) stays within REQUEST_MESSAGES_MAX (the same probe of the
+    # other membership as the block check: no extra round trip); upd: each
     # conversation's last_seq moved up by its accepted count; seqs: each accepted request's
     # seq; ins: the insert. Then one row per stored request: new ones (id NULL if a
     # concurrent retry got in first) and retries.
@@ -261,20 +277,27 @@ def _batch_sql() -> str:
                    m.deleted_at
             FROM req r JOIN {msg} m ON m.sender_id = r.uid AND m.client_id = r.client_id
         ), fresh AS (
-            SELECT * FROM req WHERE idx NOT IN (SELECT idx FROM dup)
+            SELECT req.*, row_number() OVER (PARTITION BY cid, uid ORDER BY idx) AS rn
+            FROM req WHERE idx NOT IN (SELECT idx FROM dup)
         ), locked AS (
-            SELECT c.id, c.kind, c.members_version FROM {conv} c
+            SELECT c.id, c.kind, c.last_seq, c.members_version FROM {conv} c
             WHERE c.id IN (SELECT cid FROM fresh)
             ORDER BY c.id FOR UPDATE
         ), ok AS (
-            SELECT f.*, c.members_version FROM fresh f JOIN locked c ON c.id = f.cid
+            SELECT f.idx, f.cid, f.uid, f.body, f.client_id, c.members_version
+            FROM fresh f JOIN locked c ON c.id = f.cid
             WHERE EXISTS (
                 SELECT 1 FROM {member} m WHERE m.conversation_id = f.cid AND m.user_id = f.uid
-            ) AND NOT (c.kind = 'direct' AND EXISTS (
-                SELECT 1 FROM {member} o JOIN {block} b
-                    ON (b.blocker_id = f.uid AND b.blocked_id = o.user_id)
-                    OR (b.blocked_id = f.uid AND b.blocker_id = o.user_id)
+                AND m.state = 'accepted'
+            ) AND (c.kind <> 'direct' OR EXISTS (
+                SELECT 1 FROM {member} o
                 WHERE o.conversation_id = f.cid AND o.user_id <> f.uid
+                AND (o.state = 'accepted' OR c.last_seq + f.rn <= %(request_max)s)
+                AND NOT EXISTS (
+                    SELECT 1 FROM {block} b
+                    WHERE (b.blocker_id = f.uid AND b.blocked_id = o.user_id)
+                       OR (b.blocked_id = f.uid AND b.blocker_id = o.user_id)
+                )
             ))
         ), n AS (
             SELECT cid, count(*) AS n FROM ok GROUP BY cid
@@ -312,6 +335,7 @@ def _batch_params(
         "body": [requests[i].body for i in fresh],
         "client_id": [requests[i].client_id for i in fresh],
         "now": now,
+        "request_max": settings.LIMITS["REQUEST_MESSAGES_MAX"],
     }
 
 
@@ -357,12 +381,13 @@ def _next_seq_one_sql() -> str:
         f"UPDATE {conv} SET last_seq = last_seq + 1, last_message_at = %(now)s "
         f"WHERE {conv}.id = %(cid)s "
         f"AND EXISTS (SELECT 1 FROM {member} m WHERE m.conversation_id = %(cid)s "
-        f"AND m.user_id = %(uid)s) "
-        f"AND NOT ({conv}.kind = 'direct' AND EXISTS ("
-        f"SELECT 1 FROM {member} o JOIN {block} b ON (b.blocker_id = %(uid)s "
-        f"AND b.blocked_id = o.user_id) OR (b.blocked_id = %(uid)s AND b.blocker_id = o.user_id) "
-        f"WHERE o.conversation_id = %(cid)s AND o.user_id <> %(uid)s)) "
-        f"RETURNING last_seq, members_version"
+        f"AND m.user_id = %(uid)s AND m.state = 'accepted') "
+        f"AND ({conv}.kind <> 'direct' OR EXISTS ("
+        f"SELECT 1 FROM {member} o WHERE o.conversation_id = %(cid)s AND o.user_id <> %(uid)s "
+        f"AND (o.state = 'accepted' OR {conv}.last_seq + 1 <= %(request_max)s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {block} b WHERE (b.blocker_id = %(uid)s "
+        f"AND b.blocked_id = o.user_id) OR (b.blocked_id = %(uid)s "
+        f"AND b.blocker_id = o.user_id)))) RETURNING last_seq, members_version"
     )
 
 
@@ -371,7 +396,13 @@ def _insert_one(r: SendRequest, out: Stored, now: datetime) -> None:
     table = Message._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            _next_seq_one_sql(), {"now": now, "cid": r.conversation_id, "uid": r.sender_id}
+            _next_seq_one_sql(),
+            {
+                "now": now,
+                "cid": r.conversation_id,
+                "uid": r.sender_id,
+                "request_max": settings.LIMITS["REQUEST_MESSAGES_MAX"],
+            },
         )
         row = cursor.fetchone()
         if row is None:
@@ -406,15 +437,25 @@ def _refusals(requests: Sequence[SendRequest]) -> list[ServiceError]:
 def _refusal(r: SendRequest) -> ServiceError:
     """Why a request was not accepted (the slow path: only refused sends come here)."""
     try:
-        membership_get(user_id=r.sender_id, conversation_id=r.conversation_id)
+        membership = membership_get(user_id=r.sender_id, conversation_id=r.conversation_id)
     except ServiceError as exc:
         return exc
-    conversation = Conversation.objects.filter(pk=r.conversation_id).first()
-    if conversation is not None and conversation.direct_key:
+    if membership.state != Membership.State.ACCEPTED:
+        return NotAccepted("Accept this conversation before you send.")
+    conversation = membership.conversation
+    if conversation.direct_key:
         low, high = (int(u) for u in conversation.direct_key.split(":"))
         other = high if r.sender_id == low else low
         if block_exists_between(user_id=r.sender_id, other_user_id=other):
-            return Forbidden("You cannot message this user.")
+            return Blocked("You cannot message this user.")
+        theirs = Membership.objects.filter(conversation=conversation, user_id=other).first()
+        if theirs is None:
+            return Declined("They declined this conversation.")
+        if theirs.state != Membership.State.ACCEPTED:
+            limit = settings.LIMITS["REQUEST_MESSAGES_MAX"]
+            return RequestLimit(
+                f"At most {limit} messages until they accept your request.", limit=limit
+            )
     return NotFound("No such conversation.")  # deleted between the two statements
 
 

@@ -209,7 +209,10 @@ def schema_error_responses(
                 },
                 "limit": {
                     "type": "integer",
-                    "description": "invalid for a text over its bound: the bound, in characters.",
+                    "description": (
+                        "invalid for a text over its bound: the bound, in characters; "
+                        "request_limit: the messages a request may hold before it is accepted."
+                    ),
                 },
             },
             "required": ["code", "message"],

@@ -19,6 +19,11 @@ CONFLICT = "conflict"
 RATE_LIMITED = "rate_limited"
 UNAVAILABLE = "unavailable"
 INTERNAL = "internal"
+# Consent (design principle 11, docs/subsystems/messaging.md "Requests and invitations").
+BLOCKED = "blocked"  # one of the two blocked the other: no new conversation, no send
+DECLINED = "declined"  # the other side declined this direct conversation
+NOT_ACCEPTED = "not_accepted"  # a request / invitation of mine that I have not accepted
+REQUEST_LIMIT = "request_limit"  # my request's messages before they accept are used up
 
 # The HTTP status of each code when a REST view raises it.
 STATUS_BY_CODE: dict[str, int] = {
@@ -32,6 +37,10 @@ STATUS_BY_CODE: dict[str, int] = {
     RATE_LIMITED: 429,
     UNAVAILABLE: 503,
     INTERNAL: 500,
+    BLOCKED: 403,
+    DECLINED: 403,
+    NOT_ACCEPTED: 403,
+    REQUEST_LIMIT: 403,
 }
 
 # WebSocket close codes (4000-4999 are the application's range in RFC 6455).
@@ -91,6 +100,22 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     code = CONFLICT
+
+
+class Blocked(Forbidden):
+    code = BLOCKED
+
+
+class Declined(Forbidden):
+    code = DECLINED
+
+
+class NotAccepted(Forbidden):
+    code = NOT_ACCEPTED
+
+
+class RequestLimit(Forbidden):
+    code = REQUEST_LIMIT
 
 
 class RateLimited(ServiceError):

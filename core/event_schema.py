@@ -36,7 +36,19 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
         "role": str,
         "last_seq": int,
     },
-    # The recipient is no longer a member (left, or removed by an owner).
+    # A request (a direct conversation from someone not yet a contact) or an invitation to a
+    # group: the recipient is a pending member; nothing else of it reaches them until they
+    # accept (docs/subsystems/messaging.md, "Requests and invitations").
+    "conversation.request": {
+        "conversation_id": int,
+        "kind": str,
+        "title": str,
+        "from_user_id": (int, type(None)),
+        "last_seq": int,
+    },
+    # A pending member accepted (to the conversation's members).
+    "conversation.accepted": {"conversation_id": int, "user_id": int},
+    # The recipient is no longer a member (left, removed by an owner, or declined).
     "conversation.left": {"conversation_id": int},
     # Membership of a conversation the recipient is in changed.
     "conversation.members": {"conversation_id": int, "added": list, "removed": list},
@@ -44,6 +56,9 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
     "sync.too_far": {"conversation_id": int, "after_seq": int, "latest_seq": int},
     # A contact came online or went offline (docs/subsystems/presence.md); ISO last_seen.
     "presence": {"user_id": int, "online": bool, "last_seen": str},
+    # A block (either way) hides the two users' presence from each other from now on: forget
+    # what you show of ``user_id``'s presence.
+    "presence.hidden": {"user_id": int},
     # Another member started or stopped typing; expire it client-side (docs/.../typing.md).
     "typing": {"conversation_id": int, "user_id": int, "typing": bool},
     # A member's read marker moved forward to ``seq`` (docs/subsystems/receipts.md).

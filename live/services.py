@@ -88,7 +88,8 @@ def cache_warm(*, peak: bool = False) -> int:
     stored = 0
     batch: dict[str, dict] = {}
     for profile in recent.iterator(chunk_size=500):
-        batch[profile_public_get.key(user_id=profile.user_id)] = profile_public(profile=profile)
+        key = profile_public_get.key(user_id=profile.user_id)
+        batch[key] = profile_public(profile=profile, with_last_seen=True)  # as cached
         if len(batch) >= 500:
             profile_public_get.warm(batch)
             stored, batch = stored + len(batch), {}

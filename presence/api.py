@@ -9,6 +9,8 @@ from rest_framework.views import APIView
 from core.api import json_object
 from core.errors import Invalid
 from core.http import AuthenticatedRequest
+from profiles.api import PublicProfile
+from profiles.api import PublicProfileView as ProfilesPublicProfileView
 
 from . import receipts, selectors
 from .handlers import user_ids_parse
@@ -33,7 +35,9 @@ class PresenceView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("user_ids", str, description="Comma-separated, at most 200")],
         responses=PresenceOut,
-        summary="Presence of users I share a conversation with (others are left out)",
+        summary="Presence of my contacts (others are left out)",
+        description="Contacts share a conversation in which both memberships are accepted, "
+        "and neither blocked the other (docs/subsystems/presence.md).",
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         raw = request.query_params.get("user_ids", "")
@@ -46,6 +50,26 @@ class PresenceView(APIView):
         return Response(
             selectors.presence_get(user_ids=[uid for uid in user_ids if uid in visible])
         )
+
+
+class PublicProfileView(ProfilesPublicProfileView):
+    """A user's public profile, with ``last_seen`` for their contacts only.
+
+    Served from here, not from profiles: who may see ``last_seen`` depends on conversations
+    and blocks, which sit above profiles (docs/architecture.md). The cached profile is the
+    same for every reader; ``last_seen`` is taken out of it per reader.
+    """
+
+    @extend_schema(
+        responses=PublicProfile,
+        summary="Read a user's public profile (last_seen: contacts only, else null)",
+        extensions={"x-errors": ["429"]},
+    )
+    def get(self, request: AuthenticatedRequest, user_id: int) -> Response:  # type: ignore[override]
+        public = self.public_get(user_id)
+        if not selectors.visible_user_ids(user_id=request.user.pk, user_ids=[user_id]):
+            public = {**public, "last_seen": None}
+        return Response(public)
 
 
 ReadMarkers = inline_serializer(

@@ -5,5 +5,6 @@ class PresenceConfig(AppConfig):
     name = "presence"
 
     def ready(self) -> None:
-        # Register the gateway hooks and frames, and the unread counts' signal receiver.
-        from . import gateway, handlers, receipts  # noqa: F401
+        # Register the gateway hooks and frames, the unread counts' signal receiver, and the
+        # receivers that make presence follow blocks and accepted requests.
+        from . import gateway, handlers, receipts, signals  # noqa: F401

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 
 from conversations.gateway import ConversationState
-from conversations.selectors import amembership_exists, membership_get
+from conversations.selectors import amembership_exists, membership_accepted_get
 from core.db import db
 from core.errors import Invalid
 from core.router import Connection, handler
@@ -35,15 +35,17 @@ def _presence_query(user_id: int, user_ids: list[int]) -> list[dict]:
 
 @handler("presence.query")
 async def presence_query(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    """Presence of users I share a conversation with; others are left out."""
+    """Presence of my contacts (and me); others are left out."""
     user_ids = user_ids_parse(data.get("user_ids"))
     return {"presence": await db(_presence_query)(conn.user_id, user_ids)}
 
 
 async def _typing_member_check(user_id: int, conversation_id: int) -> None:
-    """Raise ``forbidden`` / ``not_found`` unless the user is a member (one cheap read)."""
+    """Raise ``forbidden`` / ``not_found`` / ``not_accepted`` unless the user is an accepted
+    member (one cheap read)."""
     if not await amembership_exists(user_id=user_id, conversation_id=conversation_id):
-        await db(membership_get)(user_id=user_id, conversation_id=conversation_id)  # the reason
+        # the reason
+        await db(membership_accepted_get)(user_id=user_id, conversation_id=conversation_id)
 
 
 def _conversation_id(data: dict[str, Any]) -> int:

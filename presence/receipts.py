@@ -10,7 +10,7 @@ from typing import cast
 from django.db import transaction
 
 from conversations.models import Membership
-from conversations.selectors import membership_get
+from conversations.selectors import membership_accepted_get
 from core.errors import Invalid
 from core.events import conversation_group, send_event, user_group
 from core.redis import bus, key
@@ -36,7 +36,7 @@ def read_mark(*, user_id: int, conversation_id: object, seq: object) -> dict:
     seq = _int(seq, "seq")
     if seq < 0:
         raise Invalid("seq must be >= 0.")
-    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    membership = membership_accepted_get(user_id=user_id, conversation_id=conversation_id)
     # last_seq only grows, so clamping to this (maybe already stale) value never lets a
     # marker pass the conversation's real last message.
     target = min(seq, membership.conversation.last_seq)

@@ -7,10 +7,11 @@ from django.conf import settings
 from django.db import connection
 
 from conversations.models import Conversation, Membership, Message
-from conversations.selectors import membership_get
+from conversations.selectors import contact_ids_among, membership_accepted_get
 from core.db import LoopConnection, db, loop_fetch
 from core.redis import abus, bus, key
 from profiles.models import Profile
+from relations.models import Block
 
 
 def users_key() -> str:
@@ -38,13 +39,17 @@ def timestamp_iso(ts: float) -> str:
 
 
 def contact_ids(*, user_id: int) -> list[int]:
-    """Return the users who get ``user_id``'s presence: members of their smaller conversations.
+    """Return the users who get ``user_id``'s presence: their contacts in their smaller
+    conversations.
 
-    Conversations above ``PRESENCE_PUSH_MAX_MEMBERS`` members do not count: pushing to all
-    of a 1,000-member group on every transition is the quadratic case issue #4 rules out.
-    One query (it runs at every first connection): the user's memberships by the ``user_id``
-    index, each conversation's size counted by the ``conversation_id`` index, then the other
-    members of the small ones. Portable SQL (SQLite too).
+    Contacts (design principle 11): both memberships accepted, and neither blocked the
+    other; presence flows between contacts only, both ways. Conversations above
+    ``PRESENCE_PUSH_MAX_MEMBERS`` members do not count: pushing to all of a 1,000-member
+    group on every transition is the quadratic case issue #4 rules out. One query (it runs
+    at every first connection): the user's accepted memberships by the ``user_id`` index,
+    each conversation's size counted by the ``conversation_id`` index, the other accepted
+    members of the small ones, each probed for a block by the pair's unique index. Portable
+    SQL (SQLite too).
     """
     with connection.cursor() as cursor:
         cursor.execute(_contacts_sql(), _contacts_params(user_id))
@@ -60,30 +65,32 @@ async def acontact_ids(*, user_id: int) -> list[int]:
 
 def _contacts_sql() -> str:
     table = Membership._meta.db_table
+    block = Block._meta.db_table
     return (
         f"SELECT DISTINCT o.user_id FROM {table} me "
         f"JOIN {table} o ON o.conversation_id = me.conversation_id "
-        f"WHERE me.user_id = %s AND o.user_id <> %s "
+        f"WHERE me.user_id = %s AND me.state = 'accepted' AND o.user_id <> %s "
+        f"AND o.state = 'accepted' "
         f"AND (SELECT COUNT(*) FROM {table} n WHERE n.conversation_id = me.conversation_id) <= %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {block} b WHERE (b.blocker_id = %s "
+        f"AND b.blocked_id = o.user_id) OR (b.blocked_id = %s AND b.blocker_id = o.user_id)) "
         f"ORDER BY o.user_id"
     )
 
 
 def _contacts_params(user_id: int) -> list[int]:
-    return [user_id, user_id, settings.LIMITS["PRESENCE_PUSH_MAX_MEMBERS"]]
+    limit = settings.LIMITS["PRESENCE_PUSH_MAX_MEMBERS"]
+    return [user_id, user_id, limit, user_id, user_id]
 
 
 def visible_user_ids(*, user_id: int, user_ids: list[int]) -> set[int]:
-    """Return those of ``user_ids`` that share a conversation (of any size) with ``user_id``."""
-    mine = Membership.objects.filter(user_id=user_id).values("conversation_id")
-    shared = set(
-        Membership.objects.filter(conversation_id__in=mine, user_id__in=user_ids)
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+    """Return those of ``user_ids`` whose presence and ``last_seen`` ``user_id`` may see:
+    their contacts (in a conversation of any size; ``conversations.selectors``), and
+    themselves."""
+    visible = contact_ids_among(user_id=user_id, user_ids=[u for u in user_ids if u != user_id])
     if user_id in user_ids:
-        shared.add(user_id)
-    return shared
+        visible.add(user_id)
+    return visible
 
 
 def online_ids(*, user_ids: list[int]) -> set[int]:
@@ -128,8 +135,8 @@ def presence_get(*, user_ids: list[int]) -> list[dict]:
 
 
 def read_markers(*, user_id: int, conversation_id: int) -> dict:
-    """Return every member's read marker in a conversation I belong to."""
-    membership = membership_get(user_id=user_id, conversation_id=conversation_id)
+    """Return every member's read marker in a conversation I have accepted."""
+    membership = membership_accepted_get(user_id=user_id, conversation_id=conversation_id)
     rows = (
         Membership.objects.filter(conversation_id=conversation_id)
         .order_by("user_id")
@@ -146,7 +153,8 @@ def unread_counts(*, user_ids: list[int]) -> dict[int, dict[int, int]]:
     """Return ``{user_id: {conversation_id: unread}}`` (non-zero only) in one query.
 
     Unread = messages after the member's marker, not deleted, not sent by the member: the
-    same rule as ``conversations.selectors.conversation_list``. Portable SQL (SQLite too).
+    same rule as ``conversations.selectors.conversation_list``. Requests and invitations not
+    accepted yet do not count. Portable SQL (SQLite too).
     """
     if not user_ids:
         return {}
@@ -156,7 +164,8 @@ def unread_counts(*, user_ids: list[int]) -> dict[int, dict[int, int]]:
         f"FROM {Membership._meta.db_table} mb "
         f"JOIN {Message._meta.db_table} msg ON msg.conversation_id = mb.conversation_id "
         f"AND msg.seq > mb.last_read_seq "
-        f"WHERE mb.user_id IN ({placeholders}) AND msg.deleted_at IS NULL "
+        f"WHERE mb.user_id IN ({placeholders}) AND mb.state = 'accepted' "
+        f"AND msg.deleted_at IS NULL "
         f"AND (msg.sender_id IS NULL OR msg.sender_id <> mb.user_id) "
         f"GROUP BY mb.user_id, mb.conversation_id"
     )
@@ -170,7 +179,8 @@ def unread_counts(*, user_ids: list[int]) -> dict[int, dict[int, int]]:
 
 def unread_snapshot(*, user_id: int) -> tuple[dict[int, int], dict[int, int]]:
     """Return ``({conversation: unread}, {conversation: last_seq})`` for one user, in one
-    statement: each count covers exactly the messages up to that ``last_seq``."""
+    statement: each count covers exactly the messages up to that ``last_seq``. Accepted
+    conversations only."""
     member = Membership._meta.db_table
     conv = Conversation._meta.db_table
     msg = Message._meta.db_table
@@ -179,7 +189,8 @@ def unread_snapshot(*, user_id: int) -> tuple[dict[int, int], dict[int, int]]:
         f"WHERE m.conversation_id = mb.conversation_id AND m.seq > mb.last_read_seq "
         f"AND m.seq <= c.last_seq AND m.deleted_at IS NULL "
         f"AND (m.sender_id IS NULL OR m.sender_id <> mb.user_id)) "
-        f"FROM {member} mb JOIN {conv} c ON c.id = mb.conversation_id WHERE mb.user_id = %s"
+        f"FROM {member} mb JOIN {conv} c ON c.id = mb.conversation_id WHERE mb.user_id = %s "
+        f"AND mb.state = 'accepted'"
     )
     unread: dict[int, int] = {}
     heads: dict[int, int] = {}

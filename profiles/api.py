@@ -40,7 +40,7 @@ class ProfileMeView(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         profile = selectors.profile_get(user_id=request.user.pk)
         assert profile is not None  # a signed-in user is an active one
-        return Response(selectors.profile_public(profile=profile))
+        return Response(selectors.profile_public(profile=profile, with_last_seen=True))
 
     @extend_schema(request=ProfileUpdateSerializer, responses=PublicProfile, summary="Update it")
     def patch(self, request: AuthenticatedRequest) -> Response:
@@ -56,7 +56,7 @@ class ProfileMeView(APIView):
             raise ValidationError(exc.message_dict) from exc
         profile = selectors.profile_get(user_id=request.user.pk)
         assert profile is not None  # a signed-in user is an active one
-        return Response(selectors.profile_public(profile=profile))
+        return Response(selectors.profile_public(profile=profile, with_last_seen=True))
 
 
 class PublicProfileView(APIView):
@@ -69,10 +69,16 @@ class PublicProfileView(APIView):
         extensions={"x-errors": ["429"]},
     )
     def get(self, request: Request, user_id: int) -> Response:
+        # last_seen is for contacts only, which profiles cannot tell (they are conversations'):
+        # presence.api.PublicProfileView serves this URL and puts it back for them.
+        return Response({**self.public_get(user_id), "last_seen": None})
+
+    @staticmethod
+    def public_get(user_id: int) -> dict:
         public = selectors.profile_public_get(user_id=user_id)
         if public is None:
             raise NotFound("No such user.")
-        return Response(public)
+        return public
 
 
 class InterestListView(APIView):

@@ -24,8 +24,13 @@ def profile_get(*, user_id: int) -> Profile | None:
     return Profile.objects.select_related("user").prefetch_related("interests").get(pk=profile.pk)
 
 
-def profile_public(*, profile: Profile) -> dict:
-    """Return what anyone signed in may see of a profile."""
+def profile_public(*, profile: Profile, with_last_seen: bool = False) -> dict:
+    """Return what anyone signed in may see of a profile.
+
+    ``last_seen`` is null unless ``with_last_seen``: only the user and their contacts may
+    see it (``presence.api.PublicProfileView`` decides; docs/security.md).
+    """
+    last_seen = profile.last_seen if with_last_seen else None
     return {
         "user_id": profile.user_id,
         "username": profile.user.get_username(),
@@ -33,7 +38,7 @@ def profile_public(*, profile: Profile) -> dict:
         "language": profile.language,
         "region": profile.region,
         "interests": [i.name for i in profile.interests.all()],
-        "last_seen": profile.last_seen.isoformat() if profile.last_seen else None,
+        "last_seen": last_seen.isoformat() if last_seen else None,
     }
 
 
@@ -45,10 +50,11 @@ def profile_public_get(*, user_id: int) -> dict | None:
     """Return a user's public profile, cached; None for an unknown or inactive user.
 
     ``profiles.services.profile_update`` invalidates it; ``last_seen`` in it may lag by up
-    to the TTL (presence gives the live state).
+    to the TTL (presence gives the live state), and is for the readers allowed to see it
+    (contacts): callers take it out for the others.
     """
     profile = profile_get(user_id=user_id)
-    return None if profile is None else profile_public(profile=profile)
+    return None if profile is None else profile_public(profile=profile, with_last_seen=True)
 
 
 def _interest_search_key(*, prefix: str = "") -> str:

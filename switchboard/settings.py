@@ -329,6 +329,9 @@ LIMITS = {
     "MESSAGE_BATCH_MAX": 500,
     "GROUP_MAX_MEMBERS": env.int("LIMIT_GROUP_MAX_MEMBERS", default=1000),
     "GROUP_TITLE_MAX_CHARS": 120,
+    # Consent: messages a requester may send in a direct conversation the other side has
+    # not accepted yet (they read them to decide); more: `request_limit`.
+    "REQUEST_MESSAGES_MAX": env.int("LIMIT_REQUEST_MESSAGES_MAX", default=5),
     "HISTORY_PAGE_DEFAULT": 50,
     "HISTORY_PAGE_MAX": 200,
     "CONVERSATION_LIST_MAX": 200,

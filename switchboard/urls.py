@@ -17,9 +17,10 @@ api = [
     path("auth/session", accounts_api.SessionView.as_view(), name="api-session"),
     path("auth/ws-ticket", accounts_api.WsTicketView.as_view(), name="api-ws-ticket"),
     path("profile", profiles_api.ProfileMeView.as_view(), name="api-profile-me"),
+    # last_seen in it for contacts only: presence's twin of profiles' view (presence/api.py).
     path(
         "users/<int:user_id>/profile",
-        profiles_api.PublicProfileView.as_view(),
+        presence_api.PublicProfileView.as_view(),
         name="api-profile-public",
     ),
     path("interests", profiles_api.InterestListView.as_view(), name="api-interests"),

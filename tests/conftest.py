@@ -256,3 +256,18 @@ def servers(server_env):
     yield start
     for p in started:
         p.stop()
+
+
+def accept_all(conversation):
+    """Accept every pending membership of ``conversation`` (a Conversation or its id) through
+    the service, as each invitee would: for tests about what members do once they consented.
+    Returns its argument."""
+    from conversations.models import Membership
+    from conversations.services import membership_accept
+
+    cid = getattr(conversation, "pk", conversation)
+    for uid in Membership.objects.filter(
+        conversation_id=cid, state=Membership.State.PENDING
+    ).values_list("user_id", flat=True):
+        membership_accept(user_id=uid, conversation_id=cid)
+    return conversation

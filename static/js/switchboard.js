@@ -487,6 +487,19 @@ export class Socket {
   }
 
   /**
+   * Accept a request or an invitation (`conversation.accept`): resolves with
+   * `{conversation}`; the conversation's events then reach every socket of the user.
+   */
+  accept(conversationId) {
+    return this.request("conversation.accept", { conversation_id: Number(conversationId) });
+  }
+
+  /** Decline a request or an invitation (`conversation.decline`). */
+  decline(conversationId) {
+    return this.request("conversation.decline", { conversation_id: Number(conversationId) });
+  }
+
+  /**
    * Send a fire-and-forget frame without a `ref` (only typing frames allow that): no reply,
    * no error. Dropped unless OPEN, since a stale notification is worse than none.
    */

@@ -3,7 +3,7 @@
 import pytest
 
 from conversations.models import Conversation, Membership, Message
-from tests.conftest import api_as
+from tests.conftest import accept_all, api_as
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +99,9 @@ def test_last_owner_leaving_hands_over_ownership(api, make_user):
     cid = api.post(
         "/api/conversations", {"kind": "group", "title": "T", "member_ids": [bob.pk]}, format="json"
     ).json()["id"]
+    cat = make_user()
+    api.post(f"/api/conversations/{cid}/members", {"user_ids": [cat.pk]}, format="json")
+    accept_all(cid)  # bob and cat accepted, bob first
     assert api.post(f"/api/conversations/{cid}/leave").status_code == 204
     assert Membership.objects.get(conversation_id=cid, user=bob).role == "owner"
     assert api.get(f"/api/conversations/{cid}").status_code == 403
@@ -120,6 +123,7 @@ def test_list_orders_by_activity_with_last_message_and_unread(api, make_user):
     c2 = api.post(
         "/api/conversations", {"kind": "direct", "user_id": cat.pk}, format="json"
     ).json()["id"]
+    accept_all(c1), accept_all(c2)
     _send(api_as(bob), c1, "one", "a")
     _send(api_as(cat), c2, "two", "b")
     _send(api_as(bob), c1, "three", "c")
@@ -135,6 +139,7 @@ def test_history_pages_by_seq_and_is_stable_while_messages_arrive(api, make_user
     cid = api.post(
         "/api/conversations", {"kind": "direct", "user_id": bob.pk}, format="json"
     ).json()["id"]
+    accept_all(cid)
     for i in range(1, 8):
         _send(api, cid, f"m{i}", f"k{i}")
     page = api.get(f"/api/conversations/{cid}/messages", {"limit": 3}).json()

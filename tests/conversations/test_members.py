@@ -15,7 +15,7 @@ from conversations.services import (
     member_remove,
     message_send,
 )
-from tests.conftest import ws_connect
+from tests.conftest import accept_all, ws_connect
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +32,9 @@ def _fresh_copies():
 
 def _group(make_user):
     owner, stays, gone = make_user(), make_user(), make_user()
-    conv = conversation_group_create(user_id=owner.pk, title="Team", member_ids=[stays.pk, gone.pk])
+    conv = accept_all(
+        conversation_group_create(user_id=owner.pk, title="Team", member_ids=[stays.pk, gone.pk])
+    )
     first, _ = message_send(sender_id=owner.pk, conversation_id=conv.pk, body="hi", client_id="0")
     return owner, stays, gone, conv.pk, first.pk
 
@@ -119,7 +121,7 @@ async def test_a_member_added_later_hears_the_messages_sent_after(make_user):
     owner, stays, gone, cid, _ = await database_sync_to_async(_group)(make_user)
     late = await database_sync_to_async(make_user)()
     async with ws_connect(owner, sync={str(cid): 1}) as owner_ws:
-        await _cause("message", owner_ws, cid, 0, 2)  # version 0: no copy needed
+        await _cause("message", owner_ws, cid, 0, 2)
         await database_sync_to_async(member_remove)(
             user_id=owner.pk, conversation_id=cid, member_id=gone.pk
         )
@@ -129,6 +131,7 @@ async def test_a_member_added_later_hears_the_messages_sent_after(make_user):
             await database_sync_to_async(services.members_add)(
                 user_id=owner.pk, conversation_id=cid, member_ids=[late.pk]
             )
+            await database_sync_to_async(accept_all)(cid)
             async with ws_connect(late, sync={}) as late_ws:
                 await _cause("message", owner_ws, cid, 0, 4)
                 assert (await late_ws.event("message.new"))["data"]["seq"] == 4
@@ -138,15 +141,21 @@ async def test_a_member_added_later_hears_the_messages_sent_after(make_user):
 def test_every_change_of_the_members_moves_the_version(make_user):
     owner, stays, gone, cid, _ = _group(make_user)
     version = lambda: Conversation.objects.get(pk=cid).members_version  # noqa: E731
-    assert version() == 0
-    services.members_add(user_id=owner.pk, conversation_id=cid, member_ids=[make_user().pk])
-    assert version() == 1
+    assert version() == 2  # created at 0; each of the two invitations accepted
+    newcomer = make_user()
+    services.members_add(user_id=owner.pk, conversation_id=cid, member_ids=[newcomer.pk])
+    assert version() == 3
+    services.membership_accept(user_id=newcomer.pk, conversation_id=cid)
+    assert version() == 4
     member_remove(user_id=owner.pk, conversation_id=cid, member_id=gone.pk)
-    assert version() == 2
+    assert version() == 5
     services.conversation_leave(user_id=stays.pk, conversation_id=cid)
-    assert version() == 3
+    assert version() == 6
     services.members_add(user_id=owner.pk, conversation_id=cid, member_ids=[])  # nothing new
-    assert version() == 3
+    assert version() == 6
     ann, bob = make_user(), make_user()
     direct, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
-    assert direct.members_version == 0
+    direct_version = lambda: Conversation.objects.get(pk=direct.pk).members_version  # noqa: E731
+    assert direct_version() == 0
+    services.membership_decline(user_id=bob.pk, conversation_id=direct.pk)
+    assert direct_version() == 1

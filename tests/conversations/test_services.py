@@ -7,6 +7,7 @@ from django.db import connection
 
 from conversations.models import Message
 from conversations.services import conversation_group_create, message_send
+from tests.conftest import accept_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,8 +35,10 @@ def _in_threads(n, target):
 
 def test_concurrent_senders_get_distinct_gap_free_seqs(make_user):
     users = [make_user() for _ in range(8)]
-    conv = conversation_group_create(
-        user_id=users[0].pk, title="Busy", member_ids=[u.pk for u in users]
+    conv = accept_all(
+        conversation_group_create(
+            user_id=users[0].pk, title="Busy", member_ids=[u.pk for u in users]
+        )
     )
 
     def send(i):
@@ -52,7 +55,7 @@ def test_concurrent_senders_get_distinct_gap_free_seqs(make_user):
 
 def test_concurrent_retries_of_one_client_id_store_one_row(make_user):
     ann, bob = make_user(), make_user()
-    conv = conversation_group_create(user_id=ann.pk, title="T", member_ids=[bob.pk])
+    conv = accept_all(conversation_group_create(user_id=ann.pk, title="T", member_ids=[bob.pk]))
 
     def send(i):
         message, created = message_send(

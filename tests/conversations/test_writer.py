@@ -10,11 +10,16 @@ from django.db import connection
 
 from conversations import writer
 from conversations.models import Conversation, Message
-from conversations.services import conversation_direct_get_or_create, conversation_group_create
+from conversations.services import (
+    conversation_direct_get_or_create,
+    conversation_group_create,
+    membership_decline,
+)
 from conversations.writer import SendRequest, amessage_send, amessages_store, messages_store
 from core.db import LoopConnection
-from core.errors import Conflict, Forbidden, NotFound
+from core.errors import Blocked, Conflict, Declined, Forbidden, NotAccepted, NotFound, RequestLimit
 from relations.models import Block
+from tests.conftest import accept_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,6 +29,8 @@ def _world(make_user):
     group = conversation_group_create(user_id=ann.pk, title="g", member_ids=[bob.pk, cat.pk])
     direct, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
     blocked, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=cat.pk)
+    for conversation in (group, direct, blocked):
+        accept_all(conversation)
     Block.objects.create(blocker=cat, blocked=ann)
     return ann, bob, cat, eve, group.pk, direct.pk, blocked.pk
 
@@ -65,7 +72,7 @@ def test_a_batch_gets_gap_free_seqs_and_each_request_its_outcome(make_user, stor
     assert out[4].message.created_at == stored_old.created_at  # read back in the same zone
     assert isinstance(out[5].error, Conflict)
     assert isinstance(out[6].error, Forbidden)
-    assert isinstance(out[7].error, Forbidden)
+    assert isinstance(out[7].error, Blocked)
     assert isinstance(out[8].error, NotFound)
     assert seqs[9] == (gid, 3)
     assert [o.created for o in out] == [True, True, True, False, False, False, False, False,
@@ -147,3 +154,37 @@ async def test_a_retry_stored_meanwhile_by_another_process_leaves_no_gap(make_us
         Conversation.objects.filter(pk=gid).values_list("last_seq", flat=True).get
     )()
     assert last_seq == 1  # the failed attempt's seq was rolled back: no gap
+
+
+@pytest.mark.parametrize("store", [messages_store, _store_on_the_loop], ids=["orm", "loop"])
+def test_consent_refusals_in_one_batch(make_user, store, settings):
+    """A pending member cannot send; a request holds REQUEST_MESSAGES_MAX messages (counted
+    inside the batch too); a declined requester cannot send. Each with its code."""
+    settings.LIMITS = {**settings.LIMITS, "REQUEST_MESSAGES_MAX": 2}
+    ann, bob, cat, eve = make_user(), make_user(), make_user(), make_user()
+    request, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    declined, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=cat.pk)
+    membership_decline(user_id=cat.pk, conversation_id=declined.pk)
+    group = conversation_group_create(user_id=ann.pk, title="g", member_ids=[eve.pk])
+    out = store(
+        [
+            SendRequest(ann.pk, request.pk, "one", "r1"),
+            SendRequest(bob.pk, request.pk, "not yet", "b1"),
+            SendRequest(ann.pk, request.pk, "two", "r2"),
+            SendRequest(ann.pk, request.pk, "three", "r3"),
+            SendRequest(ann.pk, declined.pk, "still there?", "d1"),
+            SendRequest(eve.pk, group.pk, "invited only", "e1"),
+            SendRequest(ann.pk, group.pk, "the owner", "g1"),
+        ]
+    )
+    assert [o.message.seq if o.message else None for o in out] == [1, None, 2, None, None,
+                                                                   None, 1]  # fmt: skip
+    assert isinstance(out[1].error, NotAccepted)
+    assert isinstance(out[3].error, RequestLimit) and out[3].error.extra == {"limit": 2}
+    assert isinstance(out[4].error, Declined)
+    assert isinstance(out[5].error, NotAccepted)
+    # Accepted, the request is an ordinary conversation: no limit, both send.
+    accept_all(request)
+    more = store([SendRequest(ann.pk, request.pk, "three", "r3"),
+                  SendRequest(bob.pk, request.pk, "hi", "b1")])  # fmt: skip
+    assert [o.message.seq for o in more] == [3, 4]

@@ -113,3 +113,15 @@ def test_responses_match_the_schema(schema, make_user, settings):
     call(me, "get", "/api/unread")
     call(me, "get", "/api/presence?user_ids=a")
     call(api_as(dan), "get", f"/api/conversations/{cid}")  # not a member
+    # Consent: bob's requests, what he may not do before accepting, accept and decline.
+    requests = call(other, "get", "/api/conversations?state=pending").json()
+    assert [r["id"] for r in requests] == [cid] and requests[0]["state"] == "pending"
+    call(other, "get", "/api/conversations?state=maybe")  # 400
+    refused = call(
+        other, "post", f"/api/conversations/{cid}/messages", {"body": "x", "client_id": "b"}
+    )
+    assert refused.json()["code"] == "not_accepted"
+    assert call(other, "post", f"/api/conversations/{cid}/accept").json()["state"] == "accepted"
+    assert call(other, "post", f"/api/conversations/{cid}/decline").status_code == 409
+    assert call(api_as(cat), "post", f"/api/conversations/{gid}/decline").status_code == 403
+    call(me, "get", f"/api/users/{bob.pk}/profile")  # a contact now: last_seen may show

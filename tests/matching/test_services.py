@@ -10,6 +10,7 @@ from core.redis import bus, key
 from matching import pool, services, tasks
 from matching.models import Match, Report
 from relations.models import Block
+from tests.conftest import accept_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,12 +77,13 @@ def test_skip_when_not_matched_is_invalid_and_not_mine_is_forbidden(meet_user):
 def test_a_block_stops_matching_and_direct_messages(meet_user):
     ann, bob = meet_user(), meet_user()
     conv, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    accept_all(conv)
     message_send(sender_id=ann.pk, conversation_id=conv.pk, body="hi", client_id="1")
     services.block_create(user_id=bob.pk, blocked_id=ann.pk)
     for sender, cid in ((ann.pk, "2"), (bob.pk, "3")):
         with pytest.raises(ConversationForbidden) as exc:
             message_send(sender_id=sender, conversation_id=conv.pk, body="hi", client_id=cid)
-        assert exc.value.code == "forbidden"
+        assert exc.value.code == "blocked"
     now = pool.now_ms()
     services.match_enter(user_id=ann.pk, now=now)
     assert services.match_enter(user_id=bob.pk, now=now)["status"] == "waiting"

@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from conversations.services import conversation_direct_get_or_create
 from core.errors import CLOSE_TOO_MANY_CONNECTIONS
 from presence.services import presence_sweep
-from tests.conftest import token_for
+from tests.conftest import accept_all, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -68,7 +68,7 @@ async def _connect(server, user) -> tuple:
 
 def _pair(make_user):
     ann, bob = make_user(), make_user()
-    conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    accept_all(conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)[0])
     return ann, bob
 
 

@@ -16,7 +16,7 @@ from conversations.services import (
 from core.errors import Forbidden, Invalid, NotFound
 from presence.receipts import read_mark
 from presence.selectors import unread_summary
-from tests.conftest import api_as, ws_connect
+from tests.conftest import accept_all, api_as, ws_connect
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def _pair_with_messages(make_user, n: int):
     ann, bob = make_user(), make_user()
     conv, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    accept_all(conv)
     for i in range(n):
         message_send(sender_id=ann.pk, conversation_id=conv.pk, body=f"m{i}", client_id=f"p{i}")
     return ann, bob, conv.pk
@@ -145,6 +146,7 @@ async def test_unread_counts_are_exact_under_concurrent_sends_and_reads(make_use
         ann, bob, cat = make_user(), make_user(), make_user()
         group = conversation_group_create(user_id=ann.pk, title="g", member_ids=[bob.pk, cat.pk])
         direct, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+        accept_all(group), accept_all(direct)
         return ann, bob, cat, group.pk, direct.pk
 
     ann, bob, cat, gid, did = await database_sync_to_async(setup)()

@@ -9,14 +9,14 @@ from conversations.services import conversation_direct_get_or_create, conversati
 from presence import selectors
 from presence.services import apresence_refresh, presence_leave, presence_sweep, presence_touch
 from profiles.models import Profile
-from tests.conftest import ws_connect
+from tests.conftest import accept_all, ws_connect
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def _pair(make_user):
     ann, bob = make_user(), make_user()
-    conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    accept_all(conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)[0])
     return ann, bob
 
 
@@ -151,7 +151,9 @@ def test_last_seen_writes_are_throttled(make_user, settings):
 def test_big_groups_do_not_make_presence_contacts(make_user, settings):
     settings.LIMITS = {**settings.LIMITS, "PRESENCE_PUSH_MAX_MEMBERS": 3}
     owner, *others = [make_user() for _ in range(4)]
-    conversation_group_create(user_id=owner.pk, title="big", member_ids=[u.pk for u in others])
+    accept_all(
+        conversation_group_create(user_id=owner.pk, title="big", member_ids=[u.pk for u in others])
+    )
     assert selectors.contact_ids(user_id=owner.pk) == []
     conversation_group_create(user_id=owner.pk, title="small", member_ids=[others[0].pk])
     assert selectors.contact_ids(user_id=owner.pk) == [others[0].pk]

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from conversations.services import conversation_group_create
-from tests.conftest import ws_connect
+from tests.conftest import accept_all, ws_connect
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def _group(make_user):
     ann, bob, cat = make_user(), make_user(), make_user()
     conv = conversation_group_create(user_id=ann.pk, title="t", member_ids=[bob.pk, cat.pk])
+    accept_all(conv)
     return ann, bob, cat, conv.pk
 
 

@@ -6,7 +6,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from conversations.services import conversation_direct_get_or_create, conversation_group_create
-from tests.conftest import ws_connect
+from tests.conftest import accept_all, ws_connect
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -327,6 +327,7 @@ async def test_a_new_conversation_delivers_its_first_message(make_user):
 
     def create_and_send():
         conv = conversation_group_create(user_id=ann.pk, title="Now", member_ids=[bob.pk])
+        accept_all(conv)
         message_send(sender_id=ann.pk, conversation_id=conv.pk, body="first", client_id="f")
         return conv.pk
 
@@ -432,6 +433,11 @@ async def test_new_group_member_gets_live_messages(make_user):
         await database_sync_to_async(members_add)(
             user_id=owner.pk, conversation_id=conv.pk, member_ids=[joiner.pk]
         )
+        # Not a contact of the owner: invited, and nothing else until it accepts.
+        invited = await ws.event("conversation.request")
+        assert invited["data"]["from_user_id"] == owner.pk
+        reply = await ws.request("conversation.accept", {"conversation_id": conv.pk})
+        assert reply["ok"] and reply["data"]["conversation"]["state"] == "accepted", reply
         joined = await ws.event("conversation.joined")
         assert joined["data"]["conversation_id"] == conv.pk
         await database_sync_to_async(message_send)(
@@ -464,6 +470,7 @@ async def test_edit_and_delete_are_pushed(make_user):
 def _pair(make_user):
     ann, bob = make_user(), make_user()
     conv, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    accept_all(conv)
     return ann, bob, conv.pk
 
 

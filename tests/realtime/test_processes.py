@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Message
 from conversations.services import conversation_direct_get_or_create
-from tests.conftest import NetClient, token_for
+from tests.conftest import NetClient, accept_all, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def _pair(make_user):
     ann, bob = make_user(), make_user()
     conv, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    accept_all(conv)
     return token_for(ann), token_for(bob), conv.pk
 
 
@@ -40,6 +41,53 @@ async def test_users_on_two_processes_converse(servers, make_user):
     finally:
         await ann.close()
         await bob.close()
+
+
+async def test_accepting_a_request_on_one_process_subscribes_the_sockets_on_the_other(
+    servers, make_user
+):
+    """Bob has a socket on each process; the request reaches both and nothing else does; he
+    accepts on A; his socket on B joins the conversation and hears the next message, sent on A."""
+    a, b = servers(2)
+
+    def people():
+        ann, bob = make_user(), make_user()
+        return ann, bob, token_for(ann), token_for(bob)
+
+    ann_user, bob_user, ann_token, bob_token = await database_sync_to_async(people)()
+    ann = await NetClient.open(a.ws_url, ann_token, sync={})
+    bob_a = await NetClient.open(a.ws_url, bob_token, sync={})
+    bob_b = await NetClient.open(b.ws_url, bob_token, sync={})
+    try:
+        conv, _ = await database_sync_to_async(conversation_direct_get_or_create)(
+            user_id=ann_user.pk, other_user_id=bob_user.pk
+        )
+        cid = conv.pk
+        for ws in (bob_a, bob_b):
+            assert (await ws.event("conversation.request", timeout=10))["data"]["from_user_id"] == (
+                ann_user.pk
+            )
+        reply = await ann.request(
+            "message.send", {"conversation_id": cid, "body": "may I?", "client_id": "a1"}
+        )
+        assert reply["ok"], reply
+        reply = await bob_a.request("conversation.accept", {"conversation_id": cid})
+        assert reply["ok"], reply
+        joined = await bob_b.event("conversation.joined", timeout=10)
+        assert (joined["data"]["conversation_id"], joined["data"]["last_seq"]) == (cid, 1)
+        await bob_a.event("conversation.joined", timeout=10)
+        reply = await ann.request(
+            "message.send", {"conversation_id": cid, "body": "thanks", "client_id": "a2"}
+        )
+        assert reply["ok"], reply
+        for ws in (bob_a, bob_b):
+            got = await ws.event("message.new", timeout=10)
+            assert (got["data"]["seq"], got["data"]["body"]) == (2, "thanks")
+            # The message sent before the acceptance was never pushed (bob read it over REST).
+            assert not [e for e in ws.events if e["type"] == "message.new"]
+    finally:
+        for ws in (ann, bob_a, bob_b):
+            await ws.close()
 
 
 async def test_sigkilled_process_clients_resume_on_the_other_without_loss(servers, make_user):

@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 
 from conversations.services import conversation_direct_get_or_create
-from tests.conftest import NetClient, token_for
+from tests.conftest import NetClient, accept_all, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -32,7 +32,7 @@ async def test_a_burst_of_rest_and_websocket_requests_stays_within_the_pool(serv
     def setup():
         users = [make_user() for _ in range(8)]
         cids = [
-            conversation_direct_get_or_create(user_id=a.pk, other_user_id=b.pk)[0].pk
+            accept_all(conversation_direct_get_or_create(user_id=a.pk, other_user_id=b.pk)[0]).pk
             for a, b in zip(users[::2], users[1::2], strict=True)
         ]
         return [token_for(u) for u in users], cids

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.services import conversation_direct_get_or_create
+from tests.conftest import accept_all
 from tests.web.conftest import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -13,6 +14,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 def _direct(a, b) -> int:
     conversation, _ = in_thread(conversation_direct_get_or_create, user_id=a.pk, other_user_id=b.pk)
+    in_thread(accept_all, conversation)
     return conversation.pk
 
 
@@ -65,7 +67,24 @@ def test_new_conversation_unread_badge_and_reading_clears_it(servers, people, ma
     a.locator("#composer-input").fill("Are you there?")
     a.locator("#composer-input").press("Enter")
 
-    # Bob learns of the conversation live, with one unread message.
+    # Bob is not Ann's contact: he learns of it live as a request, with her message, and
+    # nothing in his list until he accepts.
+    request = b.locator("#req-list li")
+    expect(request).to_have_count(1)
+    expect(b.locator("#req-section")).to_be_visible()
+    expect(request.locator(".conv-title")).to_have_text("Ann")
+    expect(b.locator("#conv-list li")).to_have_count(0)
+    # No message of a request is pushed to him: he reads it when he looks (here, a reload).
+    expect(request.locator(".conv-preview")).to_have_text("No messages yet")
+    expect(a.locator("#message-list li.mine")).to_have_count(1)
+    b.reload()
+    expect(request.locator(".conv-preview")).to_have_text("Are you there?")
+    expect(a.locator("#message-list li.mine")).to_have_attribute("data-status", "sent")
+    expect(b.locator("#conn")).to_have_attribute("data-state", "open")
+    request.get_by_role("button", name="Accept request").click()
+    expect(b.locator("#req-section")).to_be_hidden()
+
+    # Accepted: in his list, with one unread message.
     item = b.locator("#conv-list li")
     expect(item).to_have_count(1)
     expect(item.locator(".conv-title")).to_have_text("Ann")
@@ -171,6 +190,7 @@ def test_group_conversation_from_dialog_reaches_everyone_and_is_read_by_all(
     ann = make_user("ann", display_name="Ann")
     bob = make_user("bob", display_name="Bob")
     cat = make_user("cat", display_name="Cat")
+    _direct(ann, bob)  # Bob is Ann's contact: he joins at once; Cat is invited
     a = people(ann, server, "/").page
     b = people(bob, server, "/").page
     c = people(cat, server, "/").page
@@ -193,6 +213,11 @@ def test_group_conversation_from_dialog_reaches_everyone_and_is_read_by_all(
     mine = a.locator("#message-list li.mine")
     expect(mine).to_have_attribute("data-status", "sent")
 
+    invitation = c.locator("#req-list li")
+    expect(invitation.locator(".conv-title")).to_have_text("Book club")
+    expect(invitation.locator(".conv-preview")).to_have_text("Invited by Ann")
+    expect(c.locator("#conv-list li", has_text="Book club")).to_have_count(0)
+    invitation.get_by_role("button", name="Accept invitation").click()
     for page in (b, c):
         item = page.locator("#conv-list li", has_text="Book club")
         expect(item.locator(".badge")).to_have_text("1")
@@ -205,3 +230,24 @@ def test_group_conversation_from_dialog_reaches_everyone_and_is_read_by_all(
     expect(mine).to_have_attribute("data-status", "read")
     expect(mine.locator(".msg-status")).to_have_text("✓✓")
     expect(c.locator("#thread-sub")).to_contain_text("3 members")
+
+
+def test_a_declined_request_disappears_and_the_requester_is_told(servers, people, make_user):
+    (server,) = servers(1)
+    ann = make_user("ann", display_name="Ann")
+    bob = make_user("bob", display_name="Bob")
+    b = people(bob, server, "/").page
+    expect(b.locator("#conn")).to_have_attribute("data-state", "open")
+    cid = in_thread(conversation_direct_get_or_create, user_id=ann.pk, other_user_id=bob.pk)[0].pk
+    a = people(ann, server, f"/c/{cid}").page
+    request = b.locator("#req-list li")
+    expect(request.locator(".conv-preview")).to_have_text("No messages yet")
+    request.get_by_role("button", name="Decline request").click()
+    expect(b.locator("#req-section")).to_be_hidden()
+    a.locator("#composer-input").fill("Hello?")
+    a.locator("#composer-input").press("Enter")
+    expect(a.locator("#toast")).to_contain_text("declined")
+    b.reload()
+    expect(b.locator("#conn")).to_have_attribute("data-state", "open")
+    expect(b.locator("#req-section")).to_be_hidden()
+    expect(b.locator("#conv-list li")).to_have_count(0)

@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.services import conversation_direct_get_or_create
+from tests.conftest import accept_all
 from tests.web.conftest import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -15,6 +16,7 @@ def test_docs_client_example_connects_pings_and_sends(servers, people, make_user
     conversation, _ = in_thread(
         conversation_direct_get_or_create, user_id=ann.pk, other_user_id=bob.pk
     )
+    in_thread(accept_all, conversation)
     page = people(ann, server, "/").page
     page.goto(server.url + "/static/examples/client.html")
     expect(page.locator("#state")).to_have_text("open")

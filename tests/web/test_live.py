@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from conversations.services import conversation_direct_get_or_create, message_send
 from ops.schedules import schedules_install
+from tests.conftest import accept_all
 from tests.web.conftest import in_thread, wait_for_js
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -21,6 +22,7 @@ def test_live_page_updates_from_beat_driven_pushes(
     conversation, _ = in_thread(
         conversation_direct_get_or_create, user_id=ann.pk, other_user_id=bob.pk
     )
+    in_thread(accept_all, conversation)
     for i in range(2):
         in_thread(
             message_send,

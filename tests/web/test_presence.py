@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from conversations.services import conversation_direct_get_or_create
 from ops.schedules import schedules_install
+from tests.conftest import accept_all
 from tests.web.conftest import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -20,6 +21,7 @@ def test_presence_dot_changes_when_the_other_closes_the_page(
     conversation, _ = in_thread(
         conversation_direct_get_or_create, user_id=ann.pk, other_user_id=bob.pk
     )
+    in_thread(accept_all, conversation)
     a = people(ann, server, "/").page
     dot = a.locator(f'#conv-list li[data-conversation-id="{conversation.pk}"] .presence-dot')
     expect(dot).to_have_attribute("data-online", "offline")

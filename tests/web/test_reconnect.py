@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.services import conversation_direct_get_or_create, message_send
+from tests.conftest import accept_all
 from tests.web.conftest import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -23,6 +24,7 @@ def test_server_restart_mid_conversation_recovers_without_loss_or_duplicates(
     conversation, _ = in_thread(
         conversation_direct_get_or_create, user_id=ann.pk, other_user_id=bob.pk
     )
+    in_thread(accept_all, conversation)
     cid = conversation.pk
     a = people(ann, server, f"/c/{cid}").page
     b = people(bob, server, f"/c/{cid}").page

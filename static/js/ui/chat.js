@@ -5,7 +5,8 @@
 // This entry module only wires the modules of chat/ together and starts the page:
 //   state.js     the one store (all that changes) and its change topics
 //   page.js      page data, the socket, names, limits, DOM nodes (constants)
-//   list.js      the conversation list, REST loading, presence query
+//   list.js      the conversation list, the requests (Accept / Decline), REST loading,
+//                presence query
 //   thread.js    the open thread: open/close, head, history paging, read markers
 //   messages.js  the bubbles of the open thread: ✓ / ✓✓, edit, delete, pending sends
 //   composer.js  writing and sending
@@ -18,7 +19,7 @@ import { bindConnectionBadge, toast } from "./common.js";
 import { bindComposer } from "./chat/composer.js";
 import { bindDialog } from "./chat/dialogs.js";
 import { bindEvents } from "./chat/events.js";
-import { loadConversations, renderList } from "./chat/list.js";
+import { loadConversations, loadRequests, renderList, renderRequests } from "./chat/list.js";
 import { page, socket, ui } from "./chat/page.js";
 import { subscribe } from "./chat/state.js";
 import { bindThread, openConversation, renderThreadHead, showThread } from "./chat/thread.js";
@@ -27,6 +28,7 @@ import { clearTyping, renderTyping } from "./chat/typing.js";
 window.switchboard = socket; // handy in the console, and for the end-to-end tests
 
 subscribe("list", () => renderList(openConversation));
+subscribe("requests", renderRequests);
 subscribe("head", renderThreadHead);
 subscribe("typing", renderTyping);
 
@@ -46,6 +48,7 @@ socket.onState((state) => {
   showThread(false);
   try {
     await loadConversations(); // sets the cursors `sync` resumes from
+    await loadRequests();
   } catch (err) {
     toast(`Could not load conversations: ${err.message}`, "error");
   }

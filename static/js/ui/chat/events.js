@@ -13,12 +13,14 @@ import {
   conversationUnreadSet,
   listLoadedGet,
   markerRaise,
+  presenceForget,
   presencePush,
+  requestRemove,
   threadGet,
   unreadVersionAccept,
   unreadVersionsClear,
 } from "./state.js";
-import { loadConversation, loadConversations, queryPresence } from "./list.js";
+import { loadConversation, loadConversations, loadRequests, queryPresence } from "./list.js";
 import { refreshStatuses, renderPending, upsertMessage } from "./messages.js";
 import { closeThread, loadLatest, markRead } from "./thread.js";
 import { setTyping } from "./typing.js";
@@ -49,11 +51,19 @@ export function bindEvents() {
   });
 
   socket.on("conversation.joined", async (data) => {
+    // Also what an accepted request becomes (accepted here or on another device).
+    requestRemove(data.conversation_id);
+    changed("requests");
     await loadConversation(data.conversation_id);
     queryPresence();
   });
 
+  // A request or an invitation: shown apart until accepted; nothing else of it is pushed.
+  socket.on("conversation.request", () => loadRequests().catch(() => {}));
+
   socket.on("conversation.left", (data) => {
+    requestRemove(data.conversation_id);
+    changed("requests");
     conversationRemove(data.conversation_id);
     if (threadGet()?.id === data.conversation_id) {
       toast("You are no longer in that conversation.");
@@ -68,6 +78,12 @@ export function bindEvents() {
 
   socket.on("presence", (p) => {
     if (!presencePush(p)) return;
+    changed("list");
+    changed("head");
+  });
+
+  socket.on("presence.hidden", (p) => {
+    presenceForget(p.user_id);
     changed("list");
     changed("head");
   });
@@ -115,6 +131,7 @@ export function bindEvents() {
     if (reconnect || !listLoadedGet()) {
       // Joined while away, unread counts, and edits/deletes (not replayed by sync).
       await loadConversations().catch(() => {});
+      await loadRequests().catch(() => {});
       if (threadGet()) loadLatest();
     }
     markRead();

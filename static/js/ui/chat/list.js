@@ -3,7 +3,7 @@
 // "typing…" preview). Also the small reads of a conversation that the thread shares (its other
 // members, its direct peer, its title, its presence). Draws on the "list" topic.
 
-import { api, el, nameInto } from "../common.js";
+import { api, el, nameInto, toast } from "../common.js";
 import { me, names, socket, ui } from "./page.js";
 import {
   changed,
@@ -15,6 +15,10 @@ import {
   presenceGet,
   presenceHas,
   presenceSet,
+  requestPut,
+  requestRemove,
+  requestsAll,
+  requestsKeep,
   threadGet,
   typistsIn,
 } from "./state.js";
@@ -108,6 +112,68 @@ export async function loadConversations() {
   }
   conversationsKeep(seen);
   changed("list");
+}
+
+/** Load the requests and invitations waiting for me (pending memberships). */
+export async function loadRequests() {
+  const rows = await api("GET", "/api/conversations?state=pending");
+  const seen = new Set();
+  for (const row of rows) {
+    requestPut(row);
+    seen.add(row.id);
+  }
+  requestsKeep(seen);
+  changed("requests");
+}
+
+async function decide(conv, accept) {
+  try {
+    if (accept) {
+      const reply = await socket.accept(conv.id);
+      upsertConversation(reply.conversation);
+      // The list's snapshot carries the unread count (a single conversation's does not).
+      await loadConversations();
+    } else {
+      await socket.decline(conv.id);
+    }
+  } catch (err) {
+    toast(`Could not ${accept ? "accept" : "decline"}: ${err.message}`, "error");
+    return;
+  }
+  requestRemove(conv.id);
+  changed("requests");
+  changed("list");
+  if (accept) queryPresence();
+}
+
+/** Draw #req-list: who asks (or the group's name), the last message, Accept / Decline. */
+export function renderRequests() {
+  const rows = requestsAll().sort((a, b) => b.id - a.id);
+  ui.requests.hidden = rows.length === 0;
+  const items = rows.map((conv) => {
+    const who = el("span", { class: "conv-title" });
+    if (conv.kind === "group") who.textContent = conv.title || "Group";
+    else if (conv.invited_by !== null) nameInto(who, names, conv.invited_by);
+    const last = conv.last_message;
+    // A request is decided on its messages: the last one shows here (the thread, once accepted).
+    const preview =
+      conv.kind === "group" && conv.invited_by !== null
+        ? el("span", { class: "conv-preview" }, "Invited by ", nameInto(el("span"), names, conv.invited_by))
+        : el("span", { class: "conv-preview" }, last ? (last.deleted ? "Message deleted" : last.body) : "No messages yet");
+    const label = conv.kind === "group" ? "invitation" : "request";
+    return el(
+      "li",
+      { class: "conv-item request-item", dataset: { conversationId: conv.id } },
+      el("span", { class: "conv-main" }, who, preview),
+      el(
+        "span",
+        { class: "row" },
+        el("button", { type: "button", class: "request-accept", "aria-label": `Accept ${label}`, onclick: () => decide(conv, true) }, "Accept"),
+        el("button", { type: "button", class: "secondary request-decline", "aria-label": `Decline ${label}`, onclick: () => decide(conv, false) }, "Decline"),
+      ),
+    );
+  });
+  ui.requestList.replaceChildren(...items);
 }
 
 /** Load one conversation (members, read markers); null when it cannot be read. */

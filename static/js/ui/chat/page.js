@@ -17,6 +17,8 @@ export const $ = (id) => document.getElementById(id);
 export const ui = {
   root: $("chat"),
   list: $("conv-list"),
+  requests: $("req-section"),
+  requestList: $("req-list"),
   empty: $("conv-empty"),
   thread: $("thread"),
   placeholder: $("thread-placeholder"),

@@ -8,6 +8,7 @@
 // are synchronous, so a change is drawn exactly where the writer announces it.
 
 const conversations = new Map(); // id -> {id, kind, title, member_ids, unread, last_message, ...}
+const requests = new Map(); // id -> a pending conversation (a request or invitation to me)
 const unreadVersions = new Map(); // conversation id -> version of the last `unread` event applied
 const presence = new Map(); // user id -> {online, last_seen}
 const typers = new Map(); // conversation id -> Map(user id -> expiry timer)
@@ -103,6 +104,25 @@ export function unreadVersionsClear() {
   unreadVersions.clear();
 }
 
+// -- requests and invitations (pending memberships: shown apart, with Accept / Decline) ---------
+
+export function requestsAll() {
+  return [...requests.values()];
+}
+
+export function requestPut(raw) {
+  requests.set(raw.id, { ...(requests.get(raw.id) || {}), ...raw });
+}
+
+/** Forget every request whose id is not in `ids` (a Set). */
+export function requestsKeep(ids) {
+  for (const id of [...requests.keys()]) if (!ids.has(id)) requests.delete(id);
+}
+
+export function requestRemove(id) {
+  requests.delete(id);
+}
+
 // -- read markers ------------------------------------------------------------------------------
 
 /** The highest seq `userId` has read in the conversation (0 when unknown). */
@@ -130,6 +150,11 @@ export function presenceGet(userId) {
 /** Store a `presence.query` answer as is. */
 export function presenceSet(p) {
   presence.set(p.user_id, p);
+}
+
+/** A block hid this user's presence (`presence.hidden`): show it as unknown. */
+export function presenceForget(userId) {
+  presence.delete(userId);
 }
 
 /** Apply a `presence` push; true when applied. */

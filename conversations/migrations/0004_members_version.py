@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0002_batch_retry_function"),
+        ("conversations", "0003_membership_state"),
     ]
 
     operations = [
