@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import psycopg
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,7 +60,14 @@ class LoopConnection:
 
     @staticmethod
     def available() -> bool:
-        return connection.vendor == "postgresql"
+        """Whether the database is PostgreSQL, read from the settings.
+
+        Not ``connection.vendor``: in a consumer's task, ``django.db.connection`` makes a
+        ``DatabaseWrapper`` of that task's own (Django's connections are per async context),
+        and it lived as long as the socket: 1.2 KB of every held connection
+        (the connections scenario, docs/benchmarks.md).
+        """
+        return _is_postgresql(connections.settings[DEFAULT_DB_ALIAS]["ENGINE"])
 
     async def get(self) -> "psycopg.AsyncConnection[Any]":
         """The open connection (opened now if there is none)."""
@@ -94,6 +101,11 @@ class LoopConnection:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.closed:
             conn.pgconn.finish()  # no await: also from a loop that is going away
+
+
+@functools.lru_cache(maxsize=4)
+def _is_postgresql(engine: str) -> bool:
+    return engine.endswith("postgresql")
 
 
 _all: "weakref.WeakSet[LoopConnection]" = weakref.WeakSet()

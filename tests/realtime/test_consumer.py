@@ -520,3 +520,28 @@ async def test_sockets_open_and_close_while_the_bus_redis_is_unreachable(make_us
         assert ws.comm.future.done() and ws.comm.future.exception() is None
     finally:
         sb_redis._async_clients.pop(loop, None)
+
+
+async def test_held_sockets_keep_no_database_wrapper_each(make_user):
+    """Django's connections are per async context: anything on a socket's path that touches
+    ``django.db.connection`` gives that socket a ``DatabaseWrapper`` of its own for as long
+    as it is open (1.2 KB of each of 30,000 held connections)."""
+    import gc
+    from contextlib import AsyncExitStack
+
+    from channels.db import database_sync_to_async
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    def wrappers() -> int:
+        gc.collect()
+        return sum(isinstance(o, BaseDatabaseWrapper) for o in gc.get_objects())
+
+    users = [await database_sync_to_async(make_user)() for _ in range(12)]
+    async with AsyncExitStack() as stack:
+        ws = await stack.enter_async_context(ws_connect(users[0], sync={}))
+        await ws.request("ping")  # the loop's connections are open and the path is warm
+        before = wrappers()
+        for user in users[1:]:
+            ws = await stack.enter_async_context(ws_connect(user, sync={}))
+            await ws.request("ping")
+        assert wrappers() - before <= 1
