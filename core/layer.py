@@ -47,6 +47,23 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
         layer.channels[channel] = asyncio.Queue()
         return channel
 
+    def local_channel(self, sink: Any) -> str:
+        """A consumer's own channel whose events go straight into ``sink``.
+
+        ``sink.put_nowait(raw)`` gets each event as the published bytes (``deserialize``
+        them), called by the shard's receiving task: no ``asyncio.Queue`` per channel and
+        no task per consumer waiting on one (``realtime/consumer.py``). Local as in
+        ``new_channel``; ``local_channel_close`` forgets it.
+        """
+        layer = self._get_layer()
+        channel = f"{layer.prefix}specific.local.{uuid.uuid4().hex}"
+        layer.channels[channel] = sink
+        return channel
+
+    def local_channel_close(self, channel: str) -> None:
+        """Forget a ``local_channel`` (its consumer ended): nothing reaches its sink again."""
+        self._get_layer().channels.pop(channel, None)
+
     async def group_add_many(self, groups: list[str], channel: str) -> None:
         """``group_add`` for several groups: one ``SUBSCRIBE`` per shard for those this
         process is not subscribed to yet (a socket opening joins its user's group and every

@@ -10,7 +10,7 @@ at a time, so a frame, a push and a hook never interleave on one socket.
 """
 
 import asyncio
-import functools
+import collections
 import logging
 from typing import Any, TypeVar
 
@@ -42,6 +42,65 @@ class _SourceFailed:
         self.error = error
 
 
+class _Inbox:
+    """A consumer's one queue: its client's frames and its channel's events, in arrival order.
+
+    The channel layer's receiving task appends events (the published bytes) with
+    ``put_nowait``; the task reading the client's frames appends them with ``put_frame``,
+    which waits while ``frames_max`` frames are queued (the client's back-pressure, as
+    Channels had it: uvicorn stops reading the socket while its own queue is full). One
+    deque and at most one waiting future: an ``asyncio.Queue`` is four deques and an
+    ``Event``, and Channels kept two per socket plus a task waiting on one of them.
+    """
+
+    __slots__ = ("_frames", "_frames_max", "_items", "_room", "_waiter")
+
+    def __init__(self, frames_max: int) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._frames = 0
+        self._frames_max = frames_max
+        self._room: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def put_frame(self, item: Any) -> None:
+        while self._frames >= self._frames_max:
+            self._room = asyncio.get_running_loop().create_future()
+            await self._room
+        self._frames += 1
+        self.put_nowait(_Frame(item))
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
+        if isinstance(item, _Frame):
+            self._frames -= 1
+            room = self._room
+            if room is not None and not room.done():
+                room.set_result(None)
+            return item.value
+        return item
+
+
+class _Frame:
+    """What the client sent (or how reading it failed), as queued in an ``_Inbox``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 # Channels ships no types: its base classes are ``Any`` to mypy.
 class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """One socket; implements ``core.router.Connection`` for handlers and hooks."""
@@ -70,41 +129,41 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
         Channels waits on its two sources (the client's frames, the channel layer's events)
         with a new ``Task`` and an ``asyncio.wait`` for every message (``await_many_dispatch``:
-        a quarter of a server's own time in the fan-out profile). Here one long-lived task
-        per source feeds a small queue and this loop dispatches from it, one message at a
-        time as before: handlers still never overlap, each source keeps its order, and the
-        queue's bound keeps the sources' back-pressure (at most two messages wait).
+        a quarter of a server's own time in the fan-out profile). Here both feed one
+        ``_Inbox`` and this loop dispatches from it, one message at a time as before:
+        handlers still never overlap and each source keeps its order. The channel layer
+        appends its events to the inbox itself (``ChannelLayer.local_channel``); one task
+        reads the client's frames into it, at most two ahead.
         """
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        inbox = _Inbox(frames_max=2)
+        self.channel_name = self.channel_layer.local_channel(inbox)
         self.base_send = send
-        inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=2)
+        deserialize = self.channel_layer.deserialize
 
-        async def pump(source: Any) -> None:
+        async def frames() -> None:
             try:
                 while True:
-                    await inbox.put(await source())
+                    await inbox.put_frame(await receive())
             except Exception as exc:  # hand it to the loop, which raises it as Channels did
-                await inbox.put(_SourceFailed(exc))
+                await inbox.put_frame(_SourceFailed(exc))
 
-        pumps = [
-            asyncio.ensure_future(pump(receive)),
-            asyncio.ensure_future(pump(self.channel_receive)),
-        ]
+        reader = asyncio.ensure_future(frames())
         try:
             while True:
                 message = await inbox.get()
-                if isinstance(message, _SourceFailed):
+                if isinstance(message, bytes):  # an event, as published
+                    message = deserialize(message)
+                elif isinstance(message, _SourceFailed):
                     raise message.error
                 await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
-            for task in pumps:
-                task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            self.channel_layer.local_channel_close(self.channel_name)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
 
     async def connect(self) -> None:
         # Accept first, then close with a code: a refused handshake carries no close code.
