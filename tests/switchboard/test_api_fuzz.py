@@ -117,8 +117,15 @@ FUZZ_SETTINGS = settings(
 STATE_RULES: dict[str, tuple[str, ...]] = {
     # Django's password validators (similar to the username, common, all digits).
     "POST /api/auth/signup": ("password", "username"),
+    # A username is trimmed as Django's log-in form trims it: "  " is then blank.
+    "POST /api/auth/token": ("may not be blank",),
+    "POST /api/auth/session": ("may not be blank",),
     # A group needs a title: ``kind`` decides which fields are required.
-    "POST /api/conversations": ("group needs a title", "direct conversation needs another"),
+    "POST /api/conversations": (
+        "group needs a title",
+        "direct conversation needs another",
+        "user_id must be",
+    ),
     # The conversation's kind (direct ones have fixed members and cannot be left), or
     # removing oneself, are facts of the stored conversation.
     "POST /api/conversations/{conversation_id}/leave": ("cannot leave a direct",),
@@ -127,9 +134,16 @@ STATE_RULES: dict[str, tuple[str, ...]] = {
         "Direct conversations have fixed",
         "yourself",
     ),
-    # "Plain text" (no NUL, no lone surrogate, not only spaces): docs/protocol.md, invalid.
-    "POST /api/conversations/{conversation_id}/messages": ("plain text", "only spaces", "empty"),
-    "PATCH /api/messages/{message_id}": ("plain text", "only spaces", "empty"),
+    # "Plain text" (no NUL, no lone surrogate, not only spaces): docs/protocol.md, invalid;
+    # a deleted message is not edited again.
+    "POST /api/conversations/{conversation_id}/messages": (
+        "plain text",
+        "cannot be stored",
+        "cannot be empty",
+        "client_id must be",
+    ),
+    "PATCH /api/messages/{message_id}": ("cannot be stored", "cannot be empty", "was deleted"),
+    "DELETE /api/messages/{message_id}": ("was deleted",),
     "PATCH /api/profile": ("plain text", "display name", "letters or digits", "interest"),
     "POST /api/meet/queue": ("plain text", "letters or digits", "interest"),
     "GET /api/meet/trending/{interest}": ("not an interest",),
