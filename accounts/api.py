@@ -23,12 +23,12 @@ from . import services
 
 
 class Credentials(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    username = serializers.CharField(min_length=1, max_length=150)
+    password = serializers.CharField(min_length=1, max_length=4096, trim_whitespace=False)
 
 
 class SignupSerializer(Credentials):
-    username = serializers.CharField(max_length=150, help_text=services.USERNAME_HELP)
+    username = serializers.CharField(min_length=1, max_length=150, help_text=services.USERNAME_HELP)
     email = serializers.EmailField(required=False, allow_blank=True)
 
 
@@ -89,7 +89,7 @@ class TokenView(APIView):
         request=Credentials,
         responses=TokenOut,
         summary="Trade credentials for a token",
-        extensions={"x-errors": ["429"]},
+        extensions={"x-errors": ["401", "429"]},  # 401: wrong username or password
     )
     def post(self, request: Request) -> Response:
         data = _body(request, Credentials)
@@ -98,7 +98,12 @@ class TokenView(APIView):
             raise AuthenticationFailed("Wrong username or password.")
         return Response({"token": services.token_issue(user=user)})
 
-    @extend_schema(request=None, responses={204: None}, summary="Revoke my token")
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        summary="Revoke my token",
+        extensions={"x-errors": ["401"]},  # not signed in
+    )
     def delete(self, request: Request) -> Response:
         if not request.user.is_authenticated:
             raise AuthenticationFailed("Sign in first.")
@@ -165,7 +170,7 @@ class SessionView(APIView):
         request=Credentials,
         responses={204: None},
         summary="Log in (session; send the csrftoken cookie's value as X-CSRFToken)",
-        extensions={"x-errors": ["429"]},
+        extensions={"x-errors": ["401", "403", "429"]},  # wrong password; no CSRF token
     )
     def post(self, request: Request) -> Response:
         # DRF checks CSRF only for requests already logged in; a login form posted from

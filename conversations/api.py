@@ -62,13 +62,25 @@ def _consent_rules() -> str:
     return CONSENT_RULES.format(request_max=settings.LIMITS["REQUEST_MESSAGES_MAX"])
 
 
+def _body_field() -> serializers.CharField:
+    return serializers.CharField(
+        min_length=1,
+        max_length=settings.LIMITS["MESSAGE_MAX_CHARS"],
+        help_text="1 to 4,000 characters of plain text, not only spaces",
+    )
+
+
 class Send(serializers.Serializer):
-    body = serializers.CharField(help_text="1 to 4,000 characters")
-    client_id = serializers.CharField(help_text="Chosen by the client; a retry stores once.")
+    body = _body_field()
+    client_id = serializers.CharField(
+        min_length=1,
+        max_length=settings.LIMITS["CLIENT_ID_MAX_CHARS"],
+        help_text="Chosen by the client; a retry stores once.",
+    )
 
 
 class Edit(serializers.Serializer):
-    body = serializers.CharField()
+    body = _body_field()
 
 
 class Members(serializers.Serializer):
@@ -161,6 +173,7 @@ class ConversationListView(APIView):
         responses={201: ConversationOut, 200: ConversationOut},
         summary="Create a direct or group conversation (direct: existing one is returned)",
         description=_group_rules(),
+        extensions={"x-errors": ["404"]},  # an unknown user id
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = json_object(request)

@@ -16,11 +16,13 @@ Views raise; they never build error responses. ``exception_handler`` (DRF's
 
 Errors raised outside a DRF view under ``/api/`` (a middleware) get the same JSON from
 ``server_error``, Django's ``handler500`` (``switchboard/urls.py``; with ``DEBUG`` on Django
-shows its debug page instead).
+shows its debug page instead), and a path under ``/api/`` that no route matches gets a JSON
+404 from ``page_not_found`` (``handler404``).
 
 The OpenAPI side: drf-spectacular's postprocessing hook ``schema_error_responses`` adds the
 error responses to every operation (an operation names its own extra ones with
-``extend_schema(extensions={"x-errors": ["409", "429"]})``).
+``extend_schema(extensions={"x-errors": ["409", "429"]})``, and a view that refuses unknown
+fields says so with ``{"x-closed-body": True}``).
 """
 
 import logging
@@ -37,7 +39,15 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from .errors import INTERNAL, RATE_LIMITED, STATUS_BY_CODE, UNAVAILABLE, Invalid, ServiceError
+from .errors import (
+    INTERNAL,
+    NOT_FOUND,
+    RATE_LIMITED,
+    STATUS_BY_CODE,
+    UNAVAILABLE,
+    Invalid,
+    ServiceError,
+)
 
 logger = logging.getLogger(__name__)
 outage_logger = logging.getLogger("core.api.outage")
@@ -112,6 +122,16 @@ def server_error(request: HttpRequest) -> Any:
     if request.path.startswith("/api/"):
         return JsonResponse({"code": INTERNAL, "message": INTERNAL_MESSAGE}, status=500)
     return defaults.server_error(request)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> Any:
+    """``handler404``: JSON under ``/api/`` (a path no route matches, e.g. ``/api/users/x/profile``
+    or ``/api/conversations/-1``), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"code": NOT_FOUND, "message": "No such endpoint or object."}, status=404
+        )
+    return defaults.page_not_found(request, exception)
 
 
 def _first(value: Any) -> Any:
@@ -235,4 +255,16 @@ def schema_error_responses(
                 operation["responses"].setdefault(
                     status, {"description": ERROR_DESCRIPTIONS[status], **ref}
                 )
+            if operation.pop("x-closed-body", False):
+                _close_request_body(operation, components)
     return result
+
+
+def _close_request_body(operation: dict[str, Any], components: dict[str, Any]) -> None:
+    """Say ``additionalProperties: false`` of a request body whose view refuses unknown fields
+    (``extend_schema(extensions={"x-closed-body": True})``)."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        schema = media.get("schema", {})
+        if "$ref" in schema:
+            schema = components[schema["$ref"].rsplit("/", 1)[1]]
+        schema["additionalProperties"] = False

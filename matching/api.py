@@ -98,7 +98,13 @@ def _trending_row(many: bool = False) -> serializers.Serializer:
 
 class TrendingView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, description="1 to 100, default 10.")],
+        parameters=[
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": settings.LIMITS["TRENDING_TOP_MAX"]},
+                description="1 to 100, default 10.",
+            )
+        ],
         responses=_trending_row(many=True),
         summary="Today's most shared interests in matches (UTC day)",
     )
@@ -136,6 +142,7 @@ class BlocksView(APIView):
             201: inline_serializer("Block", {"blocked_user_id": serializers.IntegerField()})
         },
         summary="Block my partner in a match, or a user: never matched again, no messages",
+        extensions={"x-errors": ["404"]},  # no such match or user
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = json_object(request)
@@ -150,7 +157,12 @@ class ReportIn(serializers.Serializer):
     reason = serializers.ChoiceField(
         ["spam", "harassment", "nudity", "hate", "violence", "underage", "other"]
     )
-    text = serializers.CharField(required=False, help_text="Up to 1000 characters.")
+    text = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=settings.LIMITS["MATCH_REPORT_TEXT_MAX_CHARS"],
+        help_text="Up to 1000 characters.",
+    )
 
 
 class ReportsView(APIView):
@@ -158,7 +170,7 @@ class ReportsView(APIView):
         request=ReportIn,
         responses={201: inline_serializer("Report", {"report_id": serializers.IntegerField()})},
         summary="Report my partner in a match",
-        extensions={"x-errors": ["409"]},
+        extensions={"x-errors": ["404", "409"]},  # no such match; reported already
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = json_object(request)

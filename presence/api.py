@@ -17,7 +17,9 @@ from .handlers import user_ids_parse
 
 
 class Read(serializers.Serializer):
-    seq = serializers.IntegerField(help_text="Read up to here; past the last seq is clamped.")
+    seq = serializers.IntegerField(
+        min_value=0, help_text="Read up to here; past the last seq is clamped."
+    )
 
 
 PresenceOut = inline_serializer(

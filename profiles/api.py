@@ -1,5 +1,6 @@
 """REST endpoints for profiles and interests."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -11,6 +12,7 @@ from rest_framework.views import APIView
 from core.http import AuthenticatedRequest
 
 from . import selectors, services
+from .choices import LANGUAGE_CODES, REGIONS
 
 PublicProfile = inline_serializer(
     "PublicProfile",
@@ -27,11 +29,23 @@ PublicProfile = inline_serializer(
 
 
 class ProfileUpdateSerializer(serializers.Serializer):
-    display_name = serializers.JSONField(required=False, help_text="1 to 60 characters.")
-    language = serializers.JSONField(required=False, help_text="ISO 639-1 code, e.g. 'en'.")
-    region = serializers.JSONField(required=False, help_text="A region slug, or '' for none.")
-    interests = serializers.JSONField(
-        required=False, help_text="List of up to 20 interests; replaces the current list."
+    """The schema of ``PATCH /api/profile``; ``profiles.services.profile_update`` validates."""
+
+    display_name = serializers.CharField(
+        required=False, max_length=settings.LIMITS["DISPLAY_NAME_MAX_LENGTH"],
+        help_text="1 to 60 characters, not only spaces.",
+    )  # fmt: skip
+    language = serializers.ChoiceField(
+        sorted(LANGUAGE_CODES), required=False, help_text="ISO 639-1 code, e.g. 'en'."
+    )
+    region = serializers.ChoiceField(
+        ["", *sorted(REGIONS)], required=False, allow_null=True, help_text="'' (or null): none."
+    )
+    interests = serializers.ListField(
+        child=serializers.CharField(max_length=settings.LIMITS["INTEREST_MAX_LENGTH"]),
+        required=False,
+        max_length=settings.LIMITS["INTERESTS_PER_USER"],
+        help_text="Up to 20 interests; replaces the current list.",
     )
 
 
@@ -42,7 +56,12 @@ class ProfileMeView(APIView):
         assert profile is not None  # a signed-in user is an active one
         return Response(selectors.profile_public(profile=profile, with_last_seen=True))
 
-    @extend_schema(request=ProfileUpdateSerializer, responses=PublicProfile, summary="Update it")
+    @extend_schema(
+        request=ProfileUpdateSerializer,
+        responses=PublicProfile,
+        summary="Update it",
+        extensions={"x-closed-body": True},  # a field it does not know is a 400
+    )
     def patch(self, request: AuthenticatedRequest) -> Response:
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": "Send a JSON object."})

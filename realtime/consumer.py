@@ -108,6 +108,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     _user_id: int
     _open = False  # authenticated and admitted: disconnect hooks run for it
     _joining: list[str] | None = None  # groups joined while opening, subscribed together
+    _closing = False  # a close was sent: whatever is queued behind it is dropped
 
     @property
     def user_id(self) -> int:
@@ -225,6 +226,18 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             }
         )
 
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Close the socket once; frames and events already queued behind the close are dropped.
+
+        A flooder's queued frames all break the rate again (4429) and a push can follow a
+        revocation (4440): the server may send nothing after its close (uvicorn raises on a
+        second one), and a socket on its way out is expected, not an error (Hardening 9).
+        """
+        if self._closing:
+            return
+        self._closing = True
+        await super().close(code=code, reason=reason)
+
     async def _open_failed(self, exc: Exception) -> None:
         """A hook failed (PostgreSQL or Redis away): close 1013, give a one-time ticket back."""
         outage_logger.warning("user=%s connect failed, closed 1013: %r", self._user_id, exc)
@@ -309,7 +322,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # -- frames from the client --------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self._open:
+        if not self._open or self._closing:
             return
         for hook in hooks_for("frame"):
             await hook(self)
@@ -374,6 +387,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def send_frame(self, frame: dict[str, Any], text: str | None = None) -> None:
         """Send ``frame``; ``text`` is its encoding when the caller already has it."""
+        if self._closing:
+            return  # a reply or push behind our own close: the client no longer hears it
         WS_FRAMES_OUT_BY_TYPE.inc(frame["type"])
         await self.send(text_data=text if text is not None else frame_encode(frame))
 

@@ -303,6 +303,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of Switchboard. The WebSocket protocol is in docs/protocol.md.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies are JSON: the views read typed values (an integer id, a list of
+    # interests), which a form body cannot carry. The form parsers stay for the string-only
+    # log-in endpoints (`curl -d username=...`), undocumented.
+    "PARSER_WHITELIST": ["core.api.JSONParser"],
+    # A PATCH body keeps its required fields (PATCH /api/messages/{id} needs ``body``);
+    # partial ones declare their fields optional themselves (ProfileUpdate).
+    "COMPONENT_SPLIT_PATCH": False,
     # Every operation documents its error responses (core.api, docs/protocol.md "Errors").
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

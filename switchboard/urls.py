@@ -46,5 +46,7 @@ urlpatterns = [
     path("metrics", ops_views.metrics, name="metrics"),
 ]
 
-# JSON for errors raised outside a DRF view under /api/ (core/api.py).
+# JSON for errors raised outside a DRF view under /api/, and for paths no route matches
+# there (core/api.py).
+handler404 = "core.api.page_not_found"
 handler500 = "core.api.server_error"

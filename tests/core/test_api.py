@@ -76,3 +76,64 @@ def test_the_schema_documents_error_responses_of_every_operation():
     assert missing == []
     queue = schema["paths"]["/api/meet/queue"]["post"]["responses"]
     assert {"409", "429", "503"} <= set(queue)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/conversations/-1", "/api/users/x/profile", "/api/messages/1.5", "/api/nothing"]
+)
+def test_a_path_no_route_matches_under_api_is_a_json_404(api, path):
+    """Found by the schemathesis fuzz (tests/switchboard/test_api_fuzz.py): Django's HTML page."""
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"
+
+
+def test_a_path_no_route_matches_elsewhere_keeps_django_s_page(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "application/json" not in response["Content-Type"]
+
+
+def _operation(schema: dict, method: str, path: str) -> dict:
+    return schema["paths"][path][method]
+
+
+def _component(schema: dict, operation: dict) -> dict:
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def test_the_schema_states_what_the_fuzz_found_the_views_answer():
+    """Each line: a response or a rule of a view the schema did not state (schemathesis)."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    statuses = {
+        ("post", "/api/auth/token"): {"401"},  # wrong password
+        ("delete", "/api/auth/token"): {"401"},  # not signed in
+        ("post", "/api/auth/session"): {"401", "403"},  # wrong password; no CSRF token
+        ("post", "/api/conversations"): {"404"},  # an unknown user id
+        ("post", "/api/meet/blocks"): {"404"},
+        ("post", "/api/meet/reports"): {"404", "409"},
+    }
+    for (method, path), expected in statuses.items():
+        assert expected <= set(_operation(schema, method, path)["responses"]), (method, path)
+    # Request bodies are JSON only: a form cannot carry the typed values the views read.
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                assert set(operation["requestBody"]["content"]) == {"application/json"}
+    edit = _component(schema, _operation(schema, "patch", "/api/messages/{message_id}"))
+    assert edit["required"] == ["body"] and edit["properties"]["body"]["minLength"] == 1
+    profile = _component(schema, _operation(schema, "patch", "/api/profile"))
+    assert profile["additionalProperties"] is False  # the view refuses unknown fields
+    assert "required" not in profile
+    (limit,) = _operation(schema, "get", "/api/meet/trending")["parameters"]
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
+    read = _component(
+        schema, _operation(schema, "post", "/api/conversations/{conversation_id}/read")
+    )
+    assert read["properties"]["seq"]["minimum"] == 0
+    send = _component(
+        schema, _operation(schema, "post", "/api/conversations/{conversation_id}/messages")
+    )
+    assert send["properties"]["client_id"]["maxLength"] == 64

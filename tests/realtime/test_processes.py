@@ -1,6 +1,7 @@
 """Delivery across real server processes sharing Redis and PostgreSQL, and their crashes."""
 
 import asyncio
+import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -209,3 +210,29 @@ async def test_a_ticket_in_the_websocket_url_never_reaches_the_server_log(server
     log = server.log.read_text()
     assert "/ws?ticket=[redacted]&x=1" in log, log[-3000:]  # the line is there, blanked
     assert ticket not in log
+
+
+async def test_a_client_flooding_frames_is_closed_4429_without_an_error(servers, make_user):
+    """The frames queued behind the one that broke the rate are dropped quietly (Hardening 9): the
+    socket is closing, so they get no second close (and no traceback each)."""
+    import websockets
+
+    (server,) = servers(1, LIMIT_WS_RATE_PER_SECOND="0.001", LIMIT_WS_RATE_BURST="5")
+    token = await database_sync_to_async(lambda: token_for(make_user()))()
+    ann = await NetClient.open(server.ws_url, token)
+    for i in range(200):  # far past the burst: most wait behind the frame that breaks it
+        await ann.conn.send(json.dumps({"type": "ping", "ref": i}))
+    replies = []
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            replies.append(await ann.recv(timeout=10))
+    assert closed.value.rcvd.code == 4429
+    assert [r["ref"] for r in replies] == list(range(5))
+    await asyncio.sleep(1.0)
+    # The socket of a flooder closes; a fresh one works.
+    again = await NetClient.open(server.ws_url, token)
+    assert (await again.request("ping"))["ok"] is True
+    await again.close()
+    await asyncio.sleep(0.5)
+    log = server.log.read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
