@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
         ("/api/conversations", "post", ["not", "an", "object"], 400, "invalid"),
         ("/api/conversations/999999", "get", None, 404, "not_found"),
         ("/api/conversations/999999/messages?before=x", "get", None, 400, "invalid"),
+        ("/api/conversations/999999/messages?before=", "get", None, 400, "invalid"),
         ("/api/meet/trending?limit=0", "get", None, 400, "invalid"),
         ("/api/meet/trending/%20", "get", None, 400, "invalid"),
         ("/api/meet/blocks", "post", {"user_id": 999999}, 404, "not_found"),

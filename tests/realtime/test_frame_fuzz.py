@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conversations.services import conversation_direct_get_or_create
-from tests.conftest import NetClient, token_for
+from tests.conftest import NetClient, accept_all, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -213,6 +213,7 @@ async def _exchange(url: str, token: str, cid: int, burst: list, n: int) -> None
 def _world(make_user) -> tuple[str, int, list[int]]:
     ann, bob = make_user(), make_user()
     conv, _ = conversation_direct_get_or_create(user_id=ann.pk, other_user_id=bob.pk)
+    accept_all(conv)  # more than a request's few messages are sent
     return token_for(ann), conv.pk, [conv.pk, ann.pk, bob.pk, 1, 0, -1]
 
 
@@ -230,6 +231,7 @@ def test_random_frames_get_one_reply_each_and_leave_the_socket_usable(servers, m
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         phases=[Phase.explicit, Phase.generate],  # a failure is reported as found
         database=None,
+        derandomize=True,  # the same bursts on every run (explore with it off)
     )
     @given(burst=_bursts(world))
     def run(burst):

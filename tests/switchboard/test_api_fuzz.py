@@ -37,7 +37,7 @@ from conversations.services import (
 )
 from matching.services.entering import match_record
 from profiles.services import profile_update
-from tests.conftest import token_for
+from tests.conftest import accept_all, token_for
 
 # About a minute for both runs over every operation on a quiet machine.
 MAX_EXAMPLES = 12
@@ -63,14 +63,18 @@ def world(make_user) -> dict[str, Any]:
     bob, cat, dan = make_user(), make_user(), make_user()
     profile_update(user=bob, display_name="Bob", interests=["chess"])
     direct, _ = conversation_direct_get_or_create(user_id=me.pk, other_user_id=bob.pk)
-    group = conversation_group_create(user_id=me.pk, title="Team", member_ids=[bob.pk, cat.pk])
+    group = accept_all(
+        conversation_group_create(user_id=me.pk, title="Team", member_ids=[bob.pk, cat.pk])
+    )
+    # A request to me (dan is no contact of mine): accept / decline reach real code.
+    request, _ = conversation_direct_get_or_create(user_id=dan.pk, other_user_id=me.pk)
     mine, _ = message_send(sender_id=me.pk, conversation_id=direct.pk, body="hi", client_id="m1")
     theirs, _ = message_send(sender_id=bob.pk, conversation_id=group.pk, body="yo", client_id="b1")
     match = match_record(seeker_id=me.pk, partner_id=dan.pk, shared=["chess"])
     return {
         "me": me,
         "ids": {
-            "conversation_id": [direct.pk, group.pk],
+            "conversation_id": [direct.pk, group.pk, request.pk],
             "user_id": [me.pk, bob.pk, cat.pk, dan.pk],
             "message_id": [mine.pk, theirs.pk],
             "match_id": [match.pk],
@@ -106,6 +110,10 @@ FUZZ_SETTINGS = settings(
     # A failure is reported as found: shrinking it through the whole stack costs minutes.
     phases=[Phase.explicit, Phase.generate],
     database=None,
+    # The same examples on every run: the suite is a regression test, not a lottery (a
+    # new rule found by chance would fail an unrelated change). Explore with
+    # derandomize off (and a --hypothesis-seed) and add what it finds here or to the schema.
+    derandomize=True,
 )
 
 
@@ -118,8 +126,9 @@ STATE_RULES: dict[str, tuple[str, ...]] = {
     # Django's password validators (similar to the username, common, all digits).
     "POST /api/auth/signup": ("password", "username"),
     # A username is trimmed as Django's log-in form trims it: "  " is then blank.
-    "POST /api/auth/token": ("may not be blank",),
-    "POST /api/auth/session": ("may not be blank",),
+    # and, as every text the server keeps, it cannot hold NUL (DRF's CharField says so).
+    "POST /api/auth/token": ("may not be blank", "Null characters are not allowed"),
+    "POST /api/auth/session": ("may not be blank", "Null characters are not allowed"),
     # A group needs a title: ``kind`` decides which fields are required.
     "POST /api/conversations": (
         "group needs a title",
