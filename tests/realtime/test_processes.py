@@ -1,13 +1,16 @@
 """Delivery across real server processes sharing Redis and PostgreSQL, and their crashes."""
 
 import asyncio
+from collections import Counter
 
 import pytest
 from channels.db import database_sync_to_async
 
 from conversations.models import Message
 from conversations.services import conversation_direct_get_or_create
+from switchboard.embedded_redis import RedisServer
 from tests.conftest import NetClient, token_for
+from tests.message_stream import MessageStream
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -87,6 +90,77 @@ async def test_sigkilled_process_clients_resume_on_the_other_without_loss(server
     finally:
         await resumed.close()
         await sender.close()
+
+
+@pytest.fixture
+def bus_redis():
+    """A private bus Redis (the servers' ``REDIS_URL``) that a test may kill and restart."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def live_both_ways(a, b, ann_token: str, bob_token: str, cid: int, after_seq: int) -> None:
+    """Fresh sockets on ``a`` and ``b`` exchange a message each way, pushed live."""
+    cursors = {str(cid): after_seq}
+    ann = await NetClient.open(a.ws_url, ann_token, sync=cursors)
+    bob = await NetClient.open(b.ws_url, bob_token, sync=cursors)
+    try:
+        for me, other, seq in [(ann, bob, after_seq + 1), (bob, ann, after_seq + 2)]:
+            data = {"conversation_id": cid, "body": "live?", "client_id": f"live-{seq}"}
+            reply = await me.request("message.send", data, timeout=10)
+            assert reply["ok"] and reply["data"]["message"]["seq"] == seq, reply
+            assert (await other.event("message.new", timeout=10))["data"]["seq"] == seq
+    finally:
+        await ann.close()
+        await bob.close()
+
+
+def stored_once(cid: int, acked: dict[str, int]) -> None:
+    """PostgreSQL holds each acknowledged client_id once, with its acknowledged seq."""
+    rows = Message.objects.filter(conversation_id=cid).values_list("client_id", "seq")
+    counts = Counter(client_id for client_id, _ in rows)
+    assert [c for c, n in counts.items() if n > 1] == []
+    assert dict(rows) == acked
+
+
+async def test_a_bus_redis_sigkill_and_restart_loses_and_duplicates_nothing(
+    servers, make_user, bus_redis
+):
+    """The bus (channel layer, presence, ...) dies mid-stream and comes back, empty, 1.5 s
+    later on its port: every acknowledged message reaches the reader once, in order, and
+    both processes push live again without a restart."""
+    a, b = servers(2, REDIS_URL=bus_redis.url())
+    ann_token, bob_token, cid = await database_sync_to_async(_pair)(make_user)
+    stream = MessageStream(
+        send_url=b.ws_url,
+        read_url=a.ws_url,
+        sender_token=ann_token,
+        reader_token=bob_token,
+        conversation_id=cid,
+    )
+    try:
+        await stream.start()
+        await stream.wait_received(20, timeout=20)
+        logs_from = [p.log.stat().st_size for p in (a, b)]
+        bus_redis.kill()  # SIGKILL: pub/sub connections and every key gone at once
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(bus_redis.start)
+        await stream.wait_acked(len(stream.acked) + 40, timeout=30)
+        await stream.stop_sending()
+        await stream.wait_received(len(stream.acked), timeout=20)
+        stream.assert_exactly_once()
+    finally:
+        await stream.close()
+    await database_sync_to_async(stored_once)(cid, stream.acked)
+    await live_both_ways(a, b, ann_token, bob_token, cid, after_seq=len(stream.acked))
+    for server, start in zip((a, b), logs_from, strict=True):
+        outage_log = server.log.read_text(errors="replace")[start:]
+        assert "Traceback" not in outage_log, outage_log[-3000:]
+        errors = [line for line in outage_log.splitlines() if "level=ERROR" in line]
+        assert len(errors) <= 4, errors  # a line per kind, not one per push or retry
 
 
 async def test_disconnect_mid_send_then_retry_stores_once(servers, make_user):
