@@ -13,7 +13,8 @@ service under a sender and a reader of one conversation and then count what arri
   sends ``sync`` from its cursor, as the protocol's client checklist says.
 
 The test then asserts on ``acked`` (client_id -> seq of every ``ok`` reply), ``received``
-(every delivery, in arrival order), ``errors``, ``silent`` and ``gaps``.
+(every delivery, in arrival order), ``errors`` (error replies by code), ``silent``, ``gaps``
+and ``slowest_reply``.
 """
 
 import asyncio
@@ -78,6 +79,7 @@ class MessageStream:
     sender_reconnects: int = 0
     reader_reconnects: int = 0
     cursor: int = 0
+    slowest_reply: float = 0.0  # seconds, over every reply (ok or error)
 
     def __post_init__(self) -> None:
         self.sent = 0  # messages acknowledged so far (the next client_id's number)
@@ -150,8 +152,10 @@ class MessageStream:
         """Send ``data`` until an ``ok`` reply; return the stored seq."""
         while True:
             assert time.monotonic() < self._deadline, f"{data['client_id']} never acknowledged"
+            asked = time.monotonic()
             try:
                 reply = await self._sender.request("message.send", data, self.reply_timeout)
+                self.slowest_reply = max(self.slowest_reply, time.monotonic() - asked)
             except TimeoutError:
                 self.silent += 1  # the socket is open, the request got no reply
                 continue
@@ -220,3 +224,27 @@ class MessageStream:
             f"errors={dict(self.errors)} reconnects: sender={self.sender_reconnects} "
             f"reader={self.reader_reconnects}"
         )
+
+
+def assert_stored_once(rows: list[tuple[str, int]], acked: dict[str, int]) -> None:
+    """The stored ``(client_id, seq)`` rows: each acknowledged client_id once, with its seq."""
+    counts = Counter(client_id for client_id, _ in rows)
+    assert [c for c, n in counts.items() if n > 1] == []
+    assert dict(rows) == acked
+
+
+async def live_both_ways(a, b, ann_token: str, bob_token: str, cid: int, after_seq: int) -> None:
+    """Fresh sockets on servers ``a`` and ``b`` exchange a message each way, pushed live
+    (each the next seq after ``after_seq``: no gap fill from the database involved)."""
+    cursors = {str(cid): after_seq}
+    ann = await NetClient.open(a.ws_url, ann_token, sync=cursors)
+    bob = await NetClient.open(b.ws_url, bob_token, sync=cursors)
+    try:
+        for me, other, seq in [(ann, bob, after_seq + 1), (bob, ann, after_seq + 2)]:
+            data = {"conversation_id": cid, "body": "live?", "client_id": f"live-{seq}"}
+            reply = await me.request("message.send", data, timeout=10)
+            assert reply["ok"] and reply["data"]["message"]["seq"] == seq, reply
+            assert (await other.event("message.new", timeout=10))["data"]["seq"] == seq
+    finally:
+        await ann.close()
+        await bob.close()

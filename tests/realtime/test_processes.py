@@ -1,7 +1,6 @@
 """Delivery across real server processes sharing Redis and PostgreSQL, and their crashes."""
 
 import asyncio
-from collections import Counter
 
 import pytest
 from channels.db import database_sync_to_async
@@ -10,7 +9,7 @@ from conversations.models import Message
 from conversations.services import conversation_direct_get_or_create
 from switchboard.embedded_redis import RedisServer
 from tests.conftest import NetClient, token_for
-from tests.message_stream import MessageStream
+from tests.message_stream import MessageStream, assert_stored_once, live_both_ways
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -102,28 +101,12 @@ def bus_redis():
         server.stop()
 
 
-async def live_both_ways(a, b, ann_token: str, bob_token: str, cid: int, after_seq: int) -> None:
-    """Fresh sockets on ``a`` and ``b`` exchange a message each way, pushed live."""
-    cursors = {str(cid): after_seq}
-    ann = await NetClient.open(a.ws_url, ann_token, sync=cursors)
-    bob = await NetClient.open(b.ws_url, bob_token, sync=cursors)
-    try:
-        for me, other, seq in [(ann, bob, after_seq + 1), (bob, ann, after_seq + 2)]:
-            data = {"conversation_id": cid, "body": "live?", "client_id": f"live-{seq}"}
-            reply = await me.request("message.send", data, timeout=10)
-            assert reply["ok"] and reply["data"]["message"]["seq"] == seq, reply
-            assert (await other.event("message.new", timeout=10))["data"]["seq"] == seq
-    finally:
-        await ann.close()
-        await bob.close()
+# Frames whose handlers read or write the bus (presence, the live feed's last numbers).
+BUS_REQUESTS = [("presence.query", {"user_ids": [1]}), ("live.subscribe", {})]
 
 
-def stored_once(cid: int, acked: dict[str, int]) -> None:
-    """PostgreSQL holds each acknowledged client_id once, with its acknowledged seq."""
-    rows = Message.objects.filter(conversation_id=cid).values_list("client_id", "seq")
-    counts = Counter(client_id for client_id, _ in rows)
-    assert [c for c, n in counts.items() if n > 1] == []
-    assert dict(rows) == acked
+def stored(cid: int) -> list[tuple[str, int]]:
+    return list(Message.objects.filter(conversation_id=cid).values_list("client_id", "seq"))
 
 
 async def test_a_bus_redis_sigkill_and_restart_loses_and_duplicates_nothing(
@@ -141,20 +124,31 @@ async def test_a_bus_redis_sigkill_and_restart_loses_and_duplicates_nothing(
         reader_token=bob_token,
         conversation_id=cid,
     )
+    probe = None
     try:
         await stream.start()
+        probe = await NetClient.open(a.ws_url, ann_token, sync={})  # another of ann's devices
         await stream.wait_received(20, timeout=20)
         logs_from = [p.log.stat().st_size for p in (a, b)]
         bus_redis.kill()  # SIGKILL: pub/sub connections and every key gone at once
+        # Requests that need the bus, on an open socket: an error to retry, not silence.
+        for frame_type, data in BUS_REQUESTS:
+            reply = await probe.request(frame_type, data, timeout=10)
+            assert not reply["ok"] and reply["error"]["code"] == "unavailable", reply
+            assert reply["error"]["retry_after"] >= 1
         await asyncio.sleep(1.5)
         await asyncio.to_thread(bus_redis.start)
         await stream.wait_acked(len(stream.acked) + 40, timeout=30)
         await stream.stop_sending()
         await stream.wait_received(len(stream.acked), timeout=20)
         stream.assert_exactly_once()
+        for frame_type, data in BUS_REQUESTS:  # the same socket, after
+            assert (await probe.request(frame_type, data, timeout=10))["ok"]
     finally:
         await stream.close()
-    await database_sync_to_async(stored_once)(cid, stream.acked)
+        if probe is not None:
+            await probe.close()
+    assert_stored_once(await database_sync_to_async(stored)(cid), stream.acked)
     await live_both_ways(a, b, ann_token, bob_token, cid, after_seq=len(stream.acked))
     for server, start in zip((a, b), logs_from, strict=True):
         outage_log = server.log.read_text(errors="replace")[start:]
