@@ -547,8 +547,8 @@ LOGGING = {
             "seconds": CACHE_ERROR_LOG_SECONDS,
         },
         # PostgreSQL or a Redis away: every request, connect and push fails alike
-        # (core/api.py, core/events.py, realtime/auth.py, realtime/consumer.py); one line
-        # per kind and interval.
+        # (core/api.py, core/events.py, conversations/writer.py, realtime/auth.py,
+        # realtime/consumer.py); one line per kind and interval.
         "outage": {
             "()": "core.logfilter.RateLimitFilter",
             "seconds": OUTAGE_LOG_SECONDS,
@@ -577,6 +577,7 @@ LOGGING = {
         "core.api.outage": {"filters": ["outage"]},
         "realtime.outage": {"filters": ["outage"]},
         "core.events.outage": {"filters": ["outage"]},
+        "conversations.writer.outage": {"filters": ["outage"]},
         # channels_redis' subscriber logs its reconnect attempts with a traceback, about
         # once a second per process while the bus is away.
         "channels_redis.pubsub": {"filters": ["outage"]},
