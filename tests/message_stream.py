@@ -98,6 +98,10 @@ class MessageStream:
             asyncio.create_task(self._read_loop()),
         ]
 
+    @property
+    def reader_user_id(self) -> int:
+        return self._reader.hello["data"]["user_id"]
+
     async def stop_sending(self) -> None:
         """Finish the send in flight (until it is acknowledged) and send no more."""
         self._stop.set()

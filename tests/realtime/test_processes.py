@@ -101,8 +101,9 @@ def bus_redis():
         server.stop()
 
 
-# Frames whose handlers read or write the bus (presence, the live feed's last numbers).
-BUS_REQUESTS = [("presence.query", {"user_ids": [1]}), ("live.subscribe", {})]
+def bus_requests(other_user_id: int) -> list[tuple[str, dict]]:
+    """Frames whose handlers read the bus: a contact's presence, the live feed's numbers."""
+    return [("presence.query", {"user_ids": [other_user_id]}), ("live.subscribe", {})]
 
 
 def stored(cid: int) -> list[tuple[str, int]]:
@@ -128,11 +129,12 @@ async def test_a_bus_redis_sigkill_and_restart_loses_and_duplicates_nothing(
     try:
         await stream.start()
         probe = await NetClient.open(a.ws_url, ann_token, sync={})  # another of ann's devices
+        bus_frames = bus_requests(stream.reader_user_id)
         await stream.wait_received(20, timeout=20)
         logs_from = [p.log.stat().st_size for p in (a, b)]
         bus_redis.kill()  # SIGKILL: pub/sub connections and every key gone at once
         # Requests that need the bus, on an open socket: an error to retry, not silence.
-        for frame_type, data in BUS_REQUESTS:
+        for frame_type, data in bus_frames:
             reply = await probe.request(frame_type, data, timeout=10)
             assert not reply["ok"] and reply["error"]["code"] == "unavailable", reply
             assert reply["error"]["retry_after"] >= 1
@@ -142,7 +144,7 @@ async def test_a_bus_redis_sigkill_and_restart_loses_and_duplicates_nothing(
         await stream.stop_sending()
         await stream.wait_received(len(stream.acked), timeout=20)
         stream.assert_exactly_once()
-        for frame_type, data in BUS_REQUESTS:  # the same socket, after
+        for frame_type, data in bus_frames:  # the same socket, after
             assert (await probe.request(frame_type, data, timeout=10))["ok"]
     finally:
         await stream.close()
