@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from core.db import LoopConnection, db
 from core.errors import (
+    OUTAGE_RETRY_AFTER_SECONDS,
     Blocked,
     Conflict,
     Declined,
@@ -61,6 +62,8 @@ from .models import Conversation, Membership, Message
 from .selectors import membership_get, message_serialize
 
 logger = logging.getLogger(__name__)
+# Rate-limited in settings.LOGGING: while PostgreSQL is away every batch fails alike.
+outage_logger = logging.getLogger("conversations.writer.outage")
 
 CLIENT_ID_REUSED = "This client_id was already used for another conversation."
 # A batch whose INSERT met a concurrent retry of one of its sends is tried this many times.
@@ -518,9 +521,14 @@ class _Writer:
                 with MESSAGE_SEND_SECONDS.time():
                     results = await self._store(requests)
             except Exception as exc:  # the database failed: every send of the batch did
-                logger.warning("message batch of %s failed", len(batch), exc_info=True)
                 if isinstance(exc, psycopg.Error | DatabaseError):  # sent again, it may work
-                    exc = Unavailable("The database is unavailable; send again.")
+                    outage_logger.warning("message batch of %s failed: %r", len(batch), exc)
+                    exc = Unavailable(
+                        "The database is unavailable; send again.",
+                        retry_after=OUTAGE_RETRY_AFTER_SECONDS,
+                    )
+                else:
+                    logger.warning("message batch of %s failed", len(batch), exc_info=True)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)

@@ -29,8 +29,6 @@ import logging
 import math
 from typing import Any
 
-import redis
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, parsers
@@ -42,6 +40,9 @@ from rest_framework.views import set_rollback
 from .errors import (
     INTERNAL,
     NOT_FOUND,
+    OUTAGE_ERRORS,
+    OUTAGE_MESSAGE,
+    OUTAGE_RETRY_AFTER_SECONDS,
     RATE_LIMITED,
     STATUS_BY_CODE,
     UNAVAILABLE,
@@ -52,22 +53,13 @@ from .errors import (
 logger = logging.getLogger(__name__)
 outage_logger = logging.getLogger("core.api.outage")
 
-# Errors that mean a dependency is away, not that the request or the code is wrong.
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (
-    OperationalError,  # PostgreSQL refused, dropped the connection, or the pool timed out
-    InterfaceError,
-    redis.ConnectionError,
-    redis.TimeoutError,
-)
-# What a 503 tells the client to wait before trying again, in seconds.
-OUTAGE_RETRY_AFTER_SECONDS = 5
 INTERNAL_MESSAGE = "The server failed; try again."
 
 
 def _unavailable_body() -> dict[str, Any]:
     return {
         "code": UNAVAILABLE,
-        "message": "A service the server needs is unavailable; try again shortly.",
+        "message": OUTAGE_MESSAGE,
         "retry_after": OUTAGE_RETRY_AFTER_SECONDS,
     }
 

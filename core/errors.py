@@ -8,6 +8,10 @@ answers with the same body and the HTTP status of ``STATUS_BY_CODE`` (docs/proto
 
 from typing import Any
 
+import psycopg
+import redis
+from django.db import InterfaceError, OperationalError
+
 # Stable error codes carried in reply frames and REST error bodies.
 BAD_JSON = "bad_json"
 INVALID = "invalid"
@@ -24,6 +28,20 @@ BLOCKED = "blocked"  # one of the two blocked the other: no new conversation, no
 DECLINED = "declined"  # the other side declined this direct conversation
 NOT_ACCEPTED = "not_accepted"  # a request / invitation of mine that I have not accepted
 REQUEST_LIMIT = "request_limit"  # my request's messages before they accept are used up
+
+# Errors that mean a dependency is away, not that the request or the code is wrong: REST
+# answers them 503 (``core.api``), a WebSocket request ``unavailable`` (``realtime.consumer``),
+# both with ``retry_after`` (docs/protocol.md, "Errors").
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,  # PostgreSQL refused, dropped the connection, or the pool timed out
+    InterfaceError,
+    psycopg.OperationalError,  # the same on an event loop's own connection (core.db)
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+# What an outage's error tells the client to wait before trying again, in seconds.
+OUTAGE_RETRY_AFTER_SECONDS = 5
+OUTAGE_MESSAGE = "A service the server needs is unavailable; try again shortly."
 
 # The HTTP status of each code when a REST view raises it.
 STATUS_BY_CODE: dict[str, int] = {

@@ -9,6 +9,7 @@ from sequence numbers and the database (docs/subsystems/messaging.md).
 import logging
 from typing import Any
 
+import redis
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -16,6 +17,19 @@ from .event_schema import event_validate
 from .loop import loop_run
 
 logger = logging.getLogger(__name__)
+# Rate-limited in settings.LOGGING: while the bus is away every push fails alike (a line per
+# interval, not a traceback per message batch).
+outage_logger = logging.getLogger("core.events.outage")
+BUS_AWAY = (redis.ConnectionError, redis.TimeoutError)
+
+
+def _push_failed(exc: Exception, batch: list[tuple[list[str], dict[str, Any]]]) -> None:
+    """Log a push that failed: the doorbell; resume and gap fill recover from the database."""
+    events = [m["event"] for _, m in batch]
+    if isinstance(exc, BUS_AWAY):
+        outage_logger.error("events=%s push failed, the bus is away: %r", events, exc)
+    else:
+        logger.error("events=%s push failed", events, exc_info=exc)
 
 
 def user_group(user_id: int) -> str:
@@ -100,10 +114,11 @@ async def asend_event(
     groups, message = _message(
         {"event": event, "data": data, "groups": groups, "except_user_id": except_user_id}
     )
+    batch = [(groups, message)]
     try:
-        await _group_send_all([(groups, message)])
-    except Exception:
-        logger.exception("event=%s push failed", event)
+        await _group_send_all(batch)
+    except Exception as exc:
+        _push_failed(exc, batch)
 
 
 async def asend_events(*, items: list[dict[str, Any]]) -> None:
@@ -115,8 +130,8 @@ async def asend_events(*, items: list[dict[str, Any]]) -> None:
     batch = [_message(item) for item in items]
     try:
         await _group_send_all(batch)
-    except Exception:  # the doorbell failed; resume and gap fill recover from the database
-        logger.exception("events=%s push failed", [m["event"] for _, m in batch])
+    except Exception as exc:
+        _push_failed(exc, batch)
 
 
 def _publish(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
@@ -124,8 +139,8 @@ def _publish(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
     # call, stranding channels_redis pools on dead loops (core/loop.py says more).
     try:
         loop_run(_group_send_all, batch)
-    except Exception:  # the doorbell failed; resume and gap fill recover from the database
-        logger.exception("events=%s push failed", [m["event"] for _, m in batch])
+    except Exception as exc:
+        _push_failed(exc, batch)
 
 
 async def _group_send_all(batch: list[tuple[list[str], dict[str, Any]]]) -> None:

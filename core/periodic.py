@@ -7,7 +7,10 @@ Two locks guard every run (``core.locks``, redis-py's ``Lock``, on the bus Redis
   (or a duplicated message) sending the same run within the period finds it taken and skips;
   a retry of the same run carries the same task id, so it still owns the claim and goes on;
 - the **run lock** ``lock:run:<task>``: held while the body runs, released by its owner, so
-  two runs never overlap even when one outlasts its period.
+  two runs never overlap even when one outlasts its period. It is a lease of
+  ``RUN_LEASE_SECONDS``, renewed while the body runs (up to ``max_runtime``): the lock of a
+  worker killed mid-run (SIGKILL, out of memory) lapses within seconds, where a lock for the
+  whole ``max_runtime`` kept the task from running anywhere for a minute.
 
 Transient failures (Redis or database connection errors) are retried with exponential
 backoff and jitter; every failure is logged with the task name and id (``ops.celery``
@@ -16,6 +19,7 @@ counts runs, skips and failures for ``/metrics``). Each run leaves a trace on th
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +27,7 @@ from typing import Any
 import redis
 from celery import shared_task
 from django import db as django_db
+from redis.exceptions import LockError
 
 from core.redis import bus, key
 
@@ -33,6 +38,8 @@ logger = logging.getLogger(__name__)
 # A claim lasts this fraction of the period: long enough to swallow a second beat's copy of
 # the same run, short enough that the next legitimate run (one period later) is never lost.
 CLAIM_FRACTION = 0.8
+# The run lock's lease, renewed every third of it while the body runs.
+RUN_LEASE_SECONDS = 6.0
 # Run timestamps kept per task (GET /ops/stats, tests).
 HISTORY_LENGTH = 50
 
@@ -67,6 +74,30 @@ def _record(task_name: str, *, ran: bool, now: float) -> None:
     else:
         pipe.hincrby(skips_key(), task_name, 1)
     pipe.execute()
+
+
+class _LeaseRenewal:
+    """Renew ``lock`` (every third of its lease) from a thread until ``stop`` or ``until``."""
+
+    def __init__(self, lock: Lock, *, until: float) -> None:
+        self._lock = lock
+        self._until = until
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="run-lock-renewal", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stopped.wait(RUN_LEASE_SECONDS / 3) and time.monotonic() < self._until:
+            try:
+                self._lock.reacquire()
+            except LockError:  # lapsed and taken by another run: nothing left to renew
+                return
+            except redis.RedisError:  # the bus away for a moment: try again at the next turn
+                continue
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
 
 
 def periodic(
@@ -104,15 +135,17 @@ def periodic(
                 logger.info("task=%s id=%s skipped: this period already ran", name, task_id)
                 _record(name, ran=False, now=time.time())
                 return None
-            run_lock = Lock(key("lock", "run", name), ttl=max_runtime + 5)
+            run_lock = Lock(key("lock", "run", name), ttl=RUN_LEASE_SECONDS)
             if not run_lock.acquire(token=task_id):
                 logger.info("task=%s id=%s skipped: a previous run is still going", name, task_id)
                 _record(name, ran=False, now=time.time())
                 return None
+            renewal = _LeaseRenewal(run_lock, until=time.monotonic() + max_runtime + 5)
             try:
                 _record(name, ran=True, now=time.time())
                 return func(**kwargs)
             finally:
+                renewal.stop()
                 if not run_lock.release_if_owned():
                     logger.warning("task=%s id=%s outlived its run lock", name, task_id)
 

@@ -358,6 +358,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             result = await func(self, data)
         except ServiceError as exc:
             await self.reply(ref, error=(exc.code, exc.message), extra=exc.extra)
+        except errors.OUTAGE_ERRORS as exc:  # PostgreSQL or Redis away: not a bug, try again
+            outage_logger.warning(
+                "user=%s frame=%s unavailable: %r", self._user_id, frame_type, exc
+            )
+            await self.reply(
+                ref,
+                error=(errors.UNAVAILABLE, errors.OUTAGE_MESSAGE),
+                extra={"retry_after": errors.OUTAGE_RETRY_AFTER_SECONDS},
+            )
         except Exception:
             logger.exception("user=%s frame=%s failed", self._user_id, frame_type)
             await self.reply(ref, error=(errors.INTERNAL, "The server failed; try again."))

@@ -562,8 +562,9 @@ LOGGING = {
             "()": "core.logfilter.RateLimitFilter",
             "seconds": CACHE_ERROR_LOG_SECONDS,
         },
-        # PostgreSQL or a Redis away: every request and connect fails alike (core/api.py,
-        # realtime/auth.py, realtime/consumer.py); one line per kind and interval.
+        # PostgreSQL or a Redis away: every request, connect and push fails alike
+        # (core/api.py, core/events.py, conversations/writer.py, realtime/auth.py,
+        # realtime/consumer.py); one line per kind and interval.
         "outage": {
             "()": "core.logfilter.RateLimitFilter",
             "seconds": OUTAGE_LOG_SECONDS,
@@ -591,5 +592,10 @@ LOGGING = {
         "core.cache.outage": {"filters": ["cache_outage"]},
         "core.api.outage": {"filters": ["outage"]},
         "realtime.outage": {"filters": ["outage"]},
+        "core.events.outage": {"filters": ["outage"]},
+        "conversations.writer.outage": {"filters": ["outage"]},
+        # channels_redis' subscriber logs its reconnect attempts with a traceback, about
+        # once a second per process while the bus is away.
+        "channels_redis.pubsub": {"filters": ["outage"]},
     },
 }

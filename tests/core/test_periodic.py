@@ -6,8 +6,9 @@ import time
 import pytest
 import redis
 
+from core import periodic as periodic_module
 from core.periodic import history_key, periodic, runs_key, skips_key
-from core.redis import bus
+from core.redis import bus, key
 from ops.schedules import schedules_install
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,3 +84,26 @@ def test_a_bug_is_not_retried():
     result = buggy.apply(task_id="bug-1")
     assert result.failed()
     assert _calls == ["bug"]
+
+
+_inner: list[object] = []
+
+
+@periodic(name="tests.live.long_periodic", period=lambda: 0.01)
+def long_run() -> str:
+    time.sleep(periodic_module.RUN_LEASE_SECONDS * 2.5)  # past the lease: renewed meanwhile
+    _inner.append(bus().pttl(key("lock", "run", "tests.live.long_periodic")))
+    _inner.append(long_run())  # a second run meanwhile is turned away
+    return "ran"
+
+
+def test_the_run_lock_is_a_lease_renewed_while_the_body_runs(monkeypatch):
+    """A worker killed mid-run stops renewing: its lock lapses after the lease, not after
+    max_runtime (tests/ops/test_readiness.py kills one); a live run keeps it."""
+    monkeypatch.setattr(periodic_module, "RUN_LEASE_SECONDS", 0.6)
+    _inner.clear()
+    assert long_run() == "ran"
+    ttl_ms, second = _inner
+    assert 0 < ttl_ms <= 600  # still held, on the lease's terms
+    assert second is None
+    assert not bus().exists(key("lock", "run", "tests.live.long_periodic"))  # released

@@ -2,8 +2,12 @@
 
 import json
 
+import psycopg
 import pytest
+import redis
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import OperationalError
 
 from conversations.services import conversation_direct_get_or_create, conversation_group_create
 from tests.conftest import accept_all, ws_connect
@@ -545,3 +549,37 @@ async def test_held_sockets_keep_no_database_wrapper_each(make_user):
             ws = await stack.enter_async_context(ws_connect(user, sync={}))
             await ws.request("ping")
         assert wrappers() - before <= 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        psycopg.OperationalError("the connection is lost"),
+        OperationalError("connection refused"),
+        redis.ConnectionError("Error 111 connecting"),
+    ],
+)
+async def test_a_service_away_during_a_request_is_unavailable_not_internal(make_user, error):
+    """PostgreSQL or Redis away under a handler: ``unavailable`` + ``retry_after`` (a retry
+    will do), as REST's 503; a bug stays ``internal``."""
+    from core import router
+
+    async def away(conn, data):
+        raise error
+
+    async def bug(conn, data):
+        raise KeyError("bug")
+
+    router.handler("test.away")(away)
+    router.handler("test.bug")(bug)
+    try:
+        user = await database_sync_to_async(make_user)()
+        async with ws_connect(user) as ws:
+            reply = await ws.request("test.away")
+            assert reply["error"]["code"] == "unavailable", reply
+            assert reply["error"]["retry_after"] >= 1
+            assert (await ws.request("test.bug"))["error"]["code"] == "internal"
+            assert (await ws.request("ping"))["ok"]  # the socket stays open
+    finally:
+        router.HANDLERS.pop("test.away", None)
+        router.HANDLERS.pop("test.bug", None)

@@ -8,7 +8,9 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Message
 from conversations.services import conversation_direct_get_or_create
+from switchboard.embedded_redis import RedisServer
 from tests.conftest import NetClient, accept_all, token_for
+from tests.message_stream import MessageStream, assert_stored_once, live_both_ways
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -136,6 +138,74 @@ async def test_sigkilled_process_clients_resume_on_the_other_without_loss(server
     finally:
         await resumed.close()
         await sender.close()
+
+
+@pytest.fixture
+def bus_redis():
+    """A private bus Redis (the servers' ``REDIS_URL``) that a test may kill and restart."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def bus_requests(other_user_id: int) -> list[tuple[str, dict]]:
+    """Frames whose handlers read the bus: a contact's presence, the live feed's numbers."""
+    return [("presence.query", {"user_ids": [other_user_id]}), ("live.subscribe", {})]
+
+
+def stored(cid: int) -> list[tuple[str, int]]:
+    return list(Message.objects.filter(conversation_id=cid).values_list("client_id", "seq"))
+
+
+async def test_a_bus_redis_sigkill_and_restart_loses_and_duplicates_nothing(
+    servers, make_user, bus_redis
+):
+    """The bus (channel layer, presence, ...) dies mid-stream and comes back, empty, 1.5 s
+    later on its port: every acknowledged message reaches the reader once, in order, and
+    both processes push live again without a restart."""
+    a, b = servers(2, REDIS_URL=bus_redis.url())
+    ann_token, bob_token, cid = await database_sync_to_async(_pair)(make_user)
+    stream = MessageStream(
+        send_url=b.ws_url,
+        read_url=a.ws_url,
+        sender_token=ann_token,
+        reader_token=bob_token,
+        conversation_id=cid,
+    )
+    probe = None
+    try:
+        await stream.start()
+        probe = await NetClient.open(a.ws_url, ann_token, sync={})  # another of ann's devices
+        bus_frames = bus_requests(stream.reader_user_id)
+        await stream.wait_received(20, timeout=20)
+        logs_from = [p.log.stat().st_size for p in (a, b)]
+        bus_redis.kill()  # SIGKILL: pub/sub connections and every key gone at once
+        # Requests that need the bus, on an open socket: an error to retry, not silence.
+        for frame_type, data in bus_frames:
+            reply = await probe.request(frame_type, data, timeout=10)
+            assert not reply["ok"] and reply["error"]["code"] == "unavailable", reply
+            assert reply["error"]["retry_after"] >= 1
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(bus_redis.start)
+        await stream.wait_acked(len(stream.acked) + 40, timeout=30)
+        await stream.stop_sending()
+        await stream.wait_received(len(stream.acked), timeout=20)
+        stream.assert_exactly_once()
+        for frame_type, data in bus_frames:  # the same socket, after
+            assert (await probe.request(frame_type, data, timeout=10))["ok"]
+    finally:
+        await stream.close()
+        if probe is not None:
+            await probe.close()
+    assert_stored_once(await database_sync_to_async(stored)(cid), stream.acked)
+    await live_both_ways(a, b, ann_token, bob_token, cid, after_seq=len(stream.acked))
+    for server, start in zip((a, b), logs_from, strict=True):
+        outage_log = server.log.read_text(errors="replace")[start:]
+        assert "Traceback" not in outage_log, outage_log[-3000:]
+        errors = [line for line in outage_log.splitlines() if "level=ERROR" in line]
+        assert len(errors) <= 4, errors  # a line per kind, not one per push or retry
 
 
 async def test_disconnect_mid_send_then_retry_stores_once(servers, make_user):

@@ -8,8 +8,10 @@ that the test stops and starts; the shared one is never touched.
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psycopg
 import pytest
 import websockets
 from channels.db import database_sync_to_async
@@ -19,10 +21,15 @@ from accounts.services import ws_ticket_issue
 from core import router
 from core.errors import CLOSE_TRY_AGAIN
 from core.redis import bus, key
+from tests.conftest import NetClient
+from tests.message_stream import MessageStream, assert_stored_once, live_both_ways
 from tests.postgres_server import postgres_server
 
 PASSWORD = "correct-horse-battery-9"
 RECOVERY_TIMEOUT_SECONDS = 30
+OUTAGE_SECONDS = 4
+# Every send is answered within this, PostgreSQL away or not (DB_POOL_TIMEOUT is 2 s).
+REPLY_BOUND_SECONDS = 5
 
 
 @pytest.fixture
@@ -126,3 +133,111 @@ async def test_a_connect_hook_failure_closes_1013_undoes_and_gives_the_ticket_ba
     hello = json.loads((await comm.receive_output(timeout=5))["text"])
     assert hello["type"] == "hello" and hello["data"]["user_id"] == user.pk
     await comm.disconnect()
+
+
+def _setup(url: str) -> tuple[str, str, int]:
+    """Sign up two users, open their direct conversation and accept it; return tokens and its id."""
+    with httpx.Client(base_url=url, timeout=20) as http:
+        tokens = []
+        for username in ("ann", "bob"):
+            res = http.post("/api/auth/signup", json={"username": username, "password": PASSWORD})
+            assert res.status_code == 201, res.text
+            tokens.append(res.json()["token"])
+        bob_id = res.json()["user_id"]
+        res = http.post(
+            "/api/conversations",
+            json={"kind": "direct", "user_id": bob_id},
+            headers={"Authorization": f"Token {tokens[0]}"},
+        )
+        assert res.status_code == 201, res.text
+        cid = res.json()["id"]
+        res = http.post(  # bob consents: the stream is longer than a request may be
+            f"/api/conversations/{cid}/accept", headers={"Authorization": f"Token {tokens[1]}"}
+        )
+        assert res.status_code == 200, res.text
+    return tokens[0], tokens[1], cid
+
+
+def _rest_reads(url: str, token: str, path: str, n: int) -> list[int]:
+    """``n`` concurrent GETs (as many pooled connections); return their statuses."""
+
+    def get(_: int) -> int:
+        with httpx.Client(base_url=url, timeout=20) as http:
+            return http.get(path, headers={"Authorization": f"Token {token}"}).status_code
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(get, range(n)))
+
+
+def _stored(db_url: str, cid: int) -> list[tuple[str, int]]:
+    with psycopg.connect(db_url) as pg:
+        rows = pg.execute(
+            "SELECT client_id, seq FROM conversations_message WHERE conversation_id = %s", [cid]
+        ).fetchall()
+    return [(client_id, seq) for client_id, seq in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+async def test_postgres_stopped_and_restarted_under_a_stream_loses_and_duplicates_nothing(
+    servers, private_db
+):
+    """PostgreSQL stops mid-stream for a few seconds and starts again: every request is
+    answered (``unavailable`` while it is away), the same processes and sockets store and
+    deliver again after, and every acknowledged message is stored and delivered once, in
+    order."""
+    a, b = servers(2, DATABASE_URL=private_db.url(), DB_POOL_TIMEOUT="2")
+    ann_token, bob_token, cid = await asyncio.to_thread(_setup, a.url)
+    messages = f"/api/conversations/{cid}/messages"
+    for server in (a, b):  # each process' pool holds several connections when PostgreSQL stops
+        assert await asyncio.to_thread(_rest_reads, server.url, ann_token, messages, 4) == [200] * 4
+    stream = MessageStream(
+        send_url=b.ws_url,
+        read_url=a.ws_url,
+        sender_token=ann_token,
+        reader_token=bob_token,
+        conversation_id=cid,
+    )
+    probe = None
+    try:
+        await stream.start()
+        probe = await NetClient.open(a.ws_url, ann_token, sync={})  # another of ann's devices
+        await stream.wait_received(20, timeout=20)
+        logs_from = [server.log.stat().st_size for server in (a, b)]
+        await asyncio.to_thread(private_db.stop)  # every connection closed at once
+        acked_before = len(stream.acked)
+        # Requests that read or write PostgreSQL on an open socket: an error, not silence.
+        for frame_type, data in [
+            ("sync", {"conversations": {str(cid): 0}}),
+            ("message.edit", {"message_id": 1, "body": "edited"}),
+        ]:
+            reply = await probe.request(frame_type, data, timeout=REPLY_BOUND_SECONDS)
+            assert not reply["ok"] and reply["error"]["code"] == "unavailable", reply
+            assert reply["error"]["retry_after"] >= 1
+        await asyncio.sleep(OUTAGE_SECONDS)
+        assert len(stream.acked) <= acked_before + 1  # (one may have been answered as it stopped)
+        assert stream.errors["unavailable"] >= 3, stream.errors
+        await asyncio.to_thread(private_db.start)
+        # The pools' check replaces the connections PostgreSQL closed: no request fails.
+        for server in (a, b):
+            statuses = await asyncio.to_thread(_rest_reads, server.url, ann_token, messages, 4)
+            assert statuses == [200] * 4
+        await stream.wait_acked(len(stream.acked) + 40, timeout=30)
+        await stream.stop_sending()
+        await stream.wait_received(len(stream.acked), timeout=20)
+        stream.assert_exactly_once()
+        assert set(stream.errors) == {"unavailable"}, stream.errors
+        assert stream.slowest_reply < REPLY_BOUND_SECONDS, stream.slowest_reply
+        # The sockets of the outage lived through it.
+        assert stream.sender_reconnects == stream.reader_reconnects == 0
+        edit = await probe.request("message.edit", {"message_id": 1, "body": "edited"})
+        assert edit["ok"], edit
+    finally:
+        await stream.close()
+        if probe is not None:
+            await probe.close()
+    assert_stored_once(await asyncio.to_thread(_stored, private_db.url(), cid), stream.acked)
+    await live_both_ways(a, b, ann_token, bob_token, cid, after_seq=len(stream.acked))
+    for server, start in zip((a, b), logs_from, strict=True):
+        outage_log = server.log.read_text(errors="replace")[start:]
+        assert "Traceback" not in outage_log, outage_log[-3000:]  # a line per kind, no more
