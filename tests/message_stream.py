@@ -22,6 +22,7 @@ import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import websockets
 
@@ -86,6 +87,27 @@ class MessageStream:
         self._stop = asyncio.Event()
         self._deadline = time.monotonic() + self.give_up_after
         self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def started_with_probe(
+        cls, sender: Any, reader: Any, tokens: tuple[str, str], conversation_id: int
+    ) -> tuple["MessageStream", NetClient]:
+        """A stream from a socket on ``sender`` to one on ``reader`` (server processes),
+        started, and another of the sender's devices on ``reader`` to ask things of."""
+        stream = cls(
+            send_url=sender.ws_url,
+            read_url=reader.ws_url,
+            sender_token=tokens[0],
+            reader_token=tokens[1],
+            conversation_id=conversation_id,
+        )
+        await stream.start()
+        try:
+            probe = await NetClient.open(reader.ws_url, tokens[0], sync={})
+        except BaseException:
+            await stream.close()
+            raise
+        return stream, probe
 
     # -- running -----------------------------------------------------------------------
 

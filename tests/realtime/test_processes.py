@@ -167,17 +167,9 @@ async def test_a_bus_redis_sigkill_and_restart_loses_and_duplicates_nothing(
     both processes push live again without a restart."""
     a, b = servers(2, REDIS_URL=bus_redis.url())
     ann_token, bob_token, cid = await database_sync_to_async(_pair)(make_user)
-    stream = MessageStream(
-        send_url=b.ws_url,
-        read_url=a.ws_url,
-        sender_token=ann_token,
-        reader_token=bob_token,
-        conversation_id=cid,
-    )
-    probe = None
+    # Ann sends on b, bob reads on a; the probe is another of ann's devices, on a.
+    stream, probe = await MessageStream.started_with_probe(b, a, (ann_token, bob_token), cid)
     try:
-        await stream.start()
-        probe = await NetClient.open(a.ws_url, ann_token, sync={})  # another of ann's devices
         bus_frames = bus_requests(stream.reader_user_id)
         await stream.wait_received(20, timeout=20)
         logs_from = [p.log.stat().st_size for p in (a, b)]
@@ -197,8 +189,7 @@ async def test_a_bus_redis_sigkill_and_restart_loses_and_duplicates_nothing(
             assert (await probe.request(frame_type, data, timeout=10))["ok"]
     finally:
         await stream.close()
-        if probe is not None:
-            await probe.close()
+        await probe.close()
     assert_stored_once(await database_sync_to_async(stored)(cid), stream.acked)
     await live_both_ways(a, b, ann_token, bob_token, cid, after_seq=len(stream.acked))
     for server, start in zip((a, b), logs_from, strict=True):

@@ -21,7 +21,6 @@ from accounts.services import ws_ticket_issue
 from core import router
 from core.errors import CLOSE_TRY_AGAIN
 from core.redis import bus, key
-from tests.conftest import NetClient
 from tests.message_stream import MessageStream, assert_stored_once, live_both_ways
 from tests.postgres_server import postgres_server
 
@@ -191,17 +190,9 @@ async def test_postgres_stopped_and_restarted_under_a_stream_loses_and_duplicate
     messages = f"/api/conversations/{cid}/messages"
     for server in (a, b):  # each process' pool holds several connections when PostgreSQL stops
         assert await asyncio.to_thread(_rest_reads, server.url, ann_token, messages, 4) == [200] * 4
-    stream = MessageStream(
-        send_url=b.ws_url,
-        read_url=a.ws_url,
-        sender_token=ann_token,
-        reader_token=bob_token,
-        conversation_id=cid,
-    )
-    probe = None
+    # Ann sends on b, bob reads on a; the probe is another of ann's devices, on a.
+    stream, probe = await MessageStream.started_with_probe(b, a, (ann_token, bob_token), cid)
     try:
-        await stream.start()
-        probe = await NetClient.open(a.ws_url, ann_token, sync={})  # another of ann's devices
         await stream.wait_received(20, timeout=20)
         logs_from = [server.log.stat().st_size for server in (a, b)]
         await asyncio.to_thread(private_db.stop)  # every connection closed at once
@@ -234,8 +225,7 @@ async def test_postgres_stopped_and_restarted_under_a_stream_loses_and_duplicate
         assert edit["ok"], edit
     finally:
         await stream.close()
-        if probe is not None:
-            await probe.close()
+        await probe.close()
     assert_stored_once(await asyncio.to_thread(_stored, private_db.url(), cid), stream.acked)
     await live_both_ways(a, b, ann_token, bob_token, cid, after_seq=len(stream.acked))
     for server, start in zip((a, b), logs_from, strict=True):
