@@ -15,7 +15,8 @@ import traceback
 from bench import common, scenarios
 
 # Scenarios that run first when all run; the rest follow in alphabetical order.
-ORDER = ["messaging", "connections"]
+# The relay runs right after messaging: the ratios compare runs minutes apart, not half an hour.
+ORDER = ["messaging", "baseline", "connections"]
 
 
 def scenario_names() -> list[str]:

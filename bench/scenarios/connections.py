@@ -12,7 +12,13 @@ server RSS per connection ((RSS now - RSS before the first level) / connections 
 server CPU while the connections sit idle (uvicorn's keep-alive pings every 20 s
 included), and whether every connection is still open afterwards.
 
-Target: 30,000 held, at most 40 KB of server memory per connection.
+Then the same generators open the first level's count on the bare relay
+(``bench/baseline_relay.py``, two processes): opening with nothing of Switchboard behind the
+handshake, on this machine, in this run.
+
+Targets: 30,000 held, at most 40 KB of server memory per connection; the first level opened
+at >= 500 per second over the two processes (or, if the relay of the run cannot, at the
+relay's rate).
 """
 
 import asyncio
@@ -31,6 +37,7 @@ FULL = {"levels": [5000, 10000, 20000, 30000], "generators": 4, "idle_seconds": 
 QUICK = {"levels": [600], "generators": 2, "idle_seconds": 2.0}
 TARGET_CONNECTIONS = 30000
 TARGET_KB_PER_CONNECTION = 40.0
+TARGET_OPEN_RATE = 500  # per second, over two processes
 OPEN_CONCURRENCY = 100  # handshakes in flight per generator process
 WARMUP_CONNECTIONS = 100
 SETTLE_SECONDS = 2.0
@@ -151,6 +158,52 @@ def _server_fds(servers) -> int:
     return total
 
 
+def _relay_opening(*, workers_n: int, specs: list[tuple], results_dir: Path) -> dict:
+    """Open as many sockets on the bare relay (``bench/baseline_relay.py``) with the same
+    generators and concurrency: what opening costs on this machine with nothing of
+    Switchboard (no auth, no database, no presence) behind the handshake."""
+    from bench.scenarios.baseline import _app_servers
+
+    servers = _app_servers("bench.baseline_relay:app", "relay-open", results_dir)
+    try:
+        urls = [s.ws_url for s in servers]
+        plan = [
+            (uid, "-", f"{urls[srv]}?uid={uid}&c={cids[0] if cids else 0}", cids)
+            for uid, _tok, srv, cids in specs
+        ]
+        with common.Workers(holder_main, [() for _ in range(workers_n)]) as workers:
+            base_rss = [s.rss() for s in servers]
+            bar = common.progress(len(plan), "relay connections", unit="conn")
+            t0 = time.monotonic()
+            replies = workers.ask(
+                None,
+                per_worker=[("open", c, OPEN_CONCURRENCY) for c in common.split(plan, workers_n)],
+                timeout=900,
+            )
+            seconds = time.monotonic() - t0
+            bar.update(len(plan))
+            bar.close()
+            time.sleep(SETTLE_SECONDS)
+            rss = [s.rss() for s in servers]
+            held = sum(r["open"] for r in workers.ask(("check",), timeout=120))
+            workers.ask(("close",), timeout=600)
+    finally:
+        for s in servers:
+            s.stop()
+    open_ms = common.latency_summary([x for r in replies for x in r["open_ms"]])
+    return {
+        "connections": len(plan),
+        "opened": sum(r["opened"] for r in replies),
+        "failed": sum(r["failed"] for r in replies),
+        "held": held,
+        "open_seconds": round(seconds, 2),
+        "open_rate": round(len(plan) / seconds, 1),
+        "open_p50_ms": open_ms["p50"],
+        "open_p99_ms": open_ms["p99"],
+        "kb_per_connection": round((sum(rss) - sum(base_rss)) / max(held, 1) / 1024, 1),
+    }
+
+
 def run(*, quick: bool, results_dir: Path) -> dict:
     common.setup(results_dir)
     mode = QUICK if quick else FULL
@@ -238,8 +291,20 @@ def run(*, quick: bool, results_dir: Path) -> dict:
                     print(f"  stopping: {failed} of {len(new)} connections failed")
                     break
             workers.ask(("close",), timeout=600)
+    # Switchboard's servers are stopped first: their clean-up of 30,000 closed sockets must
+    # not share the machine with the relay's opening.
+    relay = _relay_opening(workers_n=n_gen, specs=specs[: levels[0]], results_dir=results_dir)
     print(common.table(rows, COLUMNS))
+    print(
+        f"  bare relay, same generators: {relay['opened']} opened in {relay['open_seconds']} s "
+        f"= {relay['open_rate']}/s (open p99 {relay['open_p99_ms']} ms), "
+        f"{relay['kb_per_connection']} KB/conn"
+    )
     top = rows[-1]
+    first = rows[0]
+    # Opening is judged on the first level (connections opened into idle servers), against
+    # the bare relay opening as many with the same generators in the same run.
+    open_want = min(TARGET_OPEN_RATE, relay["open_rate"])
     # The quick run's top level is 5,000: it checks that every connection opened is held.
     want = levels[-1] if quick else TARGET_CONNECTIONS
     targets = [
@@ -255,6 +320,14 @@ def run(*, quick: bool, results_dir: Path) -> dict:
             "measured": top["kb_per_connection"],
             "met": top["kb_per_connection"] <= TARGET_KB_PER_CONNECTION,
         },
+        {
+            "name": f"opened/s over two processes ({first['connections']} connections; "
+            f"the bare relay of this run: {relay['open_rate']}/s)",
+            "target": f">= {TARGET_OPEN_RATE}"
+            + ("" if relay["open_rate"] >= TARGET_OPEN_RATE else " (relay's own rate)"),
+            "measured": first["open_rate"],
+            "met": first["open_rate"] >= open_want,
+        },
     ]
     result = {
         "scenario": "connections",
@@ -264,6 +337,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
         "client_compression": CLIENT_COMPRESSION,
         "baseline_rss_mb": [round(r / 2**20, 1) for r in base_rss],
         "levels": rows,
+        "relay": relay,
         "targets": targets,
         "machine_load": common.machine_load(0.5),
     }

@@ -198,12 +198,14 @@ class Generator:
 
     async def step(self, step: int, rate: float, seconds: float, ack_wait: float) -> dict:
         """Send ``rate`` messages/s for ``seconds``, round-robin over my clients."""
+        from websockets.exceptions import ConnectionClosed
+
         monotonic = time.monotonic
         clients = self.clients
         n_clients = len(clients)
         start = monotonic()
         self.window_end[step] = start + seconds
-        sent = 0
+        sent = send_failed = 0
         max_behind_ms = 0.0
         total = int(rate * seconds)
         while sent < total:
@@ -217,11 +219,17 @@ class Generator:
                 ref = self.ref
                 t = monotonic()
                 self.pending[ref] = (t, step)
-                await client.ws.send(
-                    f'{{"type":"message.send","ref":{ref},"data":{{"conversation_id":'
-                    f'{client.conversation_id},"body":"{step}:{t:.6f}",'
-                    f'"client_id":"{self.nonce}-{ref}"}}}}'
-                )
+                try:
+                    await client.ws.send(
+                        f'{{"type":"message.send","ref":{ref},"data":{{"conversation_id":'
+                        f'{client.conversation_id},"body":"{step}:{t:.6f}",'
+                        f'"client_id":"{self.nonce}-{ref}"}}}}'
+                    )
+                except ConnectionClosed:
+                    # The server dropped this client (a saturated step: its keep-alive
+                    # ping went unanswered); its reader reconnects. The send is not made.
+                    del self.pending[ref]
+                    send_failed += 1
                 sent += 1
             await asyncio.sleep(0.002)
         send_seconds = monotonic() - start
@@ -234,7 +242,8 @@ class Generator:
             del self.pending[ref]
         disconnects, self.disconnects = self.disconnects, {}
         return {
-            "sent": sent,
+            "sent": sent - send_failed,
+            "send_failed": send_failed,
             "send_seconds": send_seconds,
             "acked": self.acked.pop(step, 0),
             "acked_in_window": self.acked_in_window.pop(step, 0),
@@ -398,6 +407,8 @@ def _run_step(workers, gen_of, members, step, rate, mode, servers, label) -> dic
         "persisted": len(messages),
         "achieved": round(sum(s["acked_in_window"] for s in sends) / window, 1),
         "unacked": sum(s["unacked"] for s in sends),
+        # Sends not made: the client had been dropped (it reconnected and went on).
+        "send_failed": sum(s["send_failed"] for s in sends),
         "errors": errors,
         # Clients the server dropped during the step (they reconnected and resumed).
         "disconnects": disconnects,
