@@ -13,10 +13,10 @@ from django.conf import settings
 
 from core.db import db
 from core.events import conversation_group
-from core.router import Connection, event_hook, hook
+from core.router import Connection, event_hook, event_hook_now, hook
 
 from . import selectors
-from .members import amember_hears
+from .members import amember_hears, member_hears_now
 from .sequencer import Action, Fetch, Send, Sequencer, TooFar
 
 
@@ -123,6 +123,26 @@ async def conversation_hears(conn: Connection, conversation_id: int, version: in
     return False
 
 
+def conversation_hears_now(
+    conn: Connection, conversation_id: int, version: int | None
+) -> bool | None:
+    """``conversation_hears`` without waiting: None when it would read the members, or
+    when the answer is no and the socket must leave the conversation (which awaits)."""
+    if conversation_id not in conn.state(ConversationState).joined:
+        return False
+    hears = member_hears_now(conversation_id=conversation_id, user_id=conn.user_id, version=version)
+    return True if hears else None
+
+
+def drop_unless_hears_now(
+    conn: Connection, conversation_id: int, version: int | None
+) -> bool | None:
+    """An ``event_hook_now`` for an event of a conversation that is sent as it is to
+    whoever hears it: False (send it), True (dropped), None (decide on the slow path)."""
+    hears = conversation_hears_now(conn, conversation_id, version)
+    return None if hears is None else not hears
+
+
 @event_hook("message.new")
 async def message_new(conn: Connection, message: dict[str, Any]) -> bool:
     """A sequenced event: through the sequencer, never straight to the socket."""
@@ -133,11 +153,34 @@ async def message_new(conn: Connection, message: dict[str, Any]) -> bool:
     return True
 
 
+@event_hook_now("message.new")
+def message_new_now(conn: Connection, message: dict[str, Any]) -> bool | None:
+    """``message_new`` for an idle socket, when neither a read nor a gap is in the way."""
+    cid, seq = message["conversation_id"], message["seq"]
+    hears = conversation_hears_now(conn, cid, message.get("members_version", 0))
+    if not hears:
+        return None if hears is None else True
+    sequencer = conn.state(ConversationState).sequencer
+    sends = sequencer.push_sends(cid, seq)
+    if sends is None:
+        return None  # a gap: read on the slow path
+    if sends and not conn.send_event_now(message):
+        return None  # the socket cannot take it now: nothing changed, queue it
+    sequencer.push(cid, seq, message)  # moves the cursor (or holds it until sync, or drops)
+    return True
+
+
 @event_hook("message.updated")
 async def message_updated(conn: Connection, message: dict[str, Any]) -> bool:
     """An edit or a deletion: for members only, as every event of a conversation."""
     cid = message["data"]["conversation_id"]
     return not await conversation_hears(conn, cid, message.get("members_version", 0))
+
+
+@event_hook_now("message.updated")
+def message_updated_now(conn: Connection, message: dict[str, Any]) -> bool | None:
+    cid = message["data"]["conversation_id"]
+    return drop_unless_hears_now(conn, cid, message.get("members_version", 0))
 
 
 @event_hook("conversation.joined")

@@ -133,24 +133,31 @@ def _forget(conversation_id: int) -> None:
         _held_ids -= len(old.user_ids)
 
 
+def member_hears_now(*, conversation_id: int, user_id: int, version: int | None) -> bool | None:
+    """``amember_hears`` without a read: None when the process' copy cannot tell."""
+    if version == 0:
+        return True  # the members never changed: whoever listens was let in as one
+    copy = _copies.get(conversation_id)
+    if copy is None:
+        return None
+    if version is not None:
+        return (user_id in copy.user_ids) if copy.version >= version else None
+    if user_id in copy.user_ids and copy.kind == Conversation.Kind.DIRECT:
+        return True
+    if time.monotonic() - copy.read_at <= settings.LIMITS["MEMBERS_RECHECK_SECONDS"]:
+        return user_id in copy.user_ids
+    return None
+
+
 async def amember_hears(*, conversation_id: int, user_id: int, version: int | None) -> bool:
     """Whether ``user_id`` may receive an event of the conversation sent under ``version``.
 
     ``version`` None: an event that carries none (typing), checked against a copy recent
     enough (see the module's text).
     """
-    copy = _copies.get(conversation_id)
-    if version is not None:
-        if version == 0:
-            return True  # the members never changed: whoever listens was let in as one
-        if copy is None or copy.version < version:
-            copy = await _fresh(conversation_id)
-        return copy is not None and user_id in copy.user_ids
-    if copy is not None:
-        if user_id in copy.user_ids and copy.kind == Conversation.Kind.DIRECT:
-            return True
-        if time.monotonic() - copy.read_at <= settings.LIMITS["MEMBERS_RECHECK_SECONDS"]:
-            return user_id in copy.user_ids
+    known = member_hears_now(conversation_id=conversation_id, user_id=user_id, version=version)
+    if known is not None:
+        return known
     copy = await _fresh(conversation_id)
     return copy is not None and user_id in copy.user_ids
 

@@ -71,6 +71,16 @@ class Sequencer:
         self.cursors[conversation_id] = seq
         return [Send(conversation_id, seq, item)]
 
+    def push_sends(self, conversation_id: int, seq: int) -> bool | None:
+        """What ``push`` of ``seq`` would do, without doing it: True, one ``Send`` of it;
+        False, nothing to send (a duplicate, or held until ``sync``); None, a gap to read."""
+        if not self.synced:
+            return False
+        cursor = self.cursors.get(conversation_id)
+        if cursor is None or seq == cursor + 1:
+            return True
+        return False if seq <= cursor else None
+
     def _gap(self, conversation_id: int, cursor: int, upto: int) -> Action:
         if upto - cursor > self.resume_max:
             self.cursors[conversation_id] = upto

@@ -15,6 +15,13 @@ replies, and calls what apps registered here. Apps register from their ``AppConf
 - ``@event_hook("event")``: ``async def hook(conn, message) -> bool`` sees a pushed event
   before the gateway sends it; True means it delivered or dropped it itself (sequenced
   events go through the conversations app's sequencer), False lets the gateway send it.
+- ``@event_hook_now("event")``: ``def hook(conn, message) -> bool | None``, the same
+  decision made synchronously, when it can be, for a socket the event reaches while idle
+  (the gateway fans an event out to a process' idle sockets in one pass): True means it
+  delivered (with ``conn.send_event_now``) or dropped it, False lets the gateway send it,
+  None that it cannot decide without waiting (a read): it must then have changed nothing,
+  and the event takes the ``event_hook`` path. An event with an ``event_hook`` and no
+  ``event_hook_now`` always takes that path.
 - ``authenticator("ticket" | "token")``: resolves a WebSocket credential to
   ``Authenticated(user, credential, give_back)`` (or None): the user, the ``credential_id``
   of what the socket may be revoked by (the token, or the session or token a ticket was
@@ -60,6 +67,11 @@ class Connection(Protocol):
         """Send a pushed event (a channel-layer message) as its frame, encoded once per process."""
         ...
 
+    def send_event_now(self, message: dict[str, Any]) -> bool:
+        """Write a pushed event's frame at once if the socket takes it now (for an
+        ``event_hook_now``); False: nothing was written."""
+        ...
+
     async def group_join(self, group: str) -> None:
         """Receive events pushed to ``group`` until ``group_leave`` or disconnect."""
         ...
@@ -84,6 +96,7 @@ class Authenticated:
 Handler = Callable[[Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
 Hook = Callable[[Connection], Awaitable[None]]
 EventHook = Callable[[Connection, dict[str, Any]], Awaitable[bool]]
+EventHookNow = Callable[[Connection, dict[str, Any]], "bool | None"]
 # -> (the active user, the credential_id the socket answers to), or None.
 Authenticator = Callable[[str], Awaitable["Authenticated | None"]]
 HookPoint = Literal["admit", "connect", "frame", "heartbeat", "disconnect"]
@@ -96,6 +109,7 @@ HOOKS: dict[str, list[tuple[int, Hook]]] = {
     point: [] for point in ("admit", "connect", "frame", "heartbeat", "disconnect")
 }
 EVENT_HOOKS: dict[str, EventHook] = {}
+EVENT_HOOKS_NOW: dict[str, EventHookNow] = {}
 AUTHENTICATORS: dict[str, Authenticator] = {}
 
 
@@ -138,6 +152,18 @@ def event_hook(event: str) -> Callable[[EventHook], EventHook]:
         if EVENT_HOOKS.get(event, func) is not func:
             raise RuntimeError(f"two event hooks for {event!r}")
         EVENT_HOOKS[event] = func
+        return func
+
+    return register
+
+
+def event_hook_now(event: str) -> Callable[[EventHookNow], EventHookNow]:
+    """Register the decorated function as ``event``'s synchronous hook (module text)."""
+
+    def register(func: EventHookNow) -> EventHookNow:
+        if EVENT_HOOKS_NOW.get(event, func) is not func:
+            raise RuntimeError(f"two synchronous event hooks for {event!r}")
+        EVENT_HOOKS_NOW[event] = func
         return func
 
     return register

@@ -21,10 +21,10 @@ from typing import Any
 
 from django.conf import settings
 
-from conversations.gateway import conversation_hears
+from conversations.gateway import conversation_hears, drop_unless_hears_now
 from core.errors import CLOSE_TOO_MANY_CONNECTIONS, Refused
 from core.ratelimit import TokenBucket
-from core.router import Connection, event_hook, hook
+from core.router import Connection, event_hook, event_hook_now, hook
 
 from . import services
 
@@ -138,8 +138,19 @@ async def typing_event(conn: Connection, message: dict[str, Any]) -> bool:
     return not await conversation_hears(conn, cid, None)
 
 
+@event_hook_now("typing")
+def typing_event_now(conn: Connection, message: dict[str, Any]) -> bool | None:
+    return drop_unless_hears_now(conn, message["data"]["conversation_id"], None)
+
+
 @event_hook("read")
 async def read_event(conn: Connection, message: dict[str, Any]) -> bool:
     """A read receipt, for the conversation's members only."""
     cid = message["data"]["conversation_id"]
     return not await conversation_hears(conn, cid, message.get("members_version", 0))
+
+
+@event_hook_now("read")
+def read_event_now(conn: Connection, message: dict[str, Any]) -> bool | None:
+    cid = message["data"]["conversation_id"]
+    return drop_unless_hears_now(conn, cid, message.get("members_version", 0))

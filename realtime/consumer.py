@@ -12,6 +12,7 @@ at a time, so a frame, a push and a hook never interleave on one socket.
 import asyncio
 import collections
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from channels.consumer import get_handler_name
@@ -25,13 +26,24 @@ from core.errors import Refused, ServiceError
 from core.events import user_group
 from core.metrics import WS_FRAMES_IN_BY_TYPE, WS_FRAMES_OUT_BY_TYPE, frame_type_label
 from core.ratelimit import TokenBucket
-from core.router import EVENT_HOOKS, HANDLERS, REF_OPTIONAL, hooks_for
+from core.router import EVENT_HOOKS, EVENT_HOOKS_NOW, HANDLERS, REF_OPTIONAL, hooks_for
 
-from .codec import FrameError, event_text, frame_decode, frame_encode, ref_valid, reply_frame
+from .codec import (
+    FrameError,
+    event_text,
+    event_wire,
+    frame_decode,
+    frame_encode,
+    ref_valid,
+    reply_frame,
+    wire_text,
+)
 
 logger = logging.getLogger(__name__)
 # Rate-limited in settings.LOGGING: during an outage every connect fails the same way.
 outage_logger = logging.getLogger("realtime.outage")
+# The scope extension of ``switchboard.websocket.WSProtocol``: {"send": send_now(frame) -> bool}.
+SEND_NOW = "switchboard.send_now"
 S = TypeVar("S")
 
 
@@ -53,16 +65,34 @@ class _Inbox:
     ``Event``, and Channels kept two per socket plus a task waiting on one of them.
     """
 
-    __slots__ = ("_frames", "_frames_max", "_items", "_room", "_waiter")
+    __slots__ = ("_frames", "_frames_max", "_items", "_now", "_room", "_waiter")
 
-    def __init__(self, frames_max: int) -> None:
+    def __init__(self, frames_max: int, now: "Callable[[bytes], bool] | None" = None) -> None:
         self._items: collections.deque[Any] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._frames = 0
         self._frames_max = frames_max
         self._room: asyncio.Future[None] | None = None
+        self._now = now
 
     def put_nowait(self, item: Any) -> None:
+        """Queue ``item``; an event reaching an idle consumer is first offered to ``now``.
+
+        Idle: the consumer waits in ``get`` with nothing queued, so handling the event here
+        and now is what its loop would do next, in the same order. ``now(raw)`` returns True
+        when it delivered or dropped the event itself (the gateway's fan-out in one pass,
+        ``GatewayConsumer._event_now``), False to queue it as usual.
+        """
+        now = self._now
+        if now is not None and type(item) is bytes and not self._items:
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                try:
+                    if now(item):
+                        return
+                except Exception:  # as a failed push in ``dispatch``: logged, dropped
+                    logger.exception("event delivery failed")
+                    return
         self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -109,6 +139,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     _open = False  # authenticated and admitted: disconnect hooks run for it
     _joining: list[str] | None = None  # groups joined while opening, subscribed together
     _closing = False  # a close was sent: whatever is queued behind it is dropped
+    _send_now: Callable[[bytes], bool] | None = None  # the server's synchronous write, if any
 
     @property
     def user_id(self) -> int:
@@ -138,10 +169,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        inbox = _Inbox(frames_max=2)
+        send_now = scope.get("extensions", {}).get(SEND_NOW)
+        self._send_now = send_now["send"] if send_now else None
+        inbox = _Inbox(frames_max=2, now=self._event_now if self._send_now else None)
         self.channel_name = self.channel_layer.local_channel(inbox)
         self.base_send = send
-        deserialize = self.channel_layer.deserialize
+        deserialize = self._deserialize = self.channel_layer.deserialize
 
         async def frames() -> None:
             try:
@@ -394,12 +427,20 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     ) -> None:
         await self.send_frame(reply_frame(ref, data=data, error=error, extra=extra))
 
-    async def send_frame(self, frame: dict[str, Any], text: str | None = None) -> None:
-        """Send ``frame``; ``text`` is its encoding when the caller already has it."""
+    async def send_frame(
+        self, frame: dict[str, Any], text: str | None = None, wire: bytes | None = None
+    ) -> None:
+        """Send ``frame``; ``text`` is its encoding when the caller already has it, ``wire``
+        the written frame of that text (``codec.event_wire``)."""
         if self._closing:
             return  # a reply or push behind our own close: the client no longer hears it
         WS_FRAMES_OUT_BY_TYPE.inc(frame["type"])
-        await self.send(text_data=text if text is not None else frame_encode(frame))
+        if text is None:
+            text = frame_encode(frame)
+        send_now = self._send_now
+        if send_now is not None and send_now(wire if wire is not None else wire_text(text)):
+            return
+        await self.send(text_data=text)
 
     # -- events from the channel layer ------------------------------------------------
 
@@ -418,5 +459,45 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def send_event(self, message: dict[str, Any]) -> None:
         await self.send_frame(
-            {"type": message["event"], "data": message["data"]}, event_text(message)
+            {"type": message["event"], "data": message["data"]},
+            event_text(message),
+            event_wire(message) if self._send_now is not None else None,
         )
+
+    def send_event_now(self, message: dict[str, Any]) -> bool:
+        """Write the event's frame (built once per process) if the socket takes it now."""
+        if self._closing:
+            return False
+        if self._send_now is None or not self._send_now(event_wire(message)):
+            return False
+        WS_FRAMES_OUT_BY_TYPE.inc(message["event"])
+        return True
+
+    def _event_now(self, raw: bytes) -> bool:
+        """An event reaching this socket while it is idle (``_Inbox.put_nowait``): deliver
+        or drop it here and now when its hooks can decide without waiting; False queues it.
+
+        This is the fan-out in one pass: the channel layer's receiving task hands a group's
+        event to each local socket in turn, and each idle one writes the frame built once
+        for all of them, with no task woken per socket. Whatever needs a read (a gap in the
+        seqs, members to re-read), a socket busy with a frame, or an event without a
+        synchronous hook goes through the inbox and ``push_event`` as before.
+        """
+        if not self._open or self._closing:
+            return False
+        message = self._deserialize(raw)
+        if message.get("type") != "push.event":
+            return False
+        if message.get("except_user_id") == self._user_id:
+            return True
+        event = message["event"]
+        hook = EVENT_HOOKS_NOW.get(event)
+        if hook is not None:
+            verdict = hook(self, message)
+            if verdict is None:
+                return False
+            if verdict:
+                return True
+        elif event in EVENT_HOOKS:
+            return False
+        return self.send_event_now(message)

@@ -204,10 +204,11 @@ class NetClient(WsClient):
         await self.conn.close()
 
 
-# The uvicorn options of the test servers (the bench uses the Procfile's own).
+# The uvicorn options of the test servers (the bench uses the Procfile's own): the WebSocket
+# ones as in the Procfile, so the synchronous write of switchboard.websocket is what runs.
 SERVER_ARGS = [
-    "--ws", "switchboard.websocket:WSProtocol", "--ws-max-size", "65536", "--lifespan", "off",
-    "--no-access-log",
+    "--ws", "switchboard.websocket:WSProtocol", "--ws-per-message-deflate", "false",
+    "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log",
 ]  # fmt: skip
 SERVER_START_TIMEOUT_SECONDS = 30
 

@@ -151,3 +151,29 @@ def test_any_interleaving_yields_each_seq_once_in_order(ops, cursor, data):
     if client.head:
         deliver(client.head)  # the newest message reaches the socket at least once
     assert client.got == list(range(start + 1, client.head + 1))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    synced=st.booleans(),
+    cursor=st.one_of(st.none(), st.integers(0, 20)),
+    seq=st.integers(1, 30),
+)
+def test_push_sends_says_what_push_does_without_doing_it(synced, cursor, seq):
+    """The fan-out's synchronous path decides with ``push_sends`` and only then pushes:
+    it must predict ``push`` exactly, and change nothing itself."""
+    seq_ = Sequencer(presync_max=10, resume_max=5)
+    if cursor is not None:
+        seq_.resume(CID, after_seq=cursor, head=cursor, too_far=False)
+    if synced:
+        seq_.mark_synced()
+    before = (dict(seq_.cursors), list(seq_.presync))
+    predicted = seq_.push_sends(CID, seq)
+    assert (dict(seq_.cursors), list(seq_.presync)) == before
+    actions = seq_.push(CID, seq, "m")
+    if predicted is True:
+        assert actions == [Send(CID, seq, "m")]
+    elif predicted is False:
+        assert actions == []
+    else:
+        assert len(actions) == 1 and isinstance(actions[0], Fetch | TooFar)
