@@ -9,14 +9,117 @@ layer messages as read-only.
 
 A consumer's own channel is local to its process (``new_channel``): sent to by name from
 elsewhere, a message would reach no one. Events go to groups.
+
+Subscriptions change in batches (``_Subscriptions``): the groups that sockets opening at
+the same moment join are one ``SUBSCRIBE`` per shard (channels-redis sends one per group,
+each under the shard's lock, and ``asyncio.Lock`` scans every waiter on each acquire: a
+reconnect storm queued thousands there), and a group no local socket listens to any more
+stays subscribed for ``LAYER_UNSUBSCRIBE_LINGER_SECONDS`` before the groups still unheard
+are unsubscribed together. A client that reconnects within that time (a reload, a storm
+after a network blip) finds its groups subscribed; an event of a lingering group is read
+and dropped, as it always was for a group without local sockets.
 """
 
 import asyncio
+import logging
 import uuid
+import weakref
 from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class _Subscriptions:
+    """One shard's subscriptions, changed in batches (the module's text).
+
+    Reaches into channels_redis' shard (``_lock``, ``_pubsub``, ``_subscribed_to``,
+    ``_ensure_redis``, ``_ensure_receiver``), as the rest of this module does; version-pinned
+    in uv.lock and checked by ``tests/core/test_layer.py``.
+    """
+
+    def __init__(self, shard: Any, groups: dict[str, set[str]]) -> None:
+        self.shard = shard
+        self.groups = groups  # the loop layer's: group channel -> local channels
+        self.wanted: set[str] = set()
+        self.waiters: list[asyncio.Future[None]] = []
+        self.subscribing: asyncio.Task[None] | None = None
+        self.unheard: dict[str, float] = {}  # group channel -> loop time it lost its last socket
+        self.sweeping: asyncio.Task[None] | None = None
+
+    async def subscribe(self, names: list[str]) -> None:
+        """Return once every group of ``names`` is subscribed (one batch for all callers
+        queued while the previous batch was on its way)."""
+        for name in names:
+            self.unheard.pop(name, None)
+        new = [n for n in names if n not in self.shard._subscribed_to]
+        if not new:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self.wanted.update(new)
+        self.waiters.append(future)
+        if self.subscribing is None:
+            self.subscribing = asyncio.ensure_future(self._subscribe_batches())
+        await future
+
+    async def _subscribe_batches(self) -> None:
+        shard = self.shard
+        try:
+            while self.wanted:
+                names, self.wanted = self.wanted, set()
+                waiters, self.waiters = self.waiters, []
+                try:
+                    async with shard._lock:
+                        new = [n for n in names if n not in shard._subscribed_to]
+                        if new:
+                            shard._ensure_redis()
+                            shard._ensure_receiver()
+                            await shard._pubsub.subscribe(*new)
+                            shard._subscribed_to.update(new)
+                except Exception as exc:  # Redis away: every socket of the batch fails to open
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    continue
+                for waiter in waiters:
+                    if not waiter.done():  # a socket that closed meanwhile stopped waiting
+                        waiter.set_result(None)
+        finally:
+            self.subscribing = None
+
+    def unheard_now(self, name: str) -> None:
+        """The group's last local socket left: unsubscribe after the linger, unless one joins."""
+        self.unheard[name] = asyncio.get_running_loop().time()
+        if self.sweeping is None:
+            self.sweeping = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        shard = self.shard
+        loop = asyncio.get_running_loop()
+        try:
+            while self.unheard:
+                linger = settings.LIMITS["LAYER_UNSUBSCRIBE_LINGER_SECONDS"]
+                await asyncio.sleep(max(0.0, min(self.unheard.values()) + linger - loop.time()))
+                now = loop.time()
+                due = [n for n, since in self.unheard.items() if now - since >= linger]
+                for name in due:
+                    del self.unheard[name]
+                try:
+                    async with shard._lock:
+                        gone = [
+                            n for n in due if n not in self.groups and n in shard._subscribed_to
+                        ]
+                        if gone:
+                            # Forgotten before the command: a socket joining meanwhile
+                            # subscribes again, after this on the same connection.
+                            shard._subscribed_to.difference_update(gone)
+                            await shard._pubsub.unsubscribe(*gone)
+                except Exception:  # Redis away: its reconnect drops them all anyway
+                    logger.warning("unsubscribe of %s groups failed", len(due), exc_info=True)
+        finally:
+            self.sweeping = None
 
 
 # channels_redis ships no types: its base classes are ``Any`` to mypy.
@@ -29,6 +132,15 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
         # id(bytes) -> (those bytes, decoded): by identity, so two equal events published
         # separately are still two messages; holding the bytes keeps their id unique.
         self._decoded: dict[int, tuple[bytes, dict[str, Any]]] = {}
+        self._subscriptions: weakref.WeakKeyDictionary[Any, _Subscriptions] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _subscriptions_of(self, layer: Any, shard: Any) -> _Subscriptions:
+        found = self._subscriptions.get(shard)
+        if found is None:
+            found = self._subscriptions[shard] = _Subscriptions(shard, layer.groups)
+        return found
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """A consumer's own channel (the default prefix): local to this process.
@@ -67,7 +179,8 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
     async def group_add_many(self, groups: list[str], channel: str) -> None:
         """``group_add`` for several groups: one ``SUBSCRIBE`` per shard for those this
         process is not subscribed to yet (a socket opening joins its user's group and every
-        conversation's at once, instead of a command each).
+        conversation's at once, instead of a command each), shared with every socket
+        opening at the same moment (``_Subscriptions``).
 
         Reaches into channels_redis' pub/sub internals as ``group_send_many`` does (the
         loop layer's ``groups`` and ``channels``, the shard's ``_subscribed_to``, ``_lock``
@@ -83,13 +196,23 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
             shard = layer._get_shard(group_channel)
             by_shard.setdefault(id(shard), (shard, []))[1].append(group_channel)
         for shard, names in by_shard.values():
-            async with shard._lock:
-                new = [n for n in dict.fromkeys(names) if n not in shard._subscribed_to]
-                if new:
-                    shard._ensure_redis()
-                    shard._ensure_receiver()
-                    await shard._pubsub.subscribe(*new)
-                    shard._subscribed_to.update(new)
+            await self._subscriptions_of(layer, shard).subscribe(names)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await self.group_add_many([group], channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Leave ``group``; its last local socket leaving unsubscribes it after the linger."""
+        layer = self._get_layer()
+        group_channel = layer._get_group_channel_name(group)
+        members = layer.groups.get(group_channel)
+        if members is None or channel not in members:
+            return
+        members.discard(channel)
+        if not members:
+            del layer.groups[group_channel]
+            shard = layer._get_shard(group_channel)
+            self._subscriptions_of(layer, shard).unheard_now(group_channel)
 
     def deserialize(self, message: bytes) -> dict[str, Any]:
         entry = self._decoded.get(id(message))

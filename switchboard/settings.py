@@ -359,6 +359,12 @@ LIMITS = {
     # Events decoded once per process and shared by its sockets (core/layer.py): enough for
     # every event still being handed to local consumers.
     "LAYER_DECODED_CACHE_MAX": 256,
+    # A group no local socket listens to any more stays subscribed this long (core/layer.py):
+    # a client reconnecting (a reload, a reconnect storm) finds its groups still subscribed,
+    # and the unsubscribes of many closing sockets are one command.
+    "LAYER_UNSUBSCRIBE_LINGER_SECONDS": env.float(
+        "LIMIT_LAYER_UNSUBSCRIBE_LINGER_SECONDS", default=10.0
+    ),
     # Live sockets per user over all server processes (counted from presence); more: close
     # 4409. Counted and registered in one script at connect (presence/lua/admit.lua), so it
     # holds under racing connects.

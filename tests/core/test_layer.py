@@ -91,3 +91,79 @@ async def test_groups_added_together_are_one_subscription_each_and_deliver():
         for g in groups:
             await layer.group_discard(g, a)
         await layer.group_discard("many-0", b)
+
+
+def _group_subscribed(subscribed: set[str], group: str) -> bool:
+    return any(c.endswith(f"__group__{group}") for c in subscribed)
+
+
+async def _subscribed_now() -> set[str]:
+    from core.redis import abus
+
+    return {c if isinstance(c, str) else c.decode() for c in await abus().pubsub_channels()}
+
+
+async def test_sockets_opening_together_share_their_subscribe_commands():
+    """300 sockets opening at once, each with its own groups: a few SUBSCRIBEs, not 300
+    queued one by one behind the shard's lock (the reconnect storm's profile)."""
+    import asyncio
+
+    layer = get_channel_layer()
+    channels = [await layer.new_channel() for _ in range(300)]
+    shard = layer._get_layer()._get_shard(layer._get_layer()._get_group_channel_name("x"))
+    shard._ensure_redis()
+    real_subscribe, calls = shard._pubsub.subscribe, []
+
+    async def counted(*names):  # the real command, counted
+        calls.append(len(names))
+        return await real_subscribe(*names)
+
+    shard._pubsub.subscribe = counted
+    try:
+        await asyncio.gather(
+            *(layer.group_add_many([f"open-{i}", f"open-{i}-b"], c) for i, c in enumerate(channels))
+        )
+        assert sum(calls) == 600 and len(calls) <= 10, calls
+        subscribed = await _subscribed_now()
+        assert all(_group_subscribed(subscribed, f"open-{i}") for i in range(300))
+        await layer.group_send("open-299-b", {"type": "push.event", "event": "e", "data": {}})
+        assert (await layer.receive(channels[299]))["event"] == "e"
+    finally:
+        shard._pubsub.subscribe = real_subscribe
+        for i, c in enumerate(channels):
+            await layer.group_discard(f"open-{i}", c)
+            await layer.group_discard(f"open-{i}-b", c)
+
+
+async def test_a_group_without_local_sockets_lingers_subscribed_then_is_unsubscribed(settings):
+    import asyncio
+
+    settings.LIMITS = {**settings.LIMITS, "LAYER_UNSUBSCRIBE_LINGER_SECONDS": 0.5}
+    layer = get_channel_layer()
+    first, again = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("linger", first)
+    await layer.group_discard("linger", first)
+    assert _group_subscribed(await _subscribed_now(), "linger")  # still, for the linger
+    # An event now reaches no one (and is not queued for anyone).
+    await layer.group_send("linger", {"type": "push.event", "event": "lost", "data": {}})
+    await asyncio.sleep(0.1)  # read (and dropped) before the next socket joins
+    # A socket joining within the linger finds the subscription and hears the group.
+    await layer.group_add("linger", again)
+    await layer.group_send("linger", {"type": "push.event", "event": "heard", "data": {}})
+    assert (await layer.receive(again))["event"] == "heard"
+    await asyncio.sleep(0.8)
+    assert _group_subscribed(await _subscribed_now(), "linger")  # heard: never unsubscribed
+    await layer.group_discard("linger", again)
+    await asyncio.sleep(0.8)
+    assert not _group_subscribed(await _subscribed_now(), "linger")
+    # And joining afterwards subscribes it again (redis-py does not wait for SUBSCRIBE's
+    # confirmation: another connection may ask a moment too early).
+    await layer.group_add("linger", again)
+    for _ in range(50):
+        if _group_subscribed(await _subscribed_now(), "linger"):
+            break
+        await asyncio.sleep(0.02)
+    assert _group_subscribed(await _subscribed_now(), "linger")
+    await layer.group_send("linger", {"type": "push.event", "event": "back", "data": {}})
+    assert (await layer.receive(again))["event"] == "back"
+    await layer.group_discard("linger", again)

@@ -76,9 +76,10 @@ def _pair(make_user):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
 async def test_a_reader_that_stalls_gets_every_message_once_in_order(servers, make_user):
-    """Bob stops reading while Ann sends ~7 MB (~14 MB of pushes): the server's buffer for Bob fills, so the
-    synchronous write refuses and pushes queue behind the one waiting to be written; when
-    Bob reads again every message arrives, once, in order, and the server logged no error."""
+    """Bob stops reading while Ann sends ~7 MB (~14 MB of pushes): the server's buffer for
+    Bob fills, so the synchronous write refuses and pushes queue behind the one waiting to be
+    written; when Bob reads again every message arrives, once, in order, and the server
+    logged no error."""
     (a,) = servers(1, LIMIT_WS_RATE_PER_SECOND="100000", LIMIT_WS_RATE_BURST="100000")
     ann_token, bob_token, cid = await database_sync_to_async(_pair)(make_user)
     count, body = 600, "€" * 4000  # 12 KB each
