@@ -56,6 +56,9 @@ class LoopConnection:
         self.autocommit = autocommit
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._opening: asyncio.Lock | None = None
+        # Idle cursors of ``cursors_of`` (``loop_fetch``); another connection's are dropped.
+        self.cursors: list[psycopg.AsyncCursor[Any]] = []
+        self.cursors_of: psycopg.AsyncConnection[Any] | None = None
         _all.add(self)
 
     @staticmethod
@@ -99,6 +102,7 @@ class LoopConnection:
     def discard(self) -> None:
         """Forget the connection (after an error that may have broken it); close it."""
         conn, self._conn = self._conn, None
+        self.cursors, self.cursors_of = [], None
         if conn is not None and not conn.closed:
             conn.pgconn.finish()  # no await: also from a loop that is going away
 
@@ -108,6 +112,7 @@ def _is_postgresql(engine: str) -> bool:
     return engine.endswith("postgresql")
 
 
+LOOP_CURSORS_KEPT = 8
 _all: "weakref.WeakSet[LoopConnection]" = weakref.WeakSet()
 _readers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopConnection]" = (
     weakref.WeakKeyDictionary()
@@ -130,14 +135,25 @@ async def loop_fetch(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> lis
         reader = _readers[loop] = LoopConnection(autocommit=True)
     for attempt in (1, 2):
         pg = await reader.get()
+        # A cursor of this connection no statement is using: one per statement in flight,
+        # kept (psycopg builds each cursor's adapters map afresh: 5 % of a server's time
+        # in the reconnect storm, when every read made one).
+        free = reader.cursors if reader.cursors_of is pg else []
+        cursor = free.pop() if free else pg.cursor()
         try:
-            cursor = await pg.execute(sql, params)
-            return await cursor.fetchall()
+            await cursor.execute(sql, params)
+            rows = await cursor.fetchall()
         except psycopg.OperationalError:
             broken = pg.closed or pg.broken
             reader.discard()
             if not broken or attempt == 2:
                 raise
+            continue
+        if reader.cursors_of is not pg:
+            reader.cursors, reader.cursors_of = [], pg
+        if len(reader.cursors) < LOOP_CURSORS_KEPT:
+            reader.cursors.append(cursor)
+        return rows
     raise AssertionError("unreachable")
 
 

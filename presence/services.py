@@ -9,8 +9,10 @@ connections simply stop being refreshed. Either way the Celery beat sweep
 ``offline`` announced. Timing constants and bounds: docs/subsystems/presence.md.
 """
 
+import asyncio
 import logging
 import time
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -186,17 +188,77 @@ async def apresence_announce(*, user_id: int, online: bool, last_seen: float) ->
 
 
 async def alast_seen_write(*, user_id: int, at: float) -> None:
-    """``last_seen_write`` from the event loop: one statement when the profile exists."""
-    if LoopConnection.available():
-        table = Profile._meta.db_table
-        rows = await loop_fetch(
-            f"UPDATE {table} SET last_seen = %(at)s WHERE user_id = %(uid)s "
-            f"AND (last_seen IS NULL OR last_seen < %(at)s) RETURNING 1",
-            {"at": datetime.fromtimestamp(at, UTC), "uid": user_id},
-        )
-        if rows:
-            return
-    await db(last_seen_write)(user_id=user_id, at=at)  # no profile yet, or at or past ``at``
+    """``last_seen_write`` from the event loop: one statement for every socket of this
+    loop opening at the same moment (``_LastSeenWrites``), when their profiles exist."""
+    if not LoopConnection.available():
+        await db(last_seen_write)(user_id=user_id, at=at)
+        return
+    loop = asyncio.get_running_loop()
+    writes = _last_seen_writes.get(loop)
+    if writes is None:
+        writes = _last_seen_writes[loop] = _LastSeenWrites()
+    await writes.write(user_id, at)
+
+
+class _LastSeenWrites:
+    """``Profile.last_seen`` writes of one event loop, stored in batches: the writes queued
+    while one batch is being stored are the next batch, one statement and one commit for
+    all (a commit each was a WAL flush per opening socket). Each caller returns once its
+    write is stored, as before."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, float] = {}
+        self.waiters: list[asyncio.Future[None]] = []
+        self.running: asyncio.Task[None] | None = None
+
+    async def write(self, user_id: int, at: float) -> None:
+        self.pending[user_id] = max(at, self.pending.get(user_id, at))
+        future = asyncio.get_running_loop().create_future()
+        self.waiters.append(future)
+        if self.running is None:
+            self.running = asyncio.ensure_future(self._run())
+        await future
+
+    async def _run(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, {}
+                waiters, self.waiters = self.waiters, []
+                try:
+                    await _last_seen_store(batch)
+                except Exception as exc:
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    continue
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+        finally:
+            self.running = None
+
+
+_last_seen_writes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LastSeenWrites]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _last_seen_store(batch: dict[int, float]) -> None:
+    """One statement for the users whose profile exists; the ORM for the others (none yet,
+    or already at or past ``at``)."""
+    table = Profile._meta.db_table
+    uids = list(batch)
+    rows = await loop_fetch(
+        f"UPDATE {table} p SET last_seen = v.at "
+        f"FROM unnest(%(uids)s::bigint[], %(ats)s::timestamptz[]) AS v(uid, at) "
+        f"WHERE p.user_id = v.uid AND (p.last_seen IS NULL OR p.last_seen < v.at) "
+        f"RETURNING p.user_id",
+        {"uids": uids, "ats": [datetime.fromtimestamp(batch[u], UTC) for u in uids]},
+    )
+    stored = {row[0] for row in rows}
+    for uid in uids:
+        if uid not in stored:
+            await db(last_seen_write)(user_id=uid, at=batch[uid])
 
 
 def last_seen_write(*, user_id: int, at: float) -> None:
