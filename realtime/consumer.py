@@ -282,6 +282,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 outage_logger.warning("user=%s ticket not given back: %r", self._user_id, undo_exc)
         await self.close(code=errors.CLOSE_TRY_AGAIN)
 
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' ``websocket_disconnect`` without its ``aclose_old_connections``: a hop
+        to the single sync thread for every closing socket (10 % of a server's time in the
+        reconnect storm, and every closing socket queued behind the others). No handler
+        holds an ORM connection across frames: ``core.db.db`` closes stale ones itself, in
+        the thread that uses them (as ``dispatch`` says)."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     async def disconnect(self, code: int) -> None:
         if not self._open:
             return

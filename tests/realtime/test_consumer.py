@@ -551,6 +551,32 @@ async def test_held_sockets_keep_no_database_wrapper_each(make_user):
         assert wrappers() - before <= 1
 
 
+async def test_a_closing_socket_makes_no_thread_hop(make_user, monkeypatch):
+    """Channels' ``websocket_disconnect`` ran ``close_old_connections`` through a thread
+    pool for every closing socket (10 % of a server's time in the reconnect storm); the
+    disconnect hooks' work is on the loop. Counted: work handed to any thread pool while
+    a socket closes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from channels.db import database_sync_to_async
+
+    user = await database_sync_to_async(make_user)()
+    submitted = []
+    real_submit = ThreadPoolExecutor.submit
+
+    def counted(self, fn, /, *args, **kwargs):  # the real submit, counted
+        submitted.append(getattr(fn, "__qualname__", repr(fn)))
+        return real_submit(self, fn, *args, **kwargs)
+
+    async with ws_connect(user, sync={}) as ws:
+        await ws.request("ping")
+        monkeypatch.setattr(ThreadPoolExecutor, "submit", counted)
+        await ws.comm.disconnect()
+        await ws.comm.wait(timeout=5)
+    monkeypatch.undo()
+    assert submitted == []
+
+
 @pytest.mark.parametrize(
     "error",
     [
