@@ -122,6 +122,55 @@ class _Subscriptions:
             self.sweeping = None
 
 
+class _Publisher:
+    """One shard's ``PUBLISH``es, in batches: whatever is queued while a batch is on its way
+    is the next batch, one pipeline, in the order the calls were made.
+
+    channels-redis publishes each message in its own round trip under the shard's lock
+    (which its subscriptions take too): under the typical load, typing and presence
+    publishes queued there one round trip each, and the message writer's batch waited
+    behind them (12 % of a server's time in that profile). Each caller returns once its
+    messages are published, as before.
+    """
+
+    def __init__(self, shard: Any) -> None:
+        self.shard = shard
+        self.pending: list[tuple[str, bytes]] = []
+        self.waiters: list[asyncio.Future[None]] = []
+        self.running: asyncio.Task[None] | None = None
+
+    async def publish(self, items: list[tuple[str, bytes]]) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.pending += items
+        self.waiters.append(future)
+        if self.running is None:
+            self.running = asyncio.ensure_future(self._run())
+        await future
+
+    async def _run(self) -> None:
+        shard = self.shard
+        try:
+            while self.pending:
+                items, self.pending = self.pending, []
+                waiters, self.waiters = self.waiters, []
+                try:
+                    shard._ensure_redis()
+                    pipe = shard._redis.pipeline(transaction=False)
+                    for channel, payload in items:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+                except Exception as exc:  # Redis away: every caller of the batch hears it
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    continue
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+        finally:
+            self.running = None
+
+
 # channels_redis ships no types: its base classes are ``Any`` to mypy.
 class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -135,6 +184,7 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
         self._subscriptions: weakref.WeakKeyDictionary[Any, _Subscriptions] = (
             weakref.WeakKeyDictionary()
         )
+        self._publishers: weakref.WeakKeyDictionary[Any, _Publisher] = weakref.WeakKeyDictionary()
 
     def _subscriptions_of(self, layer: Any, shard: Any) -> _Subscriptions:
         found = self._subscriptions.get(shard)
@@ -225,7 +275,8 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
         return decoded
 
     async def group_send_many(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        """Publish several ``(group, message)`` pairs: one pipeline per shard, in order.
+        """Publish several ``(group, message)`` pairs: one pipeline per shard, in order,
+        shared with every publish of this process at that moment (``_Publisher``).
 
         ``group_send`` costs a round trip (and the shard's lock) per message; the message
         path publishes a whole stored batch at once (``conversations.writer``). This reaches
@@ -242,9 +293,13 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
                 (channel, self.serialize(message))
             )
         for shard, items in by_shard.values():
-            async with shard._lock:
-                shard._ensure_redis()
-                pipe = shard._redis.pipeline(transaction=False)
-                for channel, payload in items:
-                    pipe.publish(channel, payload)
-                await pipe.execute()
+            await self._publisher_of(shard).publish(items)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        await self.group_send_many([(group, message)])
+
+    def _publisher_of(self, shard: Any) -> "_Publisher":
+        found = self._publishers.get(shard)
+        if found is None:
+            found = self._publishers[shard] = _Publisher(shard)
+        return found

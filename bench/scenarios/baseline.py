@@ -260,6 +260,51 @@ def _switchboard(results_dir: Path) -> dict:
     return SWITCHBOARD_DOC
 
 
+def _message_path_targets(results_dir: Path, relay: dict) -> list[dict]:
+    """The message path's targets (issue #13), judged against the relay of this run: only
+    when ``messaging`` ran in the same run (its ``messaging.json``)."""
+    path = results_dir / "messaging.json"
+    if not path.exists():
+        return []
+    with open(path) as f:
+        data = json.load(f)
+    direct = [s for s in data["runs"]["direct"]["steps"] if not s.get("skipped")]
+    group = [s for s in data["runs"].get("group", {}).get("steps", []) if not s.get("skipped")]
+    relay_best = relay["reference_max_achieved"] or 0
+    relay_held = relay["reference_held_p99_50ms"] or 0
+    best = max((s["achieved"] for s in direct), default=0)
+    held = _held(direct)
+    at_250 = next((s["p99"] for s in direct if s["offered"] == 250), None)
+    group_best = max((s["achieved"] for s in group), default=0)
+    return [
+        {
+            "name": f"1:1 best persisted rate vs the relay's best ({relay_best}/s)",
+            "target": f">= 0.5 x relay = {relay_best / 2:.0f}/s",
+            "measured": f"{best}/s ({_ratio(best, relay_best)} x)",
+            "met": best >= relay_best / 2,
+        },
+        {
+            "name": f"1:1 highest rate held at p99 < {HELD_P99_MS:.0f} ms vs the relay's "
+            f"({relay_held}/s)",
+            "target": f">= 0.5 x relay = {relay_held / 2:.0f}/s",
+            "measured": f"{held}/s",
+            "met": held >= relay_held / 2,
+        },
+        {
+            "name": "1:1 p99 at 250 messages/s",
+            "target": "< 25 ms",
+            "measured": at_250,
+            "met": at_250 is not None and at_250 < 25,
+        },
+        {
+            "name": f"groups of 10: best rate (messages) vs the relay's best ({relay_best}/s)",
+            "target": f">= 0.5 x relay = {relay_best / 2:.0f}/s",
+            "measured": f"{group_best}/s ({_ratio(group_best, relay_best)} x)",
+            "met": group_best >= relay_best / 2,
+        },
+    ]
+
+
 def _ratio(a, b) -> float | None:
     return None if a in (None, 0) or b in (None, 0) else round(a / b, 3)
 
@@ -341,6 +386,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
             "met": lost["relay"] == 0 and dup["relay"] == 0,
         }
     ]
+    targets += _message_path_targets(results_dir, comparisons["relay"])
     result = {
         "scenario": "baseline",
         "quick": quick,

@@ -167,3 +167,47 @@ async def test_a_group_without_local_sockets_lingers_subscribed_then_is_unsubscr
     await layer.group_send("linger", {"type": "push.event", "event": "back", "data": {}})
     assert (await layer.receive(again))["event"] == "back"
     await layer.group_discard("linger", again)
+
+
+async def test_publishes_made_together_share_a_pipeline_and_keep_their_order():
+    """200 publishes from 200 coroutines at once (typing, presence, the writer): a few
+    pipelines, not a round trip each queued behind the shard's lock; delivered in the
+    order they were made."""
+    import asyncio
+
+    layer = get_channel_layer()
+    mine = await layer.new_channel()
+    await layer.group_add("pub-order", mine)
+    loop_layer = layer._get_layer()
+    shard = loop_layer._get_shard(loop_layer._get_group_channel_name("pub-order"))
+    shard._ensure_redis()
+    real_pipeline, pipelines = shard._redis.pipeline, []
+
+    def counted(*args, **kwargs):  # the real pipeline, counted
+        pipelines.append(1)
+        return real_pipeline(*args, **kwargs)
+
+    real_publish, alone = shard._redis.publish, []
+
+    async def counted_publish(*args, **kwargs):  # a round trip of its own, counted
+        alone.append(1)
+        return await real_publish(*args, **kwargs)
+
+    shard._redis.pipeline = counted
+    shard._redis.publish = counted_publish
+    try:
+        await asyncio.gather(
+            *(
+                layer.group_send(
+                    "pub-order", {"type": "push.event", "event": "t", "data": {"n": n}}
+                )
+                for n in range(200)
+            )
+        )
+        got = [(await layer.receive(mine))["data"]["n"] for _ in range(200)]
+        assert got == list(range(200))
+        assert alone == [] and 1 <= len(pipelines) <= 5, (len(alone), len(pipelines))
+    finally:
+        shard._redis.pipeline = real_pipeline
+        shard._redis.publish = real_publish
+        await layer.group_discard("pub-order", mine)
