@@ -37,7 +37,7 @@ def _world(make_user):
 
 def _store_on_the_loop(requests):
     async def store():
-        conn = LoopConnection()
+        conn = LoopConnection(autocommit=True)
         try:
             return await amessages_store(requests, conn)
         finally:
@@ -128,7 +128,7 @@ async def test_a_retry_stored_meanwhile_by_another_process_leaves_no_gap(make_us
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     other = await psycopg.AsyncConnection.connect(**params)  # "another process"
-    conn = LoopConnection()
+    conn = LoopConnection(autocommit=True)
     try:
         await other.execute(
             "UPDATE conversations_conversation SET last_seq = last_seq + 1 WHERE id = %s", [gid]
