@@ -21,6 +21,7 @@ and dropped, as it always was for a group without local sockets.
 """
 
 import asyncio
+import functools
 import logging
 import uuid
 import weakref
@@ -28,6 +29,8 @@ from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
+
+from core.batches import Batches
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +46,7 @@ class _Subscriptions:
     def __init__(self, shard: Any, groups: dict[str, set[str]]) -> None:
         self.shard = shard
         self.groups = groups  # the loop layer's: group channel -> local channels
-        self.wanted: set[str] = set()
-        self.waiters: list[asyncio.Future[None]] = []
-        self.subscribing: asyncio.Task[None] | None = None
+        self.batches: Batches[str] = Batches(self._subscribe_now)
         self.unheard: dict[str, float] = {}  # group channel -> loop time it lost its last socket
         self.sweeping: asyncio.Task[None] | None = None
 
@@ -55,39 +56,18 @@ class _Subscriptions:
         for name in names:
             self.unheard.pop(name, None)
         new = [n for n in names if n not in self.shard._subscribed_to]
-        if not new:
-            return
-        future = asyncio.get_running_loop().create_future()
-        self.wanted.update(new)
-        self.waiters.append(future)
-        if self.subscribing is None:
-            self.subscribing = asyncio.ensure_future(self._subscribe_batches())
-        await future
+        if new:
+            await self.batches.add(new)
 
-    async def _subscribe_batches(self) -> None:
+    async def _subscribe_now(self, names: list[str]) -> None:
         shard = self.shard
-        try:
-            while self.wanted:
-                names, self.wanted = self.wanted, set()
-                waiters, self.waiters = self.waiters, []
-                try:
-                    async with shard._lock:
-                        new = [n for n in names if n not in shard._subscribed_to]
-                        if new:
-                            shard._ensure_redis()
-                            shard._ensure_receiver()
-                            await shard._pubsub.subscribe(*new)
-                            shard._subscribed_to.update(new)
-                except Exception as exc:  # Redis away: every socket of the batch fails to open
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
-                    continue
-                for waiter in waiters:
-                    if not waiter.done():  # a socket that closed meanwhile stopped waiting
-                        waiter.set_result(None)
-        finally:
-            self.subscribing = None
+        async with shard._lock:
+            new = [n for n in dict.fromkeys(names) if n not in shard._subscribed_to]
+            if new:
+                shard._ensure_redis()
+                shard._ensure_receiver()
+                await shard._pubsub.subscribe(*new)
+                shard._subscribed_to.update(new)
 
     def unheard_now(self, name: str) -> None:
         """The group's last local socket left: unsubscribe after the linger, unless one joins."""
@@ -122,53 +102,20 @@ class _Subscriptions:
             self.sweeping = None
 
 
-class _Publisher:
-    """One shard's ``PUBLISH``es, in batches: whatever is queued while a batch is on its way
-    is the next batch, one pipeline, in the order the calls were made.
+async def _publish_now(shard: Any, items: list[tuple[str, bytes]]) -> None:
+    """One shard's ``PUBLISH``es of one moment, in one pipeline, in the order they were made.
 
     channels-redis publishes each message in its own round trip under the shard's lock
     (which its subscriptions take too): under the typical load, typing and presence
     publishes queued there one round trip each, and the message writer's batch waited
-    behind them (12 % of a server's time in that profile). Each caller returns once its
-    messages are published, as before.
+    behind them (12 % of a server's time in that profile). Batched (``Batches``), each
+    caller still returns once its messages are published.
     """
-
-    def __init__(self, shard: Any) -> None:
-        self.shard = shard
-        self.pending: list[tuple[str, bytes]] = []
-        self.waiters: list[asyncio.Future[None]] = []
-        self.running: asyncio.Task[None] | None = None
-
-    async def publish(self, items: list[tuple[str, bytes]]) -> None:
-        future = asyncio.get_running_loop().create_future()
-        self.pending += items
-        self.waiters.append(future)
-        if self.running is None:
-            self.running = asyncio.ensure_future(self._run())
-        await future
-
-    async def _run(self) -> None:
-        shard = self.shard
-        try:
-            while self.pending:
-                items, self.pending = self.pending, []
-                waiters, self.waiters = self.waiters, []
-                try:
-                    shard._ensure_redis()
-                    pipe = shard._redis.pipeline(transaction=False)
-                    for channel, payload in items:
-                        pipe.publish(channel, payload)
-                    await pipe.execute()
-                except Exception as exc:  # Redis away: every caller of the batch hears it
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
-                    continue
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-        finally:
-            self.running = None
+    shard._ensure_redis()
+    pipe = shard._redis.pipeline(transaction=False)
+    for channel, payload in items:
+        pipe.publish(channel, payload)
+    await pipe.execute()
 
 
 # channels_redis ships no types: its base classes are ``Any`` to mypy.
@@ -184,7 +131,9 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
         self._subscriptions: weakref.WeakKeyDictionary[Any, _Subscriptions] = (
             weakref.WeakKeyDictionary()
         )
-        self._publishers: weakref.WeakKeyDictionary[Any, _Publisher] = weakref.WeakKeyDictionary()
+        self._publishers: weakref.WeakKeyDictionary[Any, Batches[tuple[str, bytes]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _subscriptions_of(self, layer: Any, shard: Any) -> _Subscriptions:
         found = self._subscriptions.get(shard)
@@ -276,7 +225,7 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
 
     async def group_send_many(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         """Publish several ``(group, message)`` pairs: one pipeline per shard, in order,
-        shared with every publish of this process at that moment (``_Publisher``).
+        shared with every publish of this process at that moment (``_publish_now``).
 
         ``group_send`` costs a round trip (and the shard's lock) per message; the message
         path publishes a whole stored batch at once (``conversations.writer``). This reaches
@@ -293,13 +242,13 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
                 (channel, self.serialize(message))
             )
         for shard, items in by_shard.values():
-            await self._publisher_of(shard).publish(items)
+            await self._publisher_of(shard).add(items)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         await self.group_send_many([(group, message)])
 
-    def _publisher_of(self, shard: Any) -> "_Publisher":
+    def _publisher_of(self, shard: Any) -> Batches[tuple[str, bytes]]:
         found = self._publishers.get(shard)
         if found is None:
-            found = self._publishers[shard] = _Publisher(shard)
+            found = self._publishers[shard] = Batches(functools.partial(_publish_now, shard))
         return found

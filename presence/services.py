@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from core.batches import Batches
 from core.db import LoopConnection, db, loop_fetch
 from core.events import asend_event, send_event, user_group
 from core.scripts import Script
@@ -189,56 +190,32 @@ async def apresence_announce(*, user_id: int, online: bool, last_seen: float) ->
 
 async def alast_seen_write(*, user_id: int, at: float) -> None:
     """``last_seen_write`` from the event loop: one statement for every socket of this
-    loop opening at the same moment (``_LastSeenWrites``), when their profiles exist."""
+    loop opening at the same moment (``_last_seen_writes_new``), when their profiles exist."""
     if not LoopConnection.available():
         await db(last_seen_write)(user_id=user_id, at=at)
         return
     loop = asyncio.get_running_loop()
     writes = _last_seen_writes.get(loop)
     if writes is None:
-        writes = _last_seen_writes[loop] = _LastSeenWrites()
-    await writes.write(user_id, at)
+        writes = _last_seen_writes[loop] = _last_seen_writes_new()
+    await writes.add([(user_id, at)])
 
 
-class _LastSeenWrites:
-    """``Profile.last_seen`` writes of one event loop, stored in batches: the writes queued
-    while one batch is being stored are the next batch, one statement and one commit for
-    all (a commit each was a WAL flush per opening socket). Each caller returns once its
-    write is stored, as before."""
+def _last_seen_writes_new() -> Batches[tuple[int, float]]:
+    """``Profile.last_seen`` writes of one event loop, stored in batches (``Batches``): the
+    writes queued while one batch is stored are the next, one statement and one commit for
+    all (a commit each was a WAL flush per opening socket)."""
 
-    def __init__(self) -> None:
-        self.pending: dict[int, float] = {}
-        self.waiters: list[asyncio.Future[None]] = []
-        self.running: asyncio.Task[None] | None = None
+    async def store(writes: list[tuple[int, float]]) -> None:
+        latest: dict[int, float] = {}
+        for user_id, at in writes:
+            latest[user_id] = max(at, latest.get(user_id, at))
+        await _last_seen_store(latest)
 
-    async def write(self, user_id: int, at: float) -> None:
-        self.pending[user_id] = max(at, self.pending.get(user_id, at))
-        future = asyncio.get_running_loop().create_future()
-        self.waiters.append(future)
-        if self.running is None:
-            self.running = asyncio.ensure_future(self._run())
-        await future
-
-    async def _run(self) -> None:
-        try:
-            while self.pending:
-                batch, self.pending = self.pending, {}
-                waiters, self.waiters = self.waiters, []
-                try:
-                    await _last_seen_store(batch)
-                except Exception as exc:
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
-                    continue
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-        finally:
-            self.running = None
+    return Batches(store)
 
 
-_last_seen_writes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LastSeenWrites]" = (
+_last_seen_writes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batches[tuple[int, float]]]" = (  # noqa: E501
     weakref.WeakKeyDictionary()
 )
 
