@@ -43,9 +43,9 @@ class _Subscriptions:
     in uv.lock and checked by ``tests/core/test_layer.py``.
     """
 
-    def __init__(self, shard: Any, groups: dict[str, set[str]]) -> None:
+    def __init__(self, shard: Any, layer: Any) -> None:
         self.shard = shard
-        self.groups = groups  # the loop layer's: group channel -> local channels
+        self.layer = layer  # the loop layer: its ``groups`` (replaced by a flush) are read live
         self.batches: Batches[str] = Batches(self._subscribe_now)
         self.unheard: dict[str, float] = {}  # group channel -> loop time it lost its last socket
         self.sweeping: asyncio.Task[None] | None = None
@@ -89,7 +89,9 @@ class _Subscriptions:
                 try:
                     async with shard._lock:
                         gone = [
-                            n for n in due if n not in self.groups and n in shard._subscribed_to
+                            n
+                            for n in due
+                            if n not in self.layer.groups and n in shard._subscribed_to
                         ]
                         if gone:
                             # Forgotten before the command: a socket joining meanwhile
@@ -138,7 +140,7 @@ class ChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
     def _subscriptions_of(self, layer: Any, shard: Any) -> _Subscriptions:
         found = self._subscriptions.get(shard)
         if found is None:
-            found = self._subscriptions[shard] = _Subscriptions(shard, layer.groups)
+            found = self._subscriptions[shard] = _Subscriptions(shard, layer)
         return found
 
     async def new_channel(self, prefix: str = "specific.") -> str:
