@@ -251,3 +251,70 @@ def test_a_declined_request_disappears_and_the_requester_is_told(servers, people
     expect(b.locator("#conn")).to_have_attribute("data-state", "open")
     expect(b.locator("#req-section")).to_be_hidden()
     expect(b.locator("#conv-list li")).to_have_count(0)
+
+
+def test_a_snapshot_read_before_a_push_arrives_does_not_hide_that_message(
+    servers, people, make_user
+):
+    """The open thread's cursor is what the socket delivered: a REST snapshot of the
+    conversation, read after a message that is still on its way over the socket, does not
+    make the socket drop that message as already delivered (seen once in the XSS test:
+    the fourth of four rapid messages never appeared)."""
+    from conversations.services import message_send
+
+    (server,) = servers(1)
+    ann = make_user("ann", display_name="Ann")
+    bob = make_user("bob", display_name="Bob")
+    cid = _direct(ann, bob)
+
+    def send(body: str) -> None:
+        in_thread(message_send, sender_id=ann.pk, conversation_id=cid, body=body, client_id=body)
+
+    for body in ("one", "two", "three"):
+        send(body)
+    bob_p = people(bob, server, "/")
+    b = bob_p.page
+    routes: list = []  # Bob's page's socket, as routed through Playwright
+    held: list = []  # pushes of new messages from the server, not yet given to the page
+    holding = [False]
+
+    def route(ws):
+        upstream = ws.connect_to_server()
+        routes.append(ws)
+
+        def from_server(message):
+            if holding[0] and '"message.new"' in str(message):
+                held.append(message)
+            else:
+                ws.send(message)
+
+        upstream.on_message(from_server)
+
+    bob_p.context.route_web_socket(re.compile(r"/ws(\?.*)?$"), route)
+    b.goto(f"/c/{cid}")
+    bodies = b.locator("#message-list li .msg-body")
+    expect(b.locator("#conn")).to_have_attribute("data-state", "open")
+    expect(bodies).to_have_text(["one", "two", "three"])
+    assert routes, "Bob's socket did not go through the route"
+
+    holding[0] = True
+    send("four")
+    for _ in range(200):  # the push reaches the route (Playwright runs it while we wait)
+        if held:
+            break
+        b.wait_for_timeout(25)
+    assert held, "the push of the fourth message never reached Bob's socket"
+    # A snapshot of the conversation is read now (as a members change or a reconnect
+    # reads one): after the fourth message was stored, before its push is delivered.
+    last_seq = b.evaluate(
+        """async (cid) => {
+            const list = await import("/static/js/ui/chat/list.js");
+            return (await list.loadConversation(cid)).last_seq;
+        }""",
+        cid,
+    )
+    assert last_seq == 4
+    holding[0] = False
+    for message in held:
+        routes[-1].send(message)
+    expect(bodies).to_have_text(["one", "two", "three", "four"])

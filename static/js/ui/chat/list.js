@@ -48,11 +48,16 @@ export function presenceOf(conv) {
   return anyone ? "online" : "offline";
 }
 
-/** Store a REST snapshot of a conversation; its last seq is where `sync` resumes. */
+/** Store a REST snapshot of a conversation; its last seq is where `sync` resumes.
+ *
+ * Not for the open thread: its cursor is what the socket delivered to it. A snapshot read
+ * after a message that is still on its way over the socket would move the cursor past that
+ * message, and the socket would then drop it as already delivered, while the thread's own
+ * page of history, read a moment earlier, lacked it. */
 export function upsertConversation(raw) {
   const conv = conversationPut(raw);
   if (typeof conv.last_seq === "number") {
-    socket.setCursor(conv.id, conv.last_seq);
+    if (threadGet()?.id !== conv.id) socket.setCursor(conv.id, conv.last_seq);
     // The snapshot's unread count covers its messages up to last_seq.
     if (typeof raw.unread === "number") conversationUnreadSet(conv, raw.unread, conv.last_seq);
   }

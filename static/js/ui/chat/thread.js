@@ -85,6 +85,10 @@ export async function loadLatest() {
     if (threadGet()?.id !== id) return;
     if (threadGet().messages.size === 0) threadUpdate({ hasMore: batch.has_more });
     for (const m of batch.messages) upsertMessage(m, { scroll: false });
+    // The thread holds every message up to the newest of this page (its cursor: see
+    // upsertConversation); a newer one still on its way over the socket is not dropped.
+    const newest = batch.messages[batch.messages.length - 1];
+    if (newest) socket.setCursor(id, newest.seq);
     scrollToBottom();
     markRead();
   } catch (err) {
