@@ -6,26 +6,31 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.authtoken.models import Token
 
+from core.batches import Reads, per_loop
 from core.db import LoopConnection, db, loop_fetch
 from core.redis import abus, key
 
 User = get_user_model()
 
 
-def _user_sql(where: str) -> tuple[str, list[str]]:
-    """SELECT of an active user's every column (``u``) joined as ``where`` says."""
+def _user_sql(where: str, first: str = "") -> tuple[str, list[str]]:
+    """SELECT of an active user's every column (``u``) joined as ``where`` says, after the
+    columns ``first`` (if any)."""
     fields = [f for f in User._meta.concrete_fields]
-    columns = ", ".join(f'u."{f.column}"' for f in fields)
+    columns = ", ".join([first] * bool(first) + [f'u."{f.column}"' for f in fields])
     return (
         f'SELECT {columns} FROM "{User._meta.db_table}" u {where} AND u."is_active"',
         [f.attname for f in fields],
     )
 
 
-_TOKEN_SQL, _USER_FIELDS = _user_sql(
-    f'JOIN "{Token._meta.db_table}" t ON t."user_id" = u."id" WHERE t."key" = %(key)s'
+TOKEN_MAX_CHARS = Token._meta.get_field("key").max_length or 40
+_ACTIVE_SQL, _USER_FIELDS = _user_sql('WHERE u."id" = %(id)s')
+# The tokens of many sockets opening together (``core.batches.Reads``): key, then the user.
+_TOKENS_SQL, _ = _user_sql(
+    f'JOIN "{Token._meta.db_table}" t ON t."user_id" = u."id" WHERE t."key" = ANY(%(keys)s)',
+    first='t."key"',
 )
-_ACTIVE_SQL, _ = _user_sql('WHERE u."id" = %(id)s')
 
 
 async def _auser(sql: str, params: dict[str, object]) -> AbstractBaseUser | None:
@@ -40,10 +45,26 @@ def user_by_token(*, token: str) -> AbstractBaseUser | None:
 
 
 async def auser_by_token(*, token: str) -> AbstractBaseUser | None:
-    """``user_by_token`` from the event loop: one read, no thread hop (PostgreSQL)."""
+    """``user_by_token`` from the event loop: no thread hop, and one statement for the
+    sockets opening together (PostgreSQL)."""
     if not LoopConnection.available():
         return await db(user_by_token)(token=token)
-    return await _auser(_TOKEN_SQL, {"key": token})
+    if not (0 < len(token) <= TOKEN_MAX_CHARS and token.isascii() and token.isprintable()):
+        return None  # no such key; and never a value that could fail the others' statement
+    row = await _token_reads().get(token)
+    return None if row is None else User.from_db("default", _USER_FIELDS, row)
+
+
+async def _tokens_read(keys: list[str]) -> dict[str, tuple]:
+    """The active users' rows of many tokens in one statement (``core.batches.Reads``)."""
+    return {row[0]: row[1:] for row in await loop_fetch(_TOKENS_SQL, {"keys": keys})}
+
+
+def _token_reads_new() -> "Reads[str, tuple | None]":
+    return Reads(_tokens_read, None)
+
+
+_token_reads = per_loop(_token_reads_new)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
+from core.batches import Reads, per_loop
 from core.db import LoopConnection, db, loop_fetch
 from core.errors import Forbidden, Invalid, NotAccepted, NotFound
 from relations.models import Block
@@ -118,11 +119,24 @@ async def aconversation_ids_for_user(*, user_id: int) -> list[int]:
     """``conversation_ids_for_user`` from the event loop: one read, no thread hop."""
     if not LoopConnection.available():
         return await db(conversation_ids_for_user)(user_id=user_id)
+    return list(await _memberships_reads().get(user_id))
+
+
+async def _memberships_read(user_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """The accepted conversations of many users in one statement (the sockets opening
+    together, ``core.batches.Reads``)."""
     sql = (
-        f"SELECT conversation_id FROM {Membership._meta.db_table} "
-        f"WHERE user_id = %(uid)s AND state = 'accepted'"
+        f"SELECT user_id, array_agg(conversation_id) FROM {Membership._meta.db_table} "
+        f"WHERE user_id = ANY(%(uids)s) AND state = 'accepted' GROUP BY user_id"
     )
-    return [cid for (cid,) in await loop_fetch(sql, {"uid": user_id})]
+    return {uid: tuple(cids) for uid, cids in await loop_fetch(sql, {"uids": user_ids})}
+
+
+def _memberships_reads_new() -> "Reads[int, tuple[int, ...]]":
+    return Reads(_memberships_read, ())
+
+
+_memberships_reads = per_loop(_memberships_reads_new)
 
 
 def conversation_state_parse(raw: object) -> str:

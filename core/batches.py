@@ -6,13 +6,19 @@ layer's subscriptions and publishes (``core.layer``), ``Profile.last_seen`` writ
 sockets opening together (``presence.services``). The first caller's batch starts at once
 (nothing waits for company); callers that come while it is on its way form the next one;
 each returns once the batch holding its items is done, or raises that batch's error.
+
+``Reads`` is the same for look-ups: the reads of a socket's opening (its token's user, its
+memberships) that many sockets opening together make are one statement per batch.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class Batches(Generic[T]):
@@ -49,3 +55,43 @@ class Batches(Generic[T]):
                         waiter.set_result(None)
         finally:
             self._task = None
+
+
+class Reads(Generic[K, V]):
+    """``await reads.get(key)``: ``read(keys)`` looks up the keys of many callers at once.
+
+    ``read`` returns what it found by key; a key it did not find is ``missing``. A value is
+    shared by every caller of the batch that asked for the same key: read it, never change it.
+    """
+
+    def __init__(self, read: Callable[[list[K]], Awaitable[Mapping[K, V]]], missing: V) -> None:
+        async def run(items: list[tuple[K, list[V]]]) -> None:
+            found = await read(list(dict.fromkeys(k for k, _ in items)))
+            for k, slot in items:
+                slot.append(found.get(k, missing))
+
+        self._batches: Batches[tuple[K, list[V]]] = Batches(run)
+
+    async def get(self, key: K) -> V:
+        slot: list[V] = []
+        await self._batches.add([(key, slot)])
+        return slot[0]
+
+
+def per_loop(new: Callable[[], T]) -> Callable[[], T]:
+    """``of_loop = per_loop(new)``: ``of_loop()`` is the running event loop's own ``new()``
+    (a batch's task and futures belong to one loop; a loop that ends takes its instance)."""
+    made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+    last: list[tuple[asyncio.AbstractEventLoop, T]] = []  # a server has one loop: no weakref
+
+    def of_loop() -> T:
+        loop = asyncio.get_running_loop()
+        if last and last[0][0] is loop:
+            return last[0][1]
+        found = made.get(loop)
+        if found is None:
+            found = made[loop] = new()
+        last[:] = [(loop, found)]
+        return found
+
+    return of_loop

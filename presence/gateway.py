@@ -16,12 +16,12 @@ while the loop holds sockets; one refresh script call per few hundred sockets (r
 
 import asyncio
 import logging
-import weakref
 from typing import Any
 
 from django.conf import settings
 
 from conversations.gateway import conversation_hears, drop_unless_hears_now
+from core.batches import per_loop
 from core.errors import CLOSE_TOO_MANY_CONNECTIONS, Refused
 from core.ratelimit import TokenBucket
 from core.router import Connection, event_hook, event_hook_now, hook
@@ -75,17 +75,7 @@ class _Refresher:
                     logger.warning("refresh of %s sockets failed", len(chunk), exc_info=True)
 
 
-_refreshers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Refresher]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _refresher() -> _Refresher:
-    loop = asyncio.get_running_loop()
-    found = _refreshers.get(loop)
-    if found is None:
-        found = _refreshers[loop] = _Refresher()
-    return found
+_refresher = per_loop(_Refresher)
 
 
 @hook("admit", order=0)

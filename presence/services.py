@@ -9,10 +9,8 @@ connections simply stop being refreshed. Either way the Celery beat sweep
 ``offline`` announced. Timing constants and bounds: docs/subsystems/presence.md.
 """
 
-import asyncio
 import logging
 import time
-import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from core.batches import Batches
+from core.batches import Batches, per_loop
 from core.db import LoopConnection, db, loop_fetch
 from core.events import asend_event, send_event, user_group
 from core.scripts import Script
@@ -194,11 +192,7 @@ async def alast_seen_write(*, user_id: int, at: float) -> None:
     if not LoopConnection.available():
         await db(last_seen_write)(user_id=user_id, at=at)
         return
-    loop = asyncio.get_running_loop()
-    writes = _last_seen_writes.get(loop)
-    if writes is None:
-        writes = _last_seen_writes[loop] = _last_seen_writes_new()
-    await writes.add([(user_id, at)])
+    await _last_seen_writes().add([(user_id, at)])
 
 
 def _last_seen_writes_new() -> Batches[tuple[int, float]]:
@@ -215,9 +209,7 @@ def _last_seen_writes_new() -> Batches[tuple[int, float]]:
     return Batches(store)
 
 
-_last_seen_writes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batches[tuple[int, float]]]" = (  # noqa: E501
-    weakref.WeakKeyDictionary()
-)
+_last_seen_writes = per_loop(_last_seen_writes_new)
 
 
 async def _last_seen_store(batch: dict[int, float]) -> None:

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from core.batches import Batches
+from core.batches import Batches, Reads, per_loop
 
 
 async def test_callers_queued_while_a_batch_runs_are_the_next_batch_and_hear_its_error():
@@ -24,3 +24,39 @@ async def test_callers_queued_while_a_batch_runs_are_the_next_batch_and_hear_its
     assert all(isinstance(r, ValueError) for r in results[1:])  # the whole batch hears it
     await batches.add([5])  # and the next call runs again
     assert batches_seen[-1] == [5]
+
+
+async def test_reads_of_many_callers_are_one_look_up_each_caller_gets_its_own_value():
+    asked: list[list[str]] = []
+
+    async def read(keys: list[str]) -> dict[str, int]:
+        asked.append(keys)
+        await asyncio.sleep(0.01)
+        if "boom" in keys:
+            raise ValueError("read failed")
+        return {k: len(k) for k in keys if k != "nobody"}
+
+    reads: Reads[str, int | None] = Reads(read, None)
+    first = asyncio.ensure_future(reads.get("a"))
+    await asyncio.sleep(0)
+    keys = ["bb", "ccc", "bb", "nobody"]
+    got = await asyncio.gather(first, *(reads.get(k) for k in keys))
+    assert asked == [["a"], ["bb", "ccc", "nobody"]]  # the same key read once per batch
+    assert got == [1, 2, 3, 2, None]  # and a key not found is ``missing``
+    results = await asyncio.gather(reads.get("x"), reads.get("boom"), return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results)  # the batch's error, to each
+    assert await reads.get("dd") == 2
+
+
+async def test_per_loop_gives_each_event_loop_its_own_instance():
+    of_loop = per_loop(object)
+    here = of_loop()
+    assert of_loop() is here
+    elsewhere = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: asyncio.run(_call(of_loop))
+    )
+    assert elsewhere is not here
+
+
+async def _call(fn):
+    return fn()
