@@ -29,6 +29,11 @@ application = ProtocolTypeRouter(
 # exists now lives as long as the process: moved out of the collector's reach.
 import gc  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+
 import switchboard.urls  # noqa: E402, F401  (imported now, not by the first request)
 
 gc.freeze()
+# Full collections of what came after (every socket's state) ten times rarer than Python's
+# default: settings.GC_THRESHOLDS.
+gc.set_threshold(*settings.GC_THRESHOLDS)

@@ -171,6 +171,23 @@ def _next_db(url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{db + 1}"))
 
 
+def _gc_thresholds(raw: list[str]) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in raw)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        raise ImproperlyConfigured(f"GC_THRESHOLDS must be three positive integers, not {raw}")
+    return values
+
+
+# The collector's thresholds in a web process (``gc.set_threshold``, set in asgi.py): young
+# collections as Python's default (700, 10: pauses under a millisecond), full ones ten times
+# rarer than its default 10. A full collection walks every object of every socket, 60-330 ms
+# with 1,500-2,500 sockets; the default ran ten in a reconnect storm (2 s of server a's CPU)
+# and a few a minute under typical load (docs/benchmarks.md).
+GC_THRESHOLDS = _gc_thresholds(env.list("GC_THRESHOLDS", default=["700", "10", "100"]))
+
 CACHE_URL = env.str("CACHE_URL", default="") or _next_db(REDIS_URL)
 # Every key Switchboard writes to the bus starts with this, so tests and several
 # deployments can share one server and clean up only their own keys.

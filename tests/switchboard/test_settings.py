@@ -45,3 +45,25 @@ def test_openapi_schema_generates_without_warnings(tmp_path):
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "/api/conversations/{conversation_id}/messages" in (tmp_path / "schema.yml").read_text()
+
+
+def _asgi_gc_thresholds(**env_overrides):
+    code = "import gc, switchboard.asgi; print(*gc.get_threshold())"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_a_web_process_collects_garbage_with_the_configured_thresholds():
+    res = _asgi_gc_thresholds()
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["700", "10", "100"]  # full collections 10x rarer
+    res = _asgi_gc_thresholds(GC_THRESHOLDS="2000,20,50")
+    assert res.stdout.split() == ["2000", "20", "50"], res.stderr
+    for bad in ("700,10", "a,b,c", "700,0,10"):
+        res = _asgi_gc_thresholds(GC_THRESHOLDS=bad)
+        assert res.returncode != 0 and "GC_THRESHOLDS must be three positive integers" in (
+            res.stderr
+        )
