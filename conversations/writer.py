@@ -260,8 +260,10 @@ def _batch_sql() -> str:
     msg = Message._meta.db_table
     block = Block._meta.db_table
     # req: the batch; dup: requests already stored (retries); fresh: the others, each with
-    # its rank among the batch's sends of that sender there (rn); locked: their
-    # conversations, locked in id order; ok: the fresh requests whose sender is an accepted
+    # its rank among the batch's sends of that sender there (rn); locked: the batch's
+    # conversations, locked in id order (read by the array itself: the generic plan the
+    # writer's connection keeps uses the primary key, where ``IN (SELECT cid FROM fresh)``
+    # scanned every conversation); ok: the fresh requests whose sender is an accepted
     # member and, in a direct conversation, whose other side is still a member, not blocked
     # either way, and has accepted, or the request (whose only sender is the requester: a
     # pending member cannot send) stays within REQUEST_MESSAGES_MAX (the same probe of the
@@ -284,7 +286,7 @@ def _batch_sql() -> str:
             FROM req WHERE idx NOT IN (SELECT idx FROM dup)
         ), locked AS (
             SELECT c.id, c.kind, c.last_seq, c.members_version FROM {conv} c
-            WHERE c.id IN (SELECT cid FROM fresh)
+            WHERE c.id = ANY(%(cid)s::bigint[])
             ORDER BY c.id FOR UPDATE
         ), ok AS (
             SELECT f.idx, f.cid, f.uid, f.body, f.client_id, c.members_version
@@ -488,7 +490,9 @@ class _Writer:
     # PostgreSQL: the loop's own connection (no thread hop per batch); else the ORM thread.
     conn: LoopConnection | None = field(
         default_factory=lambda: (
-            LoopConnection(autocommit=True) if LoopConnection.available() else None
+            LoopConnection(autocommit=True, generic_plans=True)
+            if LoopConnection.available()
+            else None
         )
     )
 

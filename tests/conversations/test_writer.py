@@ -37,7 +37,7 @@ def _world(make_user):
 
 def _store_on_the_loop(requests):
     async def store():
-        conn = LoopConnection(autocommit=True)
+        conn = LoopConnection(autocommit=True, generic_plans=True)  # as the writer
         try:
             return await amessages_store(requests, conn)
         finally:
@@ -128,7 +128,7 @@ async def test_a_retry_stored_meanwhile_by_another_process_leaves_no_gap(make_us
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     other = await psycopg.AsyncConnection.connect(**params)  # "another process"
-    conn = LoopConnection(autocommit=True)
+    conn = LoopConnection(autocommit=True, generic_plans=True)  # as the writer
     try:
         await other.execute(
             "UPDATE conversations_conversation SET last_seq = last_seq + 1 WHERE id = %s", [gid]
@@ -188,3 +188,33 @@ def test_consent_refusals_in_one_batch(make_user, store, settings):
     more = store([SendRequest(ann.pk, request.pk, "three", "r3"),
                   SendRequest(bob.pk, request.pk, "hi", "b1")])  # fmt: skip
     assert [o.message.seq for o in more] == [3, 4]
+
+
+async def test_the_writers_connection_keeps_one_generic_plan_that_scans_no_table(make_user):
+    """PostgreSQL planned the batch statement again at every execution (custom plans: more
+    time than running it); the writer's connection keeps its generic plan, and that plan
+    reads every table through an index even while the tables are small."""
+    ann, bob, _cat, _eve, gid, did, _xid = await database_sync_to_async(_world)(make_user)
+    conn = writer._Writer().conn
+    assert conn is not None
+    try:
+        for i in range(8):
+            sender = ann if i % 2 else bob
+            cid = gid if i % 3 else did
+            (out,) = await amessages_store([SendRequest(sender.pk, cid, f"m{i}", f"c{i}")], conn)
+            assert out.created
+        pg = await conn.get()
+        cur = await pg.execute(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        )
+        batch = [r for r in await cur.fetchall() if "WITH req AS" in r[0]]
+        assert len(batch) == 1 and batch[0][1] >= 8 and batch[0][2] == 0, batch
+        plan = await pg.execute(
+            "EXPLAIN " + writer._batch_sql(),
+            writer._batch_params([SendRequest(ann.pk, gid, "x", "explained")], [0],
+                                 writer.timezone.now()),
+        )  # fmt: skip
+        text = "\n".join(r[0] for r in await plan.fetchall())
+        assert "Seq Scan" not in text, text
+    finally:
+        conn.discard()
