@@ -46,6 +46,25 @@ def _loop_connections_closed():
 
 
 @pytest.fixture
+def loop_statements(monkeypatch):
+    """``loop_statements(module)``: the SQL of every ``loop_fetch`` that ``module`` makes
+    from now on, in order (each still runs for real)."""
+
+    def record(module) -> list[str]:
+        seen: list[str] = []
+        real = module.loop_fetch
+
+        async def recorded(sql, params):
+            seen.append(sql)
+            return await real(sql, params)
+
+        monkeypatch.setattr(module, "loop_fetch", recorded)
+        return seen
+
+    return record
+
+
+@pytest.fixture
 def make_user(django_user_model):
     """Create an active user with a profile; ``make_user("ann", interests=[...])``."""
     from profiles.services import profile_update

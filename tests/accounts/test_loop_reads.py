@@ -26,7 +26,7 @@ async def test_a_token_finds_its_active_user_and_nothing_else(make_user):
     assert await auser_active(user_id=999_999) is None
 
 
-async def test_tokens_of_sockets_opening_together_are_one_statement(make_user):
+async def test_tokens_of_sockets_opening_together_are_one_statement(make_user, loop_statements):
     """30 sockets authenticating at once: one statement for those queued behind the first,
     each finds its own user (its own instance); a key that could not be sent (a NUL byte)
     or that is too long fails none of the others."""
@@ -36,23 +36,13 @@ async def test_tokens_of_sockets_opening_together_are_one_statement(make_user):
 
     users = await database_sync_to_async(lambda: [make_user() for _ in range(30)])()
     tokens = await database_sync_to_async(lambda: [token_for(u) for u in users])()
-    statements = []
-    real_fetch = selectors.loop_fetch
-
-    async def counted(sql, params):  # the real statement, counted
-        statements.append(sql)
-        return await real_fetch(sql, params)
-
-    selectors.loop_fetch = counted
-    try:
-        found = await asyncio.gather(
-            *(auser_by_token(token=t) for t in tokens),
-            auser_by_token(token="bad\x00key"),
-            auser_by_token(token="x" * 41),
-            auser_by_token(token=tokens[0]),
-        )
-    finally:
-        selectors.loop_fetch = real_fetch
+    statements = loop_statements(selectors)
+    found = await asyncio.gather(
+        *(auser_by_token(token=t) for t in tokens),
+        auser_by_token(token="bad\x00key"),
+        auser_by_token(token="x" * 41),
+        auser_by_token(token=tokens[0]),
+    )
     assert len(statements) <= 2, statements  # the first alone, the rest together
     assert [u.pk for u in found[:30]] == [u.pk for u in users]
     assert found[30] is None and found[31] is None

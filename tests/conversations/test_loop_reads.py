@@ -57,29 +57,21 @@ async def test_memberships_on_the_loop_match_the_orm(make_user):
     assert len(orm) == 3
 
 
-async def test_memberships_of_sockets_opening_together_are_one_statement(make_user):
+async def test_memberships_of_sockets_opening_together_are_one_statement(
+    make_user, loop_statements
+):
     import asyncio
 
     import conversations.selectors as selectors
 
     ann, _ = await database_sync_to_async(_world)(make_user)
     others = await database_sync_to_async(lambda: [make_user() for _ in range(10)])()
-    statements = []
-    real_fetch = selectors.loop_fetch
-
-    async def counted(sql, params):  # the real statement, counted
-        statements.append(sql)
-        return await real_fetch(sql, params)
-
-    selectors.loop_fetch = counted
-    try:
-        first, *rest = await asyncio.gather(
-            aconversation_ids_for_user(user_id=ann.pk),
-            *(aconversation_ids_for_user(user_id=u.pk) for u in others),
-            aconversation_ids_for_user(user_id=ann.pk),
-        )
-    finally:
-        selectors.loop_fetch = real_fetch
+    statements = loop_statements(selectors)
+    first, *rest = await asyncio.gather(
+        aconversation_ids_for_user(user_id=ann.pk),
+        *(aconversation_ids_for_user(user_id=u.pk) for u in others),
+        aconversation_ids_for_user(user_id=ann.pk),
+    )
     assert len(statements) <= 2, statements
     orm = await database_sync_to_async(conversation_ids_for_user)(user_id=ann.pk)
     assert sorted(first) == sorted(rest[-1]) == sorted(orm) and len(orm) == 3

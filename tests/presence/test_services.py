@@ -201,33 +201,22 @@ async def test_last_seen_from_the_loop_only_moves_forward_and_creates_the_profil
     assert abs(seen.timestamp() - (t0 + 10)) < 0.01
 
 
-async def test_last_seen_writes_of_sockets_opening_together_are_one_statement(make_user):
+async def test_last_seen_writes_of_sockets_opening_together_are_one_statement(
+    make_user, loop_statements
+):
     """40 sockets opening at once: their writes are batched (one UPDATE for those queued
     behind the first), each caller returns with its own write stored, and only forward."""
     import asyncio
 
-    from core import db as core_db
     from presence.services import alast_seen_write
 
     users = [await database_sync_to_async(make_user)() for _ in range(40)]
     t0 = time.time() - 100
-    statements = []
-    real_fetch = core_db.loop_fetch
-
-    async def counted(sql, params):  # the real statement, counted
-        statements.append(sql)
-        return await real_fetch(sql, params)
-
     import presence.services as services
 
-    services.loop_fetch = counted
-    try:
-        await asyncio.gather(
-            *(alast_seen_write(user_id=u.pk, at=t0 + i) for i, u in enumerate(users))
-        )
-        await alast_seen_write(user_id=users[0].pk, at=t0 - 50)  # older: ignored
-    finally:
-        services.loop_fetch = real_fetch
+    statements = loop_statements(services)
+    await asyncio.gather(*(alast_seen_write(user_id=u.pk, at=t0 + i) for i, u in enumerate(users)))
+    await alast_seen_write(user_id=users[0].pk, at=t0 - 50)  # older: ignored
     assert len(statements) <= 3, statements  # the first alone, the rest together, the old one
     seen = await database_sync_to_async(
         lambda: dict(Profile.objects.filter(user__in=users).values_list("user_id", "last_seen"))
