@@ -6,8 +6,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.authtoken.models import Token
 
-from core.batches import Reads, per_loop
+from core.batches import Reads
 from core.db import LoopConnection, db, loop_fetch
+from core.loop import per_loop
 from core.redis import abus, key
 
 User = get_user_model()

@@ -29,12 +29,13 @@ copies go first).
 
 import asyncio
 import time
-import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from core.db import LoopConnection, db, loop_fetch
+from core.loop import per_loop
 
 from .models import Conversation, Membership
 
@@ -52,7 +53,7 @@ class Members:
 _copies: dict[int, Members] = {}
 _held_ids = 0
 # Reads in flight, per event loop and conversation: a fan-out's sockets wait on one read.
-_reading: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Future[Members | None]]]" = weakref.WeakKeyDictionary()  # noqa: E501
+_reading: "Callable[[], dict[int, asyncio.Future[Members | None]]]" = per_loop(dict)
 
 
 def members_read(conversation_id: int) -> tuple[str, int, list[int]] | None:
@@ -101,7 +102,7 @@ def _keep(conversation_id: int, members: Members) -> None:
 
 async def _fresh(conversation_id: int) -> Members | None:
     """Read the members again; concurrent callers on one loop share the read."""
-    reading = _reading.setdefault(asyncio.get_running_loop(), {})
+    reading = _reading()
     pending = reading.get(conversation_id)
     if pending is not None:
         return await asyncio.shield(pending)

@@ -8,9 +8,10 @@ from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
-from core.batches import Reads, per_loop
+from core.batches import Reads
 from core.db import LoopConnection, db, loop_fetch
 from core.errors import Forbidden, Invalid, NotAccepted, NotFound
+from core.loop import per_loop
 from relations.models import Block
 
 from .models import Conversation, Membership, Message

@@ -28,7 +28,6 @@ transaction, with the same results.
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +52,7 @@ from core.errors import (
     Unavailable,
 )
 from core.events import asend_events, conversation_group
+from core.loop import per_loop
 from core.metrics import MESSAGE_SEND_SECONDS
 from core.text import text_storable
 from relations.models import Block
@@ -547,9 +547,7 @@ class _Writer:
                 await asend_events(items=new)
 
 
-_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer]" = (
-    weakref.WeakKeyDictionary()
-)
+_writer = per_loop(_Writer)
 
 
 async def amessage_send(request: SendRequest) -> tuple[Message, bool]:
@@ -557,11 +555,7 @@ async def amessage_send(request: SendRequest) -> tuple[Message, bool]:
 
     Raises the request's ``ServiceError`` (not a member, blocked, client_id conflict).
     """
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        writer = _writers[loop] = _Writer()
-    result = await writer.asend(request)
+    result = await _writer().asend(request)
     if result.error is not None:
         raise result.error
     assert result.message is not None

@@ -8,11 +8,11 @@ sockets opening together (``presence.services``). The first caller's batch start
 each returns once the batch holding its items is done, or raises that batch's error.
 
 ``Reads`` is the same for look-ups: the reads of a socket's opening (its token's user, its
-memberships) that many sockets opening together make are one statement per batch.
+memberships) that many sockets opening together make are one statement per batch. Each event
+loop keeps its own instances (``core.loop.per_loop``).
 """
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
@@ -76,22 +76,3 @@ class Reads(Generic[K, V]):
         slot: list[V] = []
         await self._batches.add([(key, slot)])
         return slot[0]
-
-
-def per_loop(new: Callable[[], T]) -> Callable[[], T]:
-    """``of_loop = per_loop(new)``: ``of_loop()`` is the running event loop's own ``new()``
-    (a batch's task and futures belong to one loop; a loop that ends takes its instance)."""
-    made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
-    last: list[tuple[asyncio.AbstractEventLoop, T]] = []  # a server has one loop: no weakref
-
-    def of_loop() -> T:
-        loop = asyncio.get_running_loop()
-        if last and last[0][0] is loop:
-            return last[0][1]
-        found = made.get(loop)
-        if found is None:
-            found = made[loop] = new()
-        last[:] = [(loop, found)]
-        return found
-
-    return of_loop

@@ -12,6 +12,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from core.loop import per_loop
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -127,9 +129,13 @@ def _is_postgresql(engine: str) -> bool:
 
 LOOP_CURSORS_KEPT = 8
 _all: "weakref.WeakSet[LoopConnection]" = weakref.WeakSet()
-_readers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopConnection]" = (
-    weakref.WeakKeyDictionary()
-)
+
+
+def _reader_new() -> LoopConnection:
+    return LoopConnection(autocommit=True)
+
+
+_reader = per_loop(_reader_new)
 
 
 async def loop_fetch(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -142,10 +148,7 @@ async def loop_fetch(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> lis
     here is one idempotent statement). One that fails because the idle connection broke
     (PostgreSQL restarted) is tried once more on a new one.
     """
-    loop = asyncio.get_running_loop()
-    reader = _readers.get(loop)
-    if reader is None:
-        reader = _readers[loop] = LoopConnection(autocommit=True)
+    reader = _reader()
     for attempt in (1, 2):
         pg = await reader.get()
         # A cursor of this connection no statement is using: one per statement in flight,

@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -114,3 +115,23 @@ def _shutdown() -> None:
 
 
 atexit.register(_shutdown)
+
+
+def per_loop(new: Callable[[], T]) -> Callable[[], T]:
+    """``of_loop = per_loop(new)``: ``of_loop()`` is the running event loop's own ``new()``
+    (what holds futures, tasks or connections belongs to one loop). An ended loop's instance
+    is dropped with it once another loop has asked for its own."""
+    made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+    last: list[tuple[asyncio.AbstractEventLoop, T]] = []  # a server has one loop: no weakref
+
+    def of_loop() -> T:
+        loop = asyncio.get_running_loop()
+        if last and last[0][0] is loop:
+            return last[0][1]
+        found = made.get(loop)
+        if found is None:
+            found = made[loop] = new()
+        last[:] = [(loop, found)]
+        return found
+
+    return of_loop

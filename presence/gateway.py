@@ -21,8 +21,8 @@ from typing import Any
 from django.conf import settings
 
 from conversations.gateway import conversation_hears, drop_unless_hears_now
-from core.batches import per_loop
 from core.errors import CLOSE_TOO_MANY_CONNECTIONS, Refused
+from core.loop import per_loop
 from core.ratelimit import TokenBucket
 from core.router import Connection, event_hook, event_hook_now, hook
 

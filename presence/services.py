@@ -18,9 +18,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from core.batches import Batches, per_loop
+from core.batches import Batches
 from core.db import LoopConnection, db, loop_fetch
 from core.events import asend_event, send_event, user_group
+from core.loop import per_loop
 from core.scripts import Script
 from profiles.models import Profile
 

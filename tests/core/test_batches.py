@@ -2,7 +2,8 @@
 
 import asyncio
 
-from core.batches import Batches, Reads, per_loop
+from core.batches import Batches, Reads
+from core.loop import per_loop
 
 
 async def test_callers_queued_while_a_batch_runs_are_the_next_batch_and_hear_its_error():
