@@ -97,9 +97,9 @@ class LoopConnection:
     async def _open(autocommit: bool, generic_plans: bool) -> "psycopg.AsyncConnection[Any]":
         params = connection.get_connection_params()
         params.pop("cursor_factory", None)  # Django's is a sync cursor
-        # Its statements are few and always the same: prepared on first use, PostgreSQL plans
-        # each once (planning was half of a message batch's time). Off behind a pooler that
-        # cannot keep prepared statements (DB_LOOP_PREPARE, docs/deployment.md).
+        # Its statements are few and always the same: prepared on first use (parsed once;
+        # planned once only with ``generic_plans``, above). Off behind a pooler that cannot
+        # keep prepared statements (DB_LOOP_PREPARE, docs/deployment.md).
         params["prepare_threshold"] = 0 if settings.DB_LOOP_PREPARE else None
         conn = await psycopg.AsyncConnection.connect(**params, autocommit=autocommit)
         # As Django's own connections (init_connection_state): timestamps are read in the
