@@ -9,6 +9,9 @@ protocol (docs/protocol.md) for the ``messaging`` load generator to drive it unc
 - on connect: ``{"type": "hello"}``; ``sync`` is answered with an empty ``reply``;
 - ``message.send`` (``ref``, ``data.conversation_id``, ``data.body``): one ``PUBLISH`` of the
   ``message.new`` frame to the conversation's channel, then the ``reply``;
+- ``typing.start``: one ``PUBLISH`` of a ``typing`` frame to the conversation's channel
+  (replied to only with a ``ref``), for the ``typical`` scenario; any other frame (``ping``)
+  gets an empty ``reply``;
 - every process has one ``SUBSCRIBE`` connection (``redis.asyncio`` pub/sub) and relays each
   frame of a channel to its local sockets of that conversation, the sender's included (the
   gateway echoes too).
@@ -121,6 +124,12 @@ async def _websocket(scope, receive, send) -> None:
                 }
                 await relay.redis.publish(channel, json.dumps(out))
                 reply = {"type": "reply", "ref": ref, "ok": True, "data": {"seq": seq}}
+            elif frame.get("type") == "typing.start":  # the typical scenario's typing
+                typing = {"type": "typing", "data": {"conversation_id": cid, "user_id": uid}}
+                await relay.redis.publish(channel, json.dumps(typing))
+                if ref is None:
+                    continue
+                reply = {"type": "reply", "ref": ref, "ok": True, "data": {"sent": True}}
             else:
                 reply = {"type": "reply", "ref": ref, "ok": True, "data": {}}
             await send({"type": "websocket.send", "text": json.dumps(reply)})
