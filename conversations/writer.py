@@ -5,7 +5,8 @@ Why a module of its own: the message path is the hot path (docs/subsystems/messa
 previous batch was being stored goes to PostgreSQL together: one hop to the database thread
 and one transaction per batch, not per message. Under load a batch grows by itself; an idle
 server stores a lone message at once (nothing waits for company). After the commit the
-batch is published from the loop that owns the sockets, and each sender gets its reply.
+batch's publish starts from the loop that owns the sockets, each sender gets its reply,
+and the next batch is stored while that publish is on its way.
 
 ``messages_store`` is the SQL, for a batch of any size (the REST send uses it for one):
 
@@ -487,6 +488,9 @@ class _Writer:
 
     pending: list[tuple[SendRequest, "asyncio.Future[Stored]"]] = field(default_factory=list)
     task: "asyncio.Future[None] | None" = None
+    # The publishes of stored batches still on their way (held here: a task nothing refers
+    # to may be collected mid-way).
+    publishing: "set[asyncio.Future[None]]" = field(default_factory=set)
     # PostgreSQL: the loop's own connection (no thread hop per batch); else the ORM thread.
     conn: LoopConnection | None = field(
         default_factory=lambda: (
@@ -539,12 +543,28 @@ class _Writer:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            new = [message_event(s) for s in results if s.created and s.message]
+            if new:
+                self._publish(new)
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():  # its socket may have gone meanwhile
                     future.set_result(result)
-            new = [message_event(s) for s in results if s.created and s.message]
-            if new:
-                await asend_events(items=new)
+
+    def _publish(self, events: list[dict[str, Any]]) -> None:
+        """Publish a stored batch while the next one is stored.
+
+        The publish starts before the senders hear their replies (the recipients' frames
+        leave first) and the writer does not wait for it: it stores the next batch while
+        this one is on its way to Redis. Publishes keep the order of their batches: each
+        task queues its events with the layer's publisher (``core.layer``) in its first
+        step, without waiting, and tasks take their first step in the order they were made.
+        (A sender's own socket still hears its reply first: the event comes back over the
+        subscription, a round trip after the publish, and the reply is written in the
+        loop's next pass.) ``asend_events`` logs its failures.
+        """
+        task = asyncio.ensure_future(asend_events(items=events))
+        self.publishing.add(task)
+        task.add_done_callback(self.publishing.discard)
 
 
 _writer = per_loop(_Writer)
