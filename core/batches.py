@@ -22,19 +22,38 @@ V = TypeVar("V")
 
 
 class Batches(Generic[T]):
-    """``await batches.add(items)``: ``run(batch)`` does the items of many callers at once."""
+    """``await batches.add(items)``: ``run(batch)`` does the items of many callers at once.
 
-    def __init__(self, run: Callable[[list[T]], Awaitable[None]]) -> None:
+    ``inline``: a caller that finds nothing on its way runs its batch itself, in its own
+    task, instead of in a task started for it: one pass of the event loop sooner (the
+    channel layer's publishes: the message path's hop to Redis). Callers that come
+    meanwhile are the next batch, run by a task as usual once it is done. Only for a
+    ``run`` that may be cancelled with its caller (the caller's own items are then what is
+    left undone).
+    """
+
+    def __init__(self, run: Callable[[list[T]], Awaitable[None]], *, inline: bool = False) -> None:
         self._run_batch = run
+        self._inline = inline
+        self._inline_running = False
         self._items: list[T] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def add(self, items: Iterable[T]) -> None:
+        if self._inline and self._task is None and not self._inline_running:
+            self._inline_running = True
+            try:
+                await self._run_batch(list(items))
+            finally:
+                self._inline_running = False
+                if self._waiters:  # came while this batch ran: the next batch
+                    self._task = asyncio.ensure_future(self._run())
+            return
         future = asyncio.get_running_loop().create_future()
         self._items.extend(items)
         self._waiters.append(future)
-        if self._task is None:
+        if self._task is None and not self._inline_running:
             self._task = asyncio.ensure_future(self._run())
         await future
 

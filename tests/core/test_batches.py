@@ -49,6 +49,38 @@ async def test_reads_of_many_callers_are_one_look_up_each_caller_gets_its_own_va
     assert await reads.get("dd") == 2
 
 
+async def test_an_inline_batch_runs_in_its_callers_task_and_the_callers_meanwhile_follow():
+    seen: list[tuple[list[int], asyncio.Task | None]] = []
+
+    async def run(items: list[int]) -> None:
+        seen.append((items, asyncio.current_task()))
+        await asyncio.sleep(0.01)
+        if 13 in items:
+            raise ValueError("unlucky")
+
+    batches: Batches[int] = Batches(run, inline=True)
+    first = asyncio.ensure_future(batches.add([1]))
+    await asyncio.sleep(0)  # the first caller runs its batch itself
+    assert seen == [([1], first)]
+    rest = [asyncio.ensure_future(batches.add([n])) for n in (2, 13, 4)]
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
+    assert [items for items, _ in seen] == [[1], [2, 13, 4]]  # in order, the rest together
+    assert seen[1][1] not in (first, *rest)  # run by a task of its own
+    assert results[0] is None
+    assert all(isinstance(r, ValueError) for r in results[1:])
+
+    # A cancelled inline caller leaves the callers queued behind it served.
+    slow = asyncio.ensure_future(batches.add([7]))
+    await asyncio.sleep(0)
+    behind = asyncio.ensure_future(batches.add([8]))
+    await asyncio.sleep(0)
+    slow.cancel()
+    await asyncio.wait_for(behind, 1)
+    assert [items for items, _ in seen][-2:] == [[7], [8]]
+    await batches.add([9])  # idle again: inline once more
+    assert seen[-1][0] == [9]
+
+
 async def test_per_loop_gives_each_event_loop_its_own_instance():
     of_loop = per_loop(object)
     here = of_loop()

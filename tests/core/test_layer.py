@@ -170,9 +170,9 @@ async def test_a_group_without_local_sockets_lingers_subscribed_then_is_unsubscr
 
 
 async def test_publishes_made_together_share_a_pipeline_and_keep_their_order():
-    """200 publishes from 200 coroutines at once (typing, presence, the writer): a few
-    pipelines, not a round trip each queued behind the shard's lock; delivered in the
-    order they were made."""
+    """200 publishes from 200 coroutines at once (typing, presence, the writer): the first
+    at once, then a few pipelines, not a round trip each queued behind the shard's lock;
+    delivered in the order they were made."""
     import asyncio
 
     layer = get_channel_layer()
@@ -206,7 +206,8 @@ async def test_publishes_made_together_share_a_pipeline_and_keep_their_order():
         )
         got = [(await layer.receive(mine))["data"]["n"] for _ in range(200)]
         assert got == list(range(200))
-        assert alone == [] and 1 <= len(pipelines) <= 5, (len(alone), len(pipelines))
+        # The first runs its lone publish at once; the others queue behind it in pipelines.
+        assert len(alone) == 1 and 1 <= len(pipelines) <= 4, (len(alone), len(pipelines))
     finally:
         shard._redis.pipeline = real_pipeline
         shard._redis.publish = real_publish
