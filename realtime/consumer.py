@@ -42,8 +42,10 @@ from .codec import (
 logger = logging.getLogger(__name__)
 # Rate-limited in settings.LOGGING: during an outage every connect fails the same way.
 outage_logger = logging.getLogger("realtime.outage")
-# The scope extension of ``switchboard.websocket.WSProtocol``: {"send": send_now(frame) -> bool}.
+# The scope extensions of ``switchboard.websocket.WSProtocol``: {"send": send_now(frame) -> bool}
+# and {"attach": receive_into(sink), "resume": resume_reading()}.
 SEND_NOW = "switchboard.send_now"
+RECEIVE_INTO = "switchboard.receive_into"
 S = TypeVar("S")
 
 
@@ -65,15 +67,21 @@ class _Inbox:
     ``Event``, and Channels kept two per socket plus a task waiting on one of them.
     """
 
-    __slots__ = ("_frames", "_frames_max", "_items", "_now", "_room", "_waiter")
+    __slots__ = ("_frames", "_frames_max", "_items", "_now", "_resume", "_room", "_waiter")
 
-    def __init__(self, frames_max: int, now: "Callable[[bytes], bool] | None" = None) -> None:
+    def __init__(
+        self,
+        frames_max: int,
+        now: "Callable[[bytes], bool] | None" = None,
+        resume: "Callable[[], None] | None" = None,
+    ) -> None:
         self._items: collections.deque[Any] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._frames = 0
         self._frames_max = frames_max
         self._room: asyncio.Future[None] | None = None
         self._now = now
+        self._resume = resume
 
     def put_nowait(self, item: Any) -> None:
         """Queue ``item``; an event reaching an idle consumer is first offered to ``now``.
@@ -105,6 +113,14 @@ class _Inbox:
         self._frames += 1
         self.put_nowait(_Frame(item))
 
+    def frame_now(self, item: Any) -> bool:
+        """Queue what the client sent, handed over by the protocol itself (``RECEIVE_INTO``);
+        return whether there is room for more (else the protocol stops reading until
+        ``resume``)."""
+        self._frames += 1
+        self.put_nowait(_Frame(item))
+        return self._frames < self._frames_max
+
     async def get(self) -> Any:
         while not self._items:
             self._waiter = asyncio.get_running_loop().create_future()
@@ -118,6 +134,8 @@ class _Inbox:
             room = self._room
             if room is not None and not room.done():
                 room.set_result(None)
+            if self._resume is not None and self._frames < self._frames_max:
+                self._resume()
             return item.value
         return item
 
@@ -164,14 +182,22 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         a quarter of a server's own time in the fan-out profile). Here both feed one
         ``_Inbox`` and this loop dispatches from it, one message at a time as before:
         handlers still never overlap and each source keeps its order. The channel layer
-        appends its events to the inbox itself (``ChannelLayer.local_channel``); one task
-        reads the client's frames into it, at most two ahead.
+        appends its events to the inbox itself (``ChannelLayer.local_channel``), and so does
+        the WebSocket protocol with the client's frames (``RECEIVE_INTO``, at most two
+        ahead: it stops reading the socket while two wait); under another server, one task
+        reads them into it from ``receive``.
         """
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        send_now = scope.get("extensions", {}).get(SEND_NOW)
+        extensions = scope.get("extensions", {})
+        send_now = extensions.get(SEND_NOW)
         self._send_now = send_now["send"] if send_now else None
-        inbox = _Inbox(frames_max=2, now=self._event_now if self._send_now else None)
+        receive_into = extensions.get(RECEIVE_INTO)
+        inbox = _Inbox(
+            frames_max=2,
+            now=self._event_now if self._send_now else None,
+            resume=receive_into["resume"] if receive_into else None,
+        )
         self.channel_name = self.channel_layer.local_channel(inbox)
         self.base_send = send
         deserialize = self._deserialize = self.channel_layer.deserialize
@@ -183,7 +209,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             except Exception as exc:  # hand it to the loop, which raises it as Channels did
                 await inbox.put_frame(_SourceFailed(exc))
 
-        reader = asyncio.ensure_future(frames())
+        reader: asyncio.Future[None] | None = None
+        if receive_into is not None:  # the protocol hands each frame over as it parses it
+            receive_into["attach"](inbox.frame_now)
+        else:
+            reader = asyncio.ensure_future(frames())
         try:
             while True:
                 message = await inbox.get()
@@ -196,8 +226,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             pass
         finally:
             self.channel_layer.local_channel_close(self.channel_name)
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            if reader is None:
+                receive_into["attach"](None)
+            else:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
 
     async def connect(self) -> None:
         # Accept first, then close with a code: a refused handshake carries no close code.

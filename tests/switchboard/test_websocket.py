@@ -1,4 +1,5 @@
-"""switchboard/websocket.py: a frame the server cannot parse is answered with a close code.
+"""switchboard/websocket.py: a frame the server cannot parse is answered with a close code;
+frames are handed to the gateway as they are read, with back-pressure.
 
 Over a raw TCP socket to a server started with the Procfile's own uvicorn options, since no
 WebSocket client library will send a text frame that is not UTF-8.
@@ -6,6 +7,7 @@ WebSocket client library will send a text frame that is not UTF-8.
 
 import asyncio
 import base64
+import json
 import os
 import struct
 
@@ -36,8 +38,8 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return head[0] & 0x0F, await reader.readexactly(size)
 
 
-async def _close_code_after(port: int, token: str, frame: bytes) -> int | None:
-    """Open a socket, read hello, send ``frame``; return the server's close code (None: none)."""
+async def _open(port: int, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw WebSocket to the gateway, past its ``hello``."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
@@ -50,6 +52,12 @@ async def _close_code_after(port: int, token: str, frame: bytes) -> int | None:
     assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
     opcode, hello = await _read_frame(reader)
     assert opcode == 0x1 and b'"hello"' in hello
+    return reader, writer
+
+
+async def _close_code_after(port: int, token: str, frame: bytes) -> int | None:
+    """Open a socket, read hello, send ``frame``; return the server's close code (None: none)."""
+    reader, writer = await _open(port, token)
     writer.write(frame)
     try:
         async with asyncio.timeout(5):
@@ -85,6 +93,39 @@ async def test_a_text_frame_that_is_not_utf8_closes_with_1007(procfile_server, m
     assert await _close_code_after(port, token, b"\xf1" + _frame(0x1, b"{}")[1:]) == 1002
     # A real close from the client is still answered as before (echoed).
     assert await _close_code_after(port, token, _frame(0x8, struct.pack("!H", 1000))) == 1000
+
+
+async def test_frames_are_each_answered_in_order_in_a_burst_and_one_at_a_time(
+    procfile_server, make_user
+):
+    """The protocol hands frames to the gateway's inbox itself and stops reading after each
+    (``receive_into``) until the inbox has room: reading must start again every time, or a
+    frame sent after the first would never be read."""
+    user = await database_sync_to_async(make_user)()
+    token = await database_sync_to_async(token_for)(user)
+    reader, writer = await _open(procfile_server.port, token)
+
+    async def replies(n: int) -> list[str]:
+        refs = []
+        async with asyncio.timeout(10):
+            while len(refs) < n:
+                opcode, payload = await _read_frame(reader)
+                assert opcode == 0x1
+                refs.append(json.loads(payload)["ref"])
+        return refs
+
+    def ping(i: int) -> bytes:
+        return _frame(0x1, b'{"type":"ping","ref":"p%d"}' % i)
+
+    try:
+        for i in range(5):  # one at a time: each read after the previous one's pause
+            writer.write(ping(i))
+            assert await replies(1) == [f"p{i}"]
+        burst = 40  # within the frame rate's burst (LIMITS["WS_RATE_BURST"], 60)
+        writer.write(b"".join(ping(i) for i in range(5, 5 + burst)))
+        assert await replies(burst) == [f"p{i}" for i in range(5, 5 + burst)]
+    finally:
+        writer.close()
 
 
 def test_the_test_servers_and_the_procfile_use_the_same_protocol():
