@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.db import connection
 
 from conversations import writer
@@ -18,6 +19,7 @@ from conversations.services import (
 from conversations.writer import SendRequest, amessage_send, amessages_store, messages_store
 from core.db import LoopConnection
 from core.errors import Blocked, Conflict, Declined, Forbidden, NotAccepted, NotFound, RequestLimit
+from core.events import conversation_group
 from relations.models import Block
 from tests.conftest import accept_all
 
@@ -108,6 +110,53 @@ async def test_concurrent_sends_share_transactions_and_seqs_stay_gap_free(make_u
         by_conv.setdefault(message.conversation_id, []).append(message.seq)
     for seqs in by_conv.values():
         assert sorted(seqs) == list(range(1, len(seqs) + 1))
+
+
+async def test_the_next_batch_is_stored_while_the_last_is_published_and_order_holds(
+    make_user, monkeypatch
+):
+    """The writer does not wait for a batch's publish: the next batch is stored meanwhile
+    (here every publish is held 0.2 s after it has gone out), and the events still reach the
+    conversation's group in seq order."""
+    ann, bob, _cat, _eve, gid, _did, _xid = await database_sync_to_async(_world)(make_user)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(conversation_group(gid), channel)
+    publishing = 0  # publishes gone out and not yet finished
+    stored_while_publishing = []
+    store, publish = writer.amessages_store, writer.asend_events
+
+    async def counted(requests, conn):
+        stored_while_publishing.append(publishing)
+        return await store(requests, conn)
+
+    async def held(*, items):
+        nonlocal publishing
+        publishing += 1
+        try:
+            await publish(items=items)
+            await asyncio.sleep(0.2)
+        finally:
+            publishing -= 1
+
+    monkeypatch.setattr(writer, "amessages_store", counted)
+    monkeypatch.setattr(writer, "asend_events", held)
+    try:
+        sends = []
+        for i in range(40):  # in waves, so that there are several batches
+            sends.append(asyncio.ensure_future(
+                amessage_send(SendRequest(ann.pk if i % 2 else bob.pk, gid, f"m{i}", f"w{i}"))
+            ))  # fmt: skip
+            if i % 8 == 7:
+                await asyncio.sleep(0.02)
+        results = await asyncio.wait_for(asyncio.gather(*sends), 10)
+        assert all(created for _, created in results)
+        seqs = [(await asyncio.wait_for(layer.receive(channel), 5))["seq"] for _ in range(40)]
+    finally:
+        await layer.group_discard(conversation_group(gid), channel)
+    assert len(stored_while_publishing) > 1
+    assert max(stored_while_publishing) > 0  # a batch was stored while one was on its way
+    assert seqs == list(range(1, 41))
 
 
 async def test_a_refused_send_raises_its_error_and_the_others_are_stored(make_user):
