@@ -17,7 +17,10 @@ from core.router import Connection, event_hook, event_hook_now, hook
 
 from . import selectors
 from .members import amember_hears, member_hears_now
-from .sequencer import Action, Fetch, Send, Sequencer, TooFar
+from .sequencer import Action, Fetch, Send, Sequencer, TooFar, Wait
+
+# The event a connection posts to itself when a gap's reorder wait is over (never published).
+GAP_DUE = "message.gap_due"
 
 
 class ConversationState:
@@ -63,6 +66,16 @@ async def actions_perform(conn: Connection, actions: list[Action]) -> None:
             )
         elif isinstance(action, Fetch):
             await _gap_fill(conn, state, action)
+        elif isinstance(action, Wait):
+            conn.later(
+                settings.LIMITS["MESSAGE_REORDER_WAIT_SECONDS"],
+                {
+                    "type": "push.event",
+                    "event": GAP_DUE,
+                    "conversation_id": action.conversation_id,
+                    "token": action.token,
+                },
+            )
 
 
 async def _gap_fill(conn: Connection, state: ConversationState, action: Fetch) -> None:
@@ -151,6 +164,16 @@ async def message_new(conn: Connection, message: dict[str, Any]) -> bool:
     if await conversation_hears(conn, cid, message.get("members_version", 0)):
         await actions_perform(conn, state.sequencer.push(cid, seq, message))
     return True
+
+
+@event_hook(GAP_DUE)
+async def message_gap_due(conn: Connection, message: dict[str, Any]) -> bool:
+    """A gap's reorder wait is over: what came meanwhile is sent; what did not is read."""
+    state = conn.state(ConversationState)
+    await actions_perform(
+        conn, state.sequencer.gap_due(message["conversation_id"], message["token"])
+    )
+    return True  # nothing for the client
 
 
 @event_hook_now("message.new")

@@ -7,8 +7,12 @@ channel layer does (duplicates, reordering, loss) and whenever the client resume
 client is given each seq once, in order:
 
 - a live push of the next seq is sent (``Send``); one at or below the cursor is dropped;
-- a push past a gap asks for the missing seqs from the database (``Fetch``), or, when more
-  than ``resume_max`` are missing, tells the client to re-fetch by REST (``TooFar``);
+- a push past a gap is held a moment (``Wait``: the caller calls ``gap_due`` after the
+  reorder wait): pushes reordered across server processes (process B's seq 6 published
+  before process A's 5 arrived) fill their gap by themselves, and the held pushes follow in
+  order. A gap still open at ``gap_due`` (a push lost), or more than ``held_max`` held, asks
+  for the missing seqs from the database (``Fetch``); more than ``resume_max`` missing tells
+  the client to re-fetch by REST (``TooFar``);
 - pushes that arrive before the client's ``sync`` wait (at most ``presync_max``; past that
   they are dropped, and the gap they leave is fetched like any other);
 - a replayed or fetched row is delivered only if it is past the cursor (``replayed``).
@@ -45,16 +49,30 @@ class TooFar:
     latest_seq: int
 
 
-Action = Send | Fetch | TooFar
+@dataclass(frozen=True)
+class Wait:
+    """Pushes past a gap are held: call ``gap_due(conversation_id, token)`` after the
+    reorder wait."""
+
+    conversation_id: int
+    token: int
+
+
+Action = Send | Fetch | TooFar | Wait
 
 
 @dataclass
 class Sequencer:
     presync_max: int
     resume_max: int
+    held_max: int = 64
     cursors: dict[int, int] = field(default_factory=dict)
     synced: bool = False
     presync: list[tuple[int, int, Any]] = field(default_factory=list)
+    # Per conversation: the pushes past its gap (seq -> item), and the token of its wait.
+    held: dict[int, dict[int, Any]] = field(default_factory=dict)
+    waits: dict[int, int] = field(default_factory=dict)
+    _tokens: int = 0
 
     def push(self, conversation_id: int, seq: int, item: Any) -> list[Action]:
         """A live event with ``seq`` arrived; return what to do with it."""
@@ -66,10 +84,56 @@ class Sequencer:
         if cursor is not None and seq <= cursor:
             return []  # already delivered (replay, gap fill or a duplicate push)
         if cursor is not None and seq > cursor + 1:
-            return [self._gap(conversation_id, cursor, seq)]
+            return self._hold(conversation_id, cursor, seq, item)
         # The next seq, or the first event of a conversation the client did not sync.
         self.cursors[conversation_id] = seq
-        return [Send(conversation_id, seq, item)]
+        return [Send(conversation_id, seq, item), *self._flush(conversation_id)]
+
+    def gap_due(self, conversation_id: int, token: int) -> list[Action]:
+        """The reorder wait of ``Wait(conversation_id, token)`` is over: the held pushes
+        that are now next are sent; a gap still open is read (or too far)."""
+        if self.waits.get(conversation_id) != token:
+            return []  # a wait since ended (its gap filled, or the conversation reset)
+        actions: list[Action] = list(self._flush(conversation_id))
+        held = self.held.pop(conversation_id, None)
+        self.waits.pop(conversation_id, None)
+        if held:
+            actions.append(self._gap(conversation_id, self.cursors[conversation_id], max(held)))
+        return actions
+
+    def _hold(self, conversation_id: int, cursor: int, seq: int, item: Any) -> list[Action]:
+        held = self.held.get(conversation_id)
+        if seq - cursor > self.resume_max or (held is not None and len(held) >= self.held_max):
+            self._forget_held(conversation_id)
+            return [self._gap(conversation_id, cursor, max(seq, *(held or (seq,))))]
+        if held is not None:
+            held[seq] = item
+            return []
+        self.held[conversation_id] = {seq: item}
+        self._tokens += 1
+        self.waits[conversation_id] = self._tokens
+        return [Wait(conversation_id, self._tokens)]
+
+    def _flush(self, conversation_id: int) -> list[Action]:
+        """Send the held pushes that follow the cursor, in order; drop those behind it."""
+        held = self.held.get(conversation_id)
+        if not held:
+            return []
+        cursor = self.cursors[conversation_id]
+        sends: list[Action] = []
+        while cursor + 1 in held:
+            cursor += 1
+            sends.append(Send(conversation_id, cursor, held.pop(cursor)))
+        self.cursors[conversation_id] = cursor
+        for stale in [s for s in held if s <= cursor]:
+            del held[stale]
+        if not held:
+            self._forget_held(conversation_id)
+        return sends
+
+    def _forget_held(self, conversation_id: int) -> None:
+        self.held.pop(conversation_id, None)
+        self.waits.pop(conversation_id, None)
 
     def push_sends(self, conversation_id: int, seq: int) -> bool | None:
         """What ``push`` of ``seq`` would do, without doing it: True, one ``Send`` of it;
@@ -77,9 +141,11 @@ class Sequencer:
         if not self.synced:
             return False
         cursor = self.cursors.get(conversation_id)
-        if cursor is None or seq == cursor + 1:
-            return True
-        return False if seq <= cursor else None
+        if cursor is not None and seq <= cursor:
+            return False
+        if conversation_id in self.held:
+            return None  # pushes held past a gap: decided (and followed) on the slow path
+        return True if cursor is None or seq == cursor + 1 else None
 
     def _gap(self, conversation_id: int, cursor: int, upto: int) -> Action:
         if upto - cursor > self.resume_max:
@@ -121,6 +187,7 @@ class Sequencer:
         every live message up to it: it is clamped. The replayed rows follow (``replayed``).
         """
         after = min(after_seq, head)
+        self._forget_held(conversation_id)
         self.cursors[conversation_id] = after
         if too_far:
             self.cursors[conversation_id] = head
@@ -139,6 +206,7 @@ class Sequencer:
 
     def joined(self, conversation_id: int, last_seq: int) -> list[Action]:
         """The user joined a conversation whose head was ``last_seq`` at the join."""
+        self._forget_held(conversation_id)
         cursor = self.cursors.setdefault(conversation_id, last_seq)
         # Messages sent between the membership's commit and the subscription were published
         # before the socket listened: read them now rather than wait for a later message.
@@ -146,6 +214,7 @@ class Sequencer:
 
     def left(self, conversation_id: int) -> None:
         self.cursors.pop(conversation_id, None)
+        self._forget_held(conversation_id)
 
     def cursor(self, conversation_id: int) -> int | None:
         return self.cursors.get(conversation_id)

@@ -72,6 +72,12 @@ class Connection(Protocol):
         ``event_hook_now``); False: nothing was written."""
         ...
 
+    def later(self, delay: float, message: dict[str, Any]) -> None:
+        """Handle ``message`` (a pushed event, as the channel layer delivers them) on this
+        connection after ``delay`` seconds, in turn with everything else it handles;
+        nothing if the socket has closed by then."""
+        ...
+
     async def group_join(self, group: str) -> None:
         """Receive events pushed to ``group`` until ``group_leave`` or disconnect."""
         ...

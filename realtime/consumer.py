@@ -198,6 +198,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             now=self._event_now if self._send_now else None,
             resume=receive_into["resume"] if receive_into else None,
         )
+        self._inbox = inbox
         self.channel_name = self.channel_layer.local_channel(inbox)
         self.base_send = send
         deserialize = self._deserialize = self.channel_layer.deserialize
@@ -505,6 +506,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             event_text(message),
             event_wire(message) if self._send_now is not None else None,
         )
+
+    def later(self, delay: float, message: dict[str, Any]) -> None:
+        """``Connection.later``: ``message`` joins this socket's inbox after ``delay``."""
+
+        def post() -> None:
+            if self._open and not self._closing:
+                self._inbox.put_nowait(message)
+
+        asyncio.get_running_loop().call_later(delay, post)
 
     def send_event_now(self, message: dict[str, Any]) -> bool:
         """Write the event's frame (built once per process) if the socket takes it now."""

@@ -373,6 +373,9 @@ LIMITS = {
     # Sequenced events that arrive before the client's ``sync`` wait, per connection; past
     # this they are dropped and fetched as a gap after the sync.
     "WS_PRESYNC_BUFFER_MAX": 1000,
+    # How long a connection holds pushes past a gap for the missing ones to arrive (pushes
+    # of two server processes may cross) before it reads the gap from PostgreSQL.
+    "MESSAGE_REORDER_WAIT_SECONDS": 0.05,
     # Events decoded once per process and shared by its sockets (core/layer.py): enough for
     # every event still being handed to local consumers.
     "LAYER_DECODED_CACHE_MAX": 256,

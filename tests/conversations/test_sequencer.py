@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conversations.sequencer import Fetch, Send, Sequencer, TooFar
+from conversations.sequencer import Fetch, Send, Sequencer, TooFar, Wait
 
 CID = 7
 
@@ -29,12 +29,38 @@ def test_a_duplicate_or_old_seq_is_dropped():
     assert seq.cursor(CID) == 5
 
 
-def test_a_gap_asks_for_the_missing_rows_and_moves_only_with_them():
+def test_a_gap_still_open_after_the_wait_asks_for_the_missing_rows_and_moves_only_with_them():
     seq = _synced(3)
-    assert seq.push(CID, 6, "m6") == [Fetch(CID, 3, 6)]
+    (wait,) = seq.push(CID, 6, "m6")
+    assert isinstance(wait, Wait) and seq.cursor(CID) == 3
+    assert seq.push(CID, 7, "m7") == []  # held too, under the same wait
+    assert seq.push_sends(CID, 4) is None  # held pushes: the slow path decides
+    assert seq.gap_due(CID, wait.token) == [Fetch(CID, 3, 7)]
     assert seq.cursor(CID) == 3
-    assert [s for s in (4, 5, 6) if seq.replayed(CID, s)] == [4, 5, 6]
+    assert [s for s in (4, 5, 6, 7) if seq.replayed(CID, s)] == [4, 5, 6, 7]
     assert seq.replayed(CID, 5) is False
+    assert seq.gap_due(CID, wait.token) == []  # once
+
+
+def test_pushes_reordered_across_processes_fill_their_gap_without_a_read():
+    seq = _synced(3)
+    (wait,) = seq.push(CID, 6, "m6")
+    assert seq.push(CID, 5, "m5") == []
+    assert seq.push(CID, 4, "m4") == [Send(CID, 4, "m4"), Send(CID, 5, "m5"), Send(CID, 6, "m6")]
+    assert seq.cursor(CID) == 6 and seq.push_sends(CID, 7) is True
+    assert seq.gap_due(CID, wait.token) == []  # the wait found nothing left to do
+    (again,) = seq.push(CID, 9, "m9")  # a new gap: a new wait; the old one is spent
+    assert again.token != wait.token and seq.gap_due(CID, wait.token) == []
+    assert seq.gap_due(CID, again.token) == [Fetch(CID, 6, 9)]
+
+
+def test_too_many_held_pushes_read_the_gap_at_once():
+    seq = Sequencer(presync_max=10, resume_max=500, held_max=2)
+    seq.resume(CID, after_seq=3, head=3, too_far=False)
+    seq.mark_synced()
+    assert isinstance(seq.push(CID, 5, "a")[0], Wait) and seq.push(CID, 6, "b") == []
+    assert seq.push(CID, 8, "c") == [Fetch(CID, 3, 8)]
+    assert seq.held == {} and seq.push_sends(CID, 4) is True
 
 
 def test_a_gap_past_the_resume_bound_is_too_far():
@@ -71,7 +97,7 @@ def test_my_own_send_is_delivered_by_its_reply_when_it_is_the_next():
     assert seq.push(CID, 4, "echo") == []
     assert seq.sent(CID, 7) is False  # 5 and 6 still on their way: 7's push delivers it
     assert seq.cursor(CID) == 4
-    assert seq.push(CID, 7, "m7") == [Fetch(CID, 4, 7)]
+    assert isinstance(seq.push(CID, 7, "m7")[0], Wait)
     assert Sequencer(presync_max=10, resume_max=500).sent(CID, 1) is False  # before sync
 
 
@@ -89,6 +115,7 @@ class _Client:
 
     def __init__(self, seq: Sequencer, head: int):
         self.seq, self.head, self.got = seq, head, []
+        self.waits: list[Wait] = []  # reorder waits not yet over
 
     def perform(self, actions):
         for action in actions:
@@ -99,11 +126,17 @@ class _Client:
                 for s in range(action.after_seq + 1, upto + 1):
                     if self.seq.replayed(CID, s):
                         self.got.append(s)
+            elif isinstance(action, Wait):
+                self.waits.append(action)
             else:
                 raise AssertionError(f"unexpected {action}")
 
+    def wait_over(self, index: int) -> None:
+        wait = self.waits.pop(index)
+        self.perform(self.seq.gap_due(wait.conversation_id, wait.token))
 
-OPS = st.sampled_from(["new", "new_lost", "send", "deliver", "duplicate", "sync"])
+
+OPS = st.sampled_from(["new", "new_lost", "send", "deliver", "duplicate", "sync", "wait_over"])
 
 
 @settings(max_examples=400, deadline=None)
@@ -111,9 +144,13 @@ OPS = st.sampled_from(["new", "new_lost", "send", "deliver", "duplicate", "sync"
 def test_any_interleaving_yields_each_seq_once_in_order(ops, cursor, data):
     """Messages stored over time (some sent by this connection, whose reply delivers them);
     their pushes lost, delayed, reordered or duplicated; a resume at any point from any
-    cursor; gap fills and replays: the client gets every seq after its cursor exactly once,
-    in order, up to the newest."""
-    seq = Sequencer(presync_max=data.draw(st.integers(0, 6), label="presync"), resume_max=1000)
+    cursor; reorder waits ending at any point, gap fills and replays: the client gets every
+    seq after its cursor exactly once, in order, up to the newest."""
+    seq = Sequencer(
+        presync_max=data.draw(st.integers(0, 6), label="presync"),
+        resume_max=1000,
+        held_max=data.draw(st.integers(1, 4), label="held_max"),
+    )
     client = _Client(seq, head=0)
     in_flight: list[int] = []  # published, not yet delivered to this socket
     start = None
@@ -144,12 +181,16 @@ def test_any_interleaving_yields_each_seq_once_in_order(ops, cursor, data):
             deliver(data.draw(st.integers(1, client.head), label="duplicate"))
         elif op == "sync" and start is None:
             start = sync()
+        elif op == "wait_over" and client.waits:
+            client.wait_over(data.draw(st.integers(0, len(client.waits) - 1), label="wait"))
     if start is None:
         start = sync()
     while in_flight:
         deliver(in_flight.pop(data.draw(st.integers(0, len(in_flight) - 1), label="late")))
     if client.head:
         deliver(client.head)  # the newest message reaches the socket at least once
+    while client.waits:  # every wait ends
+        client.wait_over(0)
     assert client.got == list(range(start + 1, client.head + 1))
 
 
@@ -158,8 +199,9 @@ def test_any_interleaving_yields_each_seq_once_in_order(ops, cursor, data):
     synced=st.booleans(),
     cursor=st.one_of(st.none(), st.integers(0, 20)),
     seq=st.integers(1, 30),
+    held=st.one_of(st.none(), st.integers(2, 6)),
 )
-def test_push_sends_says_what_push_does_without_doing_it(synced, cursor, seq):
+def test_push_sends_says_what_push_does_without_doing_it(synced, cursor, seq, held):
     """The fan-out's synchronous path decides with ``push_sends`` and only then pushes:
     it must predict ``push`` exactly, and change nothing itself."""
     seq_ = Sequencer(presync_max=10, resume_max=5)
@@ -167,13 +209,15 @@ def test_push_sends_says_what_push_does_without_doing_it(synced, cursor, seq):
         seq_.resume(CID, after_seq=cursor, head=cursor, too_far=False)
     if synced:
         seq_.mark_synced()
-    before = (dict(seq_.cursors), list(seq_.presync))
+        if cursor is not None and held is not None:  # pushes held past a gap
+            seq_.push(CID, cursor + held, "held")
+    before = (dict(seq_.cursors), list(seq_.presync), {k: dict(v) for k, v in seq_.held.items()})
     predicted = seq_.push_sends(CID, seq)
-    assert (dict(seq_.cursors), list(seq_.presync)) == before
+    assert (dict(seq_.cursors), list(seq_.presync), seq_.held) == before
     actions = seq_.push(CID, seq, "m")
     if predicted is True:
         assert actions == [Send(CID, seq, "m")]
     elif predicted is False:
         assert actions == []
     else:
-        assert len(actions) == 1 and isinstance(actions[0], Fetch | TooFar)
+        assert all(isinstance(a, Send | Fetch | TooFar | Wait) for a in actions)

@@ -1,5 +1,6 @@
 """The WebSocket gateway: auth at connect, frame validation, routing, delivery."""
 
+import asyncio
 import json
 
 import psycopg
@@ -421,6 +422,37 @@ async def test_gap_in_live_events_is_filled_from_the_database(make_user):
         )
         got = [(await ws.event("message.new"))["data"] for _ in range(2)]
         assert [(m["seq"], m["body"]) for m in got] == [(1, "lost"), (2, "after")]
+
+
+async def test_pushes_that_cross_are_sent_in_order_without_a_read(make_user):
+    """Two processes' pushes may arrive out of order: the later one waits for the earlier
+    (``MESSAGE_REORDER_WAIT_SECONDS``) instead of reading the gap. The stored bodies differ
+    from the pushed ones here, so a read would show."""
+    from channels.db import database_sync_to_async
+
+    from conversations.models import Conversation, Message
+    from conversations.writer import Stored, message_event
+    from core.events import asend_events
+
+    ann, bob, cid = await database_sync_to_async(_pair)(make_user)
+
+    def store(seq):
+        Conversation.objects.filter(pk=cid).update(last_seq=seq)
+        return Message.objects.create(
+            conversation_id=cid, seq=seq, sender=ann, body=f"stored {seq}", client_id=f"c{seq}"
+        )
+
+    async with ws_connect(bob, sync={str(cid): 0}) as ws:
+        pushes = []
+        for seq in (1, 2):
+            message = await database_sync_to_async(store)(seq)
+            message.body = f"pushed {seq}"
+            pushes.append(message_event(Stored(message=message, created=True)))
+        await asend_events(items=[pushes[1]])  # 2 first, as from the other process
+        await asyncio.sleep(0.01)
+        await asend_events(items=[pushes[0]])
+        got = [(await ws.event("message.new"))["data"] for _ in range(2)]
+        assert [(m["seq"], m["body"]) for m in got] == [(1, "pushed 1"), (2, "pushed 2")]
 
 
 async def test_new_group_member_gets_live_messages(make_user):
