@@ -62,6 +62,14 @@ Action = Send | Fetch | TooFar | Wait
 
 
 @dataclass
+class _Held:
+    """A conversation's pushes past its gap (seq -> item), under the wait of ``token``."""
+
+    token: int
+    pushes: dict[int, Any]
+
+
+@dataclass
 class Sequencer:
     presync_max: int
     resume_max: int
@@ -69,9 +77,7 @@ class Sequencer:
     cursors: dict[int, int] = field(default_factory=dict)
     synced: bool = False
     presync: list[tuple[int, int, Any]] = field(default_factory=list)
-    # Per conversation: the pushes past its gap (seq -> item), and the token of its wait.
-    held: dict[int, dict[int, Any]] = field(default_factory=dict)
-    waits: dict[int, int] = field(default_factory=dict)
+    held: dict[int, _Held] = field(default_factory=dict)  # per conversation with a gap
     _tokens: int = 0
 
     def push(self, conversation_id: int, seq: int, item: Any) -> list[Action]:
@@ -92,48 +98,47 @@ class Sequencer:
     def gap_due(self, conversation_id: int, token: int) -> list[Action]:
         """The reorder wait of ``Wait(conversation_id, token)`` is over: the held pushes
         that are now next are sent; a gap still open is read (or too far)."""
-        if self.waits.get(conversation_id) != token:
+        held = self.held.get(conversation_id)
+        if held is None or held.token != token:
             return []  # a wait since ended (its gap filled, or the conversation reset)
-        actions: list[Action] = list(self._flush(conversation_id))
+        actions = self._flush(conversation_id)
         held = self.held.pop(conversation_id, None)
-        self.waits.pop(conversation_id, None)
-        if held:
-            actions.append(self._gap(conversation_id, self.cursors[conversation_id], max(held)))
+        if held is not None:
+            upto = max(held.pushes)
+            actions.append(self._gap(conversation_id, self.cursors[conversation_id], upto))
         return actions
 
     def _hold(self, conversation_id: int, cursor: int, seq: int, item: Any) -> list[Action]:
         held = self.held.get(conversation_id)
-        if seq - cursor > self.resume_max or (held is not None and len(held) >= self.held_max):
-            self._forget_held(conversation_id)
-            return [self._gap(conversation_id, cursor, max(seq, *(held or (seq,))))]
+        if seq - cursor > self.resume_max or (
+            held is not None and len(held.pushes) >= self.held_max
+        ):
+            self.held.pop(conversation_id, None)
+            upto = max(seq, *held.pushes) if held is not None else seq
+            return [self._gap(conversation_id, cursor, upto)]
         if held is not None:
-            held[seq] = item
+            held.pushes[seq] = item
             return []
-        self.held[conversation_id] = {seq: item}
         self._tokens += 1
-        self.waits[conversation_id] = self._tokens
+        self.held[conversation_id] = _Held(self._tokens, {seq: item})
         return [Wait(conversation_id, self._tokens)]
 
     def _flush(self, conversation_id: int) -> list[Action]:
         """Send the held pushes that follow the cursor, in order; drop those behind it."""
         held = self.held.get(conversation_id)
-        if not held:
+        if held is None:
             return []
-        cursor = self.cursors[conversation_id]
+        pushes, cursor = held.pushes, self.cursors[conversation_id]
         sends: list[Action] = []
-        while cursor + 1 in held:
+        while cursor + 1 in pushes:
             cursor += 1
-            sends.append(Send(conversation_id, cursor, held.pop(cursor)))
+            sends.append(Send(conversation_id, cursor, pushes.pop(cursor)))
         self.cursors[conversation_id] = cursor
-        for stale in [s for s in held if s <= cursor]:
-            del held[stale]
-        if not held:
-            self._forget_held(conversation_id)
+        for stale in [s for s in pushes if s <= cursor]:
+            del pushes[stale]
+        if not pushes:
+            del self.held[conversation_id]
         return sends
-
-    def _forget_held(self, conversation_id: int) -> None:
-        self.held.pop(conversation_id, None)
-        self.waits.pop(conversation_id, None)
 
     def push_sends(self, conversation_id: int, seq: int) -> bool | None:
         """What ``push`` of ``seq`` would do, without doing it: True, one ``Send`` of it;
@@ -187,7 +192,7 @@ class Sequencer:
         every live message up to it: it is clamped. The replayed rows follow (``replayed``).
         """
         after = min(after_seq, head)
-        self._forget_held(conversation_id)
+        self.held.pop(conversation_id, None)
         self.cursors[conversation_id] = after
         if too_far:
             self.cursors[conversation_id] = head
@@ -206,7 +211,7 @@ class Sequencer:
 
     def joined(self, conversation_id: int, last_seq: int) -> list[Action]:
         """The user joined a conversation whose head was ``last_seq`` at the join."""
-        self._forget_held(conversation_id)
+        self.held.pop(conversation_id, None)
         cursor = self.cursors.setdefault(conversation_id, last_seq)
         # Messages sent between the membership's commit and the subscription were published
         # before the socket listened: read them now rather than wait for a later message.
@@ -214,7 +219,7 @@ class Sequencer:
 
     def left(self, conversation_id: int) -> None:
         self.cursors.pop(conversation_id, None)
-        self._forget_held(conversation_id)
+        self.held.pop(conversation_id, None)
 
     def cursor(self, conversation_id: int) -> int | None:
         return self.cursors.get(conversation_id)

@@ -211,9 +211,14 @@ def test_push_sends_says_what_push_does_without_doing_it(synced, cursor, seq, he
         seq_.mark_synced()
         if cursor is not None and held is not None:  # pushes held past a gap
             seq_.push(CID, cursor + held, "held")
-    before = (dict(seq_.cursors), list(seq_.presync), {k: dict(v) for k, v in seq_.held.items()})
+    before = (
+        dict(seq_.cursors),
+        list(seq_.presync),
+        {k: (h.token, dict(h.pushes)) for k, h in seq_.held.items()},
+    )
     predicted = seq_.push_sends(CID, seq)
-    assert (dict(seq_.cursors), list(seq_.presync), seq_.held) == before
+    after = {k: (h.token, h.pushes) for k, h in seq_.held.items()}
+    assert (dict(seq_.cursors), list(seq_.presync), after) == before
     actions = seq_.push(CID, seq, "m")
     if predicted is True:
         assert actions == [Send(CID, seq, "m")]
