@@ -83,6 +83,14 @@ class Edit(serializers.Serializer):
     body = _body_field()
 
 
+class Rename(serializers.Serializer):
+    title = serializers.CharField(
+        max_length=settings.LIMITS["GROUP_TITLE_MAX_CHARS"],
+        help_text="1 to LIMITS['GROUP_TITLE_MAX_CHARS'] (120) characters of plain text "
+        "(trimmed)",
+    )
+
+
 class Members(serializers.Serializer):
     user_ids = serializers.ListField(child=serializers.IntegerField())
 
@@ -197,6 +205,22 @@ class ConversationListView(APIView):
 class ConversationDetailView(APIView):
     @extend_schema(responses=ConversationOut, summary="One conversation with its members")
     def get(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
+        return Response(
+            selectors.conversation_get(user_id=request.user.pk, conversation_id=conversation_id)
+        )
+
+    @extend_schema(
+        request=Rename,
+        responses=ConversationOut,
+        summary="Rename a group (owners only)",
+        description="Every accepted member's connections get `conversation.renamed`. "
+        "Others: 403; a direct conversation: 400 (it has no title).",
+    )
+    def patch(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
+        data = json_object(request)
+        services.conversation_rename(
+            user_id=request.user.pk, conversation_id=conversation_id, title=data.get("title")
+        )
         return Response(
             selectors.conversation_get(user_id=request.user.pk, conversation_id=conversation_id)
         )

@@ -1,4 +1,5 @@
-"""Writes to conversations: create, membership (requests and invitations), send, edit, delete.
+"""Writes to conversations: create, rename, membership (requests and invitations), send, edit,
+delete.
 
 Every change of a membership goes through this module: creation, accept, decline, add,
 remove, leave (docs/subsystems/messaging.md, "Requests and invitations").
@@ -219,13 +220,20 @@ def membership_decline(*, user_id: int, conversation_id: int) -> None:
         _remove(conversation, [user_id])
 
 
-def conversation_group_create(*, user_id: int, title: object, member_ids: object) -> Conversation:
-    """Create a group conversation owned by ``user_id`` with the given members."""
+def _title_clean(title: object) -> str:
+    """A group title as stored (trimmed), or ``invalid``: plain text of 1 to
+    ``GROUP_TITLE_MAX_CHARS`` characters."""
     if not isinstance(title, str) or not title.strip() or not text_storable(title):
         raise Invalid("A group needs a title (plain text).")
     title = title.strip()
     if len(title) > settings.LIMITS["GROUP_TITLE_MAX_CHARS"]:
         raise Invalid(f"A title has at most {settings.LIMITS['GROUP_TITLE_MAX_CHARS']} characters.")
+    return title
+
+
+def conversation_group_create(*, user_id: int, title: object, member_ids: object) -> Conversation:
+    """Create a group conversation owned by ``user_id`` with the given members."""
+    title = _title_clean(title)
     others = _active_user_ids(member_ids) - {user_id}
     if len(others) + 1 > settings.LIMITS["GROUP_MAX_MEMBERS"]:
         raise Invalid(f"A group has at most {settings.LIMITS['GROUP_MAX_MEMBERS']} members.")
@@ -243,13 +251,50 @@ def conversation_group_create(*, user_id: int, title: object, member_ids: object
     return conversation
 
 
-def _group_for_owner(*, user_id: int, conversation_id: int) -> Conversation:
+def _group_for_owner(
+    *,
+    user_id: int,
+    conversation_id: int,
+    direct: str = "Direct conversations have fixed members.",
+    not_owner: str = "Only owners change the members.",
+) -> Conversation:
+    """The group ``conversation_id`` if ``user_id`` owns it; ``invalid`` (``direct``) for a
+    direct conversation, ``forbidden`` (``not_owner``) for anyone but an owner."""
     membership = membership_get(user_id=user_id, conversation_id=conversation_id)
     if membership.conversation.kind != Conversation.Kind.GROUP:
-        raise Invalid("Direct conversations have fixed members.")
+        raise Invalid(direct)
     if membership.role != Membership.Role.OWNER:
-        raise Forbidden("Only owners change the members.")
+        raise Forbidden(not_owner)
     return membership.conversation
+
+
+def conversation_rename(*, user_id: int, conversation_id: int, title: object) -> Conversation:
+    """Rename a group I own; its members' pages are told (``conversation.renamed``).
+
+    The same title again changes nothing and tells nobody.
+    """
+    title = _title_clean(title)
+    conversation = _group_for_owner(
+        user_id=user_id,
+        conversation_id=conversation_id,
+        direct="Direct conversations have no title to change.",
+        not_owner="Only owners rename the group.",
+    )
+    with transaction.atomic():
+        # Renames of two owners at once: the later commit is the title everyone ends on, and
+        # its event is the last one sent (the lock orders the two).
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.title == title:
+            return conversation
+        conversation.title = title
+        conversation.save(update_fields=["title"])
+        send_event(
+            event="conversation.renamed",
+            data={"conversation_id": conversation.pk, "title": title, "by_user_id": user_id},
+            groups=[conversation_group(conversation.pk)],
+            members_version=conversation.members_version,
+        )
+    return conversation
 
 
 def members_add(*, user_id: int, conversation_id: int, member_ids: object) -> list[int]:

@@ -50,6 +50,9 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
     "conversation.accepted": {"conversation_id": int, "user_id": int},
     # The recipient is no longer a member (left, removed by an owner, or declined).
     "conversation.left": {"conversation_id": int},
+    # An owner renamed a group the recipient is an accepted member of (pending members read
+    # the title when they look at their requests).
+    "conversation.renamed": {"conversation_id": int, "title": str, "by_user_id": int},
     # Membership of a conversation the recipient is in changed.
     "conversation.members": {"conversation_id": int, "added": list, "removed": list},
     # Resume or gap fill could not deliver everything: re-fetch by REST from ``after_seq``.

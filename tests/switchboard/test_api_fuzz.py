@@ -135,6 +135,11 @@ STATE_RULES: dict[str, tuple[str, ...]] = {
         "direct conversation needs another",
         "user_id must be",
     ),
+    # A title of only spaces is none; a direct conversation has no title to change.
+    "PATCH /api/conversations/{conversation_id}": (
+        "group needs a title",
+        "Direct conversations have no title",
+    ),
     # The conversation's kind (direct ones have fixed members and cannot be left), or
     # removing oneself, are facts of the stored conversation.
     "POST /api/conversations/{conversation_id}/leave": ("cannot leave a direct",),
