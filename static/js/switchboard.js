@@ -30,8 +30,11 @@ export const CloseCode = Object.freeze({
 
 export const DEFAULTS = Object.freeze({
   requestTimeoutMs: 10000,
-  heartbeatIntervalMs: 15000,
-  heartbeatTimeoutMs: 10000,
+  // A server that goes silent (frozen, or a dead TCP path the browser has not noticed) is
+  // taken for lost within heartbeatIntervalMs + heartbeatTimeoutMs (10 s): a `ping` after
+  // that much silence, and no reply to it in time forces a reconnect.
+  heartbeatIntervalMs: 5000,
+  heartbeatTimeoutMs: 5000,
   backoffBaseMs: 500, // full jitter: sleep(random(0, min(max, base * 2 ** attempt)))
   backoffMaxMs: 30000,
   connectTimeoutMs: 10000, // socket open + hello; past this the attempt counts as failed
@@ -150,6 +153,7 @@ export class Socket {
     );
     this.inFlight = new Set(); // client_ids whose message.send awaits a reply
     this.outboxWaiters = new Map(); // client_id -> [{resolve, reject}]
+    this.heartbeatArmed = false; // a ping is scheduled for the next silence (none is in flight)
     this.timers = { reconnect: null, heartbeat: null, heartbeatTimeout: null, connect: null, outbox: null };
     this.bucket = { tokens: 60, burst: 60, rate: 20, stamp: now() }; // updated from hello
     this.sendQueue = []; // frames waiting for a rate token
@@ -267,6 +271,8 @@ export class Socket {
 
   _onFrame(ws, text) {
     if (ws !== this.ws) return;
+    // Anything heard proves the server alive: the next ping waits for a new silence.
+    if (this.heartbeatArmed) this._startHeartbeat(ws);
     let frame;
     try {
       frame = JSON.parse(text);
@@ -421,6 +427,7 @@ export class Socket {
     clearTimeout(this.timers.connect);
     clearTimeout(this.timers.heartbeat);
     clearTimeout(this.timers.heartbeatTimeout);
+    this.heartbeatArmed = false;
     this.sendQueue = [];
     if (!ws) return;
     ws.onmessage = ws.onclose = ws.onerror = null;
@@ -453,8 +460,10 @@ export class Socket {
 
   _startHeartbeat(ws) {
     clearTimeout(this.timers.heartbeat);
+    this.heartbeatArmed = true; // a ping is due after heartbeatIntervalMs of silence
     this.timers.heartbeat = setTimeout(async () => {
       if (ws !== this.ws) return;
+      this.heartbeatArmed = false; // until the reply: frames heard meanwhile do not re-arm
       try {
         await this._push(ws, "ping", {}, this.opts.heartbeatTimeoutMs);
       } catch (e) {
@@ -462,7 +471,7 @@ export class Socket {
         if (ws === this.ws && e.code === "timeout") this._lost(ws, CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout");
         return;
       }
-      this._startHeartbeat(ws);
+      if (ws === this.ws) this._startHeartbeat(ws);
     }, this.opts.heartbeatIntervalMs);
   }
 

@@ -1,4 +1,9 @@
-"""A server process dies mid-conversation: the UI says so, recovers, loses and doubles nothing."""
+"""A server process dies or freezes mid-conversation: the UI says so, recovers, loses and doubles
+nothing."""
+
+import os
+import signal
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -71,3 +76,56 @@ def test_server_restart_mid_conversation_recovers_without_loss_or_duplicates(
         assert seqs == [1, 2, 3, 4, 5]
     assert a.evaluate("window.switchboard.pendingMessages().length") == 0
     assert a.evaluate("localStorage.length") == 0  # the persisted outbox is empty again
+
+
+# The library's default heartbeatIntervalMs + heartbeatTimeoutMs (docs/client.md): a server
+# that stops answering is shown as reconnecting within this.
+SILENT_SERVER_DETECTED_SECONDS = 10
+# What the browsers may add to it on this shared 2-core machine (timers, frames, a redraw).
+SLACK_SECONDS = 4
+
+
+def test_a_frozen_server_is_shown_reconnecting_within_the_heartbeat_time_and_recovers(
+    servers, people, make_user
+):
+    (server,) = servers(1)
+    ann = make_user("ann", display_name="Ann")
+    bob = make_user("bob", display_name="Bob")
+    conversation, _ = in_thread(
+        conversation_direct_get_or_create, user_id=ann.pk, other_user_id=bob.pk
+    )
+    in_thread(accept_all, conversation)
+    cid = conversation.pk
+    a = people(ann, server, f"/c/{cid}").page
+    b = people(bob, server, f"/c/{cid}").page
+    for page in (a, b):
+        expect(page.locator("#conn")).to_have_attribute("data-state", "open")
+    _send(a, "before the freeze")
+    expect(b.locator("#message-list .msg-body")).to_have_text(["before the freeze"])
+
+    # SIGSTOP: the sockets stay open (the kernel still holds the connections), nothing answers.
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        frozen_at = time.monotonic()
+        _send(a, "written during the freeze")
+        expect(a.locator("#message-list li.pending")).to_have_count(1)
+        for page in (a, b):
+            expect(page.locator("#conn")).to_have_attribute(
+                "data-state",
+                "reconnecting",
+                timeout=(SILENT_SERVER_DETECTED_SECONDS + SLACK_SECONDS) * 1000,
+            )
+            expect(page.locator("#conn")).to_contain_text("Reconnecting")
+        assert time.monotonic() - frozen_at < SILENT_SERVER_DETECTED_SECONDS + SLACK_SECONDS
+        expect(a.locator("#message-list li.pending")).to_have_count(1)  # still waiting
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+
+    for page in (a, b):
+        expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=45_000)
+        expect(page.locator("#conn")).to_contain_text("Connected")
+    expected = ["before the freeze", "written during the freeze"]
+    for page in (a, b):
+        expect(page.locator("#message-list .msg-body")).to_have_text(expected)
+    expect(a.locator("#message-list li.pending")).to_have_count(0)
+    assert a.evaluate("window.switchboard.pendingMessages().length") == 0
