@@ -43,6 +43,7 @@ def page_context(*, user: AbstractBaseUser) -> dict[str, Any]:
         "limits": {
             "message_max_chars": settings.LIMITS["MESSAGE_MAX_CHARS"],
             "history_page": settings.LIMITS["HISTORY_PAGE_DEFAULT"],
+            "group_title_max_chars": settings.LIMITS["GROUP_TITLE_MAX_CHARS"],
             "interests_per_user": settings.LIMITS["INTERESTS_PER_USER"],
             # Bounds of other subsystems the scripts follow; absent ones fall back in JS.
             "typing_resend_seconds": settings.LIMITS.get("TYPING_RESEND_SECONDS"),

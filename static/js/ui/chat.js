@@ -12,6 +12,7 @@
 //   composer.js  writing and sending
 //   typing.js    typing indicators, both ways
 //   dialogs.js   the "New conversation" dialog
+//   group.js     the open group's members, rename, add, remove, leave (#group-dialog)
 //   events.js    what the server pushes
 
 import { State } from "../switchboard.js";
@@ -19,6 +20,7 @@ import { bindConnectionBadge, toast } from "./common.js";
 import { bindComposer } from "./chat/composer.js";
 import { bindDialog } from "./chat/dialogs.js";
 import { bindEvents } from "./chat/events.js";
+import { bindGroup, renderGroup } from "./chat/group.js";
 import { loadConversations, loadRequests, renderList, renderRequests } from "./chat/list.js";
 import { page, socket, ui } from "./chat/page.js";
 import { subscribe } from "./chat/state.js";
@@ -30,12 +32,15 @@ window.switchboard = socket; // handy in the console, and for the end-to-end tes
 subscribe("list", () => renderList(openConversation));
 subscribe("requests", renderRequests);
 subscribe("head", renderThreadHead);
+subscribe("head", renderGroup);
+subscribe("group", renderGroup);
 subscribe("typing", renderTyping);
 
 bindThread();
 bindComposer();
 bindEvents();
 bindDialog();
+bindGroup();
 
 bindConnectionBadge(socket);
 socket.onState((state) => {

@@ -73,7 +73,29 @@ export function bindEvents() {
   });
 
   socket.on("conversation.members", (data) => {
-    loadConversation(data.conversation_id).then(() => changed("head"));
+    loadConversation(data.conversation_id).then(() => {
+      changed("head");
+      changed("group");
+    });
+  });
+
+  // An invited member accepted: they are a member now (the members list says so).
+  socket.on("conversation.accepted", (data) => {
+    if (!conversationHas(data.conversation_id)) return;
+    loadConversation(data.conversation_id).then(() => {
+      changed("head");
+      changed("group");
+    });
+    queryPresence();
+  });
+
+  socket.on("conversation.renamed", (data) => {
+    const conv = conversationGet(data.conversation_id);
+    if (!conv) return;
+    conv.title = data.title;
+    changed("list");
+    changed("head");
+    changed("group");
   });
 
   socket.on("presence", (p) => {

@@ -37,12 +37,20 @@ export function renderThreadHead() {
   const state = presenceOf(conv);
   ui.presence.dataset.online = state;
   const peer = directPeer(conv);
+  // Pending members (a request or an invitation not yet accepted) as the last snapshot had them.
+  const pending = new Set((conv.members || []).filter((m) => m.state === "pending").map((m) => m.user_id));
   if (peer !== undefined) {
-    ui.sub.textContent = state === "online" ? "online" : state === "offline" ? "offline" : "";
+    ui.sub.textContent = pending.has(peer)
+      ? "Request sent: waiting for them to accept"
+      : state === "online"
+        ? "online"
+        : state === "offline"
+          ? "offline"
+          : "";
   } else {
-    const n = (conv.member_ids || []).length;
+    const n = (conv.member_ids || []).filter((u) => !pending.has(u)).length;
     const on = others(conv).filter((u) => presenceGet(u)?.online).length;
-    ui.sub.textContent = `${n} members, ${on} online`;
+    ui.sub.textContent = `${n} member${n === 1 ? "" : "s"}, ${on} online` + (pending.size ? `, ${pending.size} invited` : "");
   }
 }
 
@@ -74,6 +82,7 @@ export function closeThread() {
   showThread(false);
   if (location.pathname !== "/") history.pushState({}, "", "/");
   changed("list");
+  changed("group");
 }
 
 /** Load the newest page of the open thread. */
