@@ -23,13 +23,16 @@ import { bindEvents } from "./chat/events.js";
 import { bindGroup, renderGroup } from "./chat/group.js";
 import { loadConversations, loadRequests, renderList, renderRequests } from "./chat/list.js";
 import { page, socket, ui } from "./chat/page.js";
-import { subscribe } from "./chat/state.js";
+import { conversationsAll, subscribe } from "./chat/state.js";
 import { bindThread, openConversation, renderThreadHead, showThread } from "./chat/thread.js";
 import { clearTyping, renderTyping } from "./chat/typing.js";
+import { showUnreadTotal } from "./unread.js";
 
 window.switchboard = socket; // handy in the console, and for the end-to-end tests
 
 subscribe("list", () => renderList(openConversation));
+// The tab's title and the "Chats" badge: the list's own counts (requests are not counted).
+subscribe("list", () => showUnreadTotal(conversationsAll().reduce((n, c) => n + (c.unread || 0), 0)));
 subscribe("requests", renderRequests);
 subscribe("head", renderThreadHead);
 subscribe("head", renderGroup);

@@ -2,9 +2,11 @@
 // with a small inline-SVG chart of the last samples. No external library or CDN.
 
 import { bindConnectionBadge, createSocket, el, pageData } from "./common.js";
+import { trackUnreadTotal } from "./unread.js";
 
 const page = pageData();
 const socket = createSocket(page);
+trackUnreadTotal(socket, page.user_id);
 window.switchboard = socket;
 
 const SAMPLES = 60; // points kept for the chart

@@ -4,9 +4,11 @@
 import { State } from "../switchboard.js";
 import { api, bindConnectionBadge, createSocket, el, formatElapsed, formatTime, pageData, toast } from "./common.js";
 import { interestPicker } from "./interests.js";
+import { trackUnreadTotal } from "./unread.js";
 
 const page = pageData();
 const socket = createSocket(page);
+trackUnreadTotal(socket, page.user_id);
 window.switchboard = socket;
 
 const $ = (id) => document.getElementById(id);

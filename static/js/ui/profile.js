@@ -4,6 +4,9 @@
 
 import { el } from "./common.js";
 import { interestPicker } from "./interests.js";
+import { loadUnreadTotal } from "./unread.js";
+
+loadUnreadTotal();
 
 const field = document.getElementById("id_interests");
 if (field) {

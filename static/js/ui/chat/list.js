@@ -4,6 +4,7 @@
 // members, its direct peer, its title, its presence). Draws on the "list" topic.
 
 import { api, el, nameInto, toast } from "../common.js";
+import { formatFull, formatListTime } from "../dates.js";
 import { me, names, socket, ui } from "./page.js";
 import {
   changed,
@@ -80,6 +81,7 @@ export function renderList(open) {
     const typing = typistsIn(conv.id).length;
     const preview = typing ? "typing…" : last ? (last.deleted ? "Message deleted" : last.body) : "No messages yet";
     const unread = conv.unread || 0;
+    const at = conv.last_message_at || last?.created_at || "";
     const link = el(
       "a",
       {
@@ -99,6 +101,7 @@ export function renderList(open) {
         "aria-label": state === "online" ? "online" : state === "offline" ? "offline" : "presence unknown",
       }),
       el("span", { class: "conv-main" }, title, el("span", { class: "conv-preview" + (typing ? " is-typing" : "") }, preview)),
+      at ? el("time", { class: "conv-time", datetime: at, title: formatFull(at) }, formatListTime(at)) : null,
       unread ? el("span", { class: "badge", "aria-label": `${unread} unread` }, String(unread)) : null,
     );
     return el("li", { class: "conv-item", dataset: { conversationId: conv.id, presence: state, unread } }, link);

@@ -3,7 +3,8 @@
 // messages in place (Escape cancels an edit, a delete asks first). Also the scroll position
 // of #messages.
 
-import { el, formatTime, nameInto, toast } from "../common.js";
+import { el, nameInto, toast } from "../common.js";
+import { dayKey, formatDay, formatFull, formatMessageTime } from "../dates.js";
 import { me, names, page, socket, ui } from "./page.js";
 import { conversationGet, markerOf, threadGet, threadMessageSet } from "./state.js";
 import { others } from "./list.js";
@@ -41,7 +42,7 @@ function messageNode(msg, { pending = false, failed = false } = {}) {
     { class: "msg-meta" },
     author,
     " ",
-    el("time", { datetime: msg.created_at || "" }, formatTime(msg.created_at)),
+    el("time", { datetime: msg.created_at || "", title: formatFull(msg.created_at) }, formatMessageTime(msg.created_at)),
     msg.edited_at && !msg.deleted ? el("span", { class: "msg-edited" }, " (edited)") : null,
   );
   const li = el(
@@ -53,6 +54,7 @@ function messageNode(msg, { pending = false, failed = false } = {}) {
         id: msg.id ?? "",
         clientId: msg.client_id || "",
         sender: msg.sender_id ?? "",
+        day: dayKey(msg.created_at),
         status: failed ? "failed" : pending ? "pending" : mine ? (readStatus(msg).read ? "read" : "sent") : "",
       },
     },
@@ -142,6 +144,26 @@ function confirmDelete(msg, li) {
   );
   actions.replaceWith(box);
   box.querySelector("button").focus();
+}
+
+/** Give the first message of each day in the thread a separator naming the day (Today,
+ * Yesterday, the date). It sits inside that message's item, so the list holds messages only. */
+export function markDays() {
+  let previous = "";
+  for (const li of ui.messageList.children) {
+    const day = li.dataset.day || "";
+    const sep = li.querySelector(":scope > .day-sep");
+    const wanted = day !== "" && day !== previous;
+    if (wanted) {
+      const iso = li.querySelector("time")?.getAttribute("datetime") || "";
+      const text = formatDay(iso);
+      if (!sep) li.prepend(el("p", { class: "day-sep" }, el("time", { datetime: day }, text)));
+      else if (sep.textContent !== text) sep.replaceChildren(el("time", { datetime: day }, text));
+    } else if (sep) {
+      sep.remove();
+    }
+    if (day) previous = day;
+  }
 }
 
 /** Show a stored message in the open thread: once per seq, replacing its pending bubble. */

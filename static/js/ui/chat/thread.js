@@ -19,7 +19,7 @@ import {
   threadUpdate,
 } from "./state.js";
 import { convTitleInto, directPeer, loadConversation, others, presenceOf } from "./list.js";
-import { renderPending, scrollToBottom, upsertMessage } from "./messages.js";
+import { markDays, renderPending, scrollToBottom, upsertMessage } from "./messages.js";
 import { sendTypingStop } from "./typing.js";
 
 export function showThread(show) {
@@ -155,6 +155,8 @@ export const markRead = debounce(async () => {
 
 /** Listen to the page: reading, history, back, Escape. */
 export function bindThread() {
+  // Whatever adds, replaces or removes a bubble, the day separators follow.
+  new MutationObserver(markDays).observe(ui.messageList, { childList: true });
   document.addEventListener("visibilitychange", () => markRead());
   window.addEventListener("focus", () => markRead());
   ui.older.addEventListener("click", loadOlder);
