@@ -86,8 +86,7 @@ class Edit(serializers.Serializer):
 class Rename(serializers.Serializer):
     title = serializers.CharField(
         max_length=settings.LIMITS["GROUP_TITLE_MAX_CHARS"],
-        help_text="1 to LIMITS['GROUP_TITLE_MAX_CHARS'] (120) characters of plain text "
-        "(trimmed)",
+        help_text="1 to LIMITS['GROUP_TITLE_MAX_CHARS'] (120) characters of plain text (trimmed)",
     )
 
 

@@ -13,9 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _group(owner, *members, title="Climbers"):
     return accept_all(
-        conversation_group_create(
-            user_id=owner.pk, title=title, member_ids=[m.pk for m in members]
-        )
+        conversation_group_create(user_id=owner.pk, title=title, member_ids=[m.pk for m in members])
     )
 
 

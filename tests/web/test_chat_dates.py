@@ -62,8 +62,7 @@ def test_day_separators_dated_older_messages_and_times_in_the_list(servers, peop
     local_day = str(long_ago.astimezone().day)  # the browsers run in this machine's zone
     expect(separators.nth(0)).to_contain_text(local_day)
     assert [
-        li.get_attribute("data-seq")
-        for li in a.locator("#message-list li:has(> .day-sep)").all()
+        li.get_attribute("data-seq") for li in a.locator("#message-list li:has(> .day-sep)").all()
     ] == ["1", "3", "4"]
     # Older messages carry their date; today's only the time.
     times = a.locator("#message-list .msg-meta time")
@@ -72,9 +71,7 @@ def test_day_separators_dated_older_messages_and_times_in_the_list(servers, peop
     expect(times.nth(3)).to_have_text(CLOCK)
 
     # The list: a time for today's activity, a date for older.
-    expect(a.locator(f'#conv-list li[data-conversation-id="{cid}"] .conv-time')).to_have_text(
-        CLOCK
-    )
+    expect(a.locator(f'#conv-list li[data-conversation-id="{cid}"] .conv-time')).to_have_text(CLOCK)
     old = a.locator(f'#conv-list li[data-conversation-id="{quiet}"] .conv-time')
     expect(old).to_contain_text(local_day)
     expect(old).not_to_have_text(CLOCK)
@@ -86,9 +83,7 @@ def test_day_separators_dated_older_messages_and_times_in_the_list(servers, peop
     expect(separators).to_have_count(3)
 
 
-def test_unread_total_in_the_title_and_on_the_chats_link_of_every_page(
-    servers, people, make_user
-):
+def test_unread_total_in_the_title_and_on_the_chats_link_of_every_page(servers, people, make_user):
     (server,) = servers(1)
     ann = make_user("ann", display_name="Ann")
     bob = make_user("bob", display_name="Bob")

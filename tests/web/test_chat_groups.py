@@ -60,9 +60,7 @@ def test_owner_renames_adds_and_removes_a_member_leaves_and_every_page_follows(
     ann_dialog.get_by_label("Add people by username or name").fill("cat")
     expect(ann_dialog.locator("#group-add-results [role=option]")).to_have_text(["Cat @cat"])
     ann_dialog.get_by_label("Add people by username or name").press("Enter")
-    expect(ann_dialog.locator('#group-members li[data-state="pending"]')).to_contain_text(
-        "invited"
-    )
+    expect(ann_dialog.locator('#group-members li[data-state="pending"]')).to_contain_text("invited")
     request = c.locator("#req-list li")
     expect(request).to_have_count(1)
     expect(request.locator(".conv-title")).to_have_text("Boulderers")
@@ -71,13 +69,9 @@ def test_owner_renames_adds_and_removes_a_member_leaves_and_every_page_follows(
     request.get_by_role("button", name="Accept invitation").click()
     expect(c.locator("#req-section")).to_be_hidden()
     expect(c.locator("#conv-list .conv-title")).to_have_text(["Boulderers"])
-    expect(ann_dialog.locator("#group-members li .member-name")).to_have_text(
-        ["Ann", "Bob", "Cat"]
-    )
+    expect(ann_dialog.locator("#group-members li .member-name")).to_have_text(["Ann", "Bob", "Cat"])
     expect(ann_dialog.locator('#group-members li[data-state="pending"]')).to_have_count(0)
-    expect(bob_dialog.locator("#group-members li .member-name")).to_have_text(
-        ["Ann", "Bob", "Cat"]
-    )
+    expect(bob_dialog.locator("#group-members li .member-name")).to_have_text(["Ann", "Bob", "Cat"])
     expect(b.locator("#group-open")).to_have_text("Members (3)")
 
     # Ann removes Bob: his page says so and drops the group; the others' lists follow.
