@@ -64,6 +64,7 @@ def test_new_conversation_unread_badge_and_reading_clears_it(servers, people, ma
     expect(a.locator("#new-conv-picked")).to_contain_text("Bob Builder")
     a.get_by_role("button", name="Start").click()
     expect(a.locator("#thread-title")).to_have_text("Bob Builder")
+    expect(a.locator("#thread-sub")).to_have_text("Request sent: waiting for them to accept")
     a.locator("#composer-input").fill("Are you there?")
     a.locator("#composer-input").press("Enter")
 
@@ -83,6 +84,7 @@ def test_new_conversation_unread_badge_and_reading_clears_it(servers, people, ma
     expect(b.locator("#conn")).to_have_attribute("data-state", "open")
     request.get_by_role("button", name="Accept request").click()
     expect(b.locator("#req-section")).to_be_hidden()
+    expect(a.locator("#thread-sub")).not_to_have_text(re.compile("Request sent"))  # live
 
     # Accepted: in his list, with one unread message.
     item = b.locator("#conv-list li")
