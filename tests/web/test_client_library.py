@@ -92,6 +92,29 @@ def test_heartbeat_without_reply_forces_a_reconnect(page):
     assert result["pings"] >= 1
 
 
+def test_a_socket_that_hears_frames_sends_no_ping_and_one_that_goes_quiet_does(page):
+    result = run(
+        page,
+        """
+          s.connect();
+          await until(() => s.state === "open");
+          const before = fake.sent("ping").length;
+          // The server talks every 40 ms (events), well inside the 150 ms interval.
+          const ws = fake.last();
+          for (let i = 0; i < 15; i++) {
+            ws.push({type: "presence", data: {user_id: 1, online: true, last_seen: ""}});
+            await sleep(40);
+          }
+          const whileBusy = fake.sent("ping").length - before;
+          await until(() => fake.sent("ping").length > before);  // quiet: the ping goes out
+          return {whileBusy, state: s.state, sockets: fake.sockets.length};
+        """,
+        "heartbeatIntervalMs: 150, heartbeatTimeoutMs: 150",
+    )
+    assert result["whileBusy"] == 0
+    assert (result["state"], result["sockets"]) == ("open", 1)
+
+
 def test_requests_resolve_reject_and_time_out(page):
     result = run(
         page,
