@@ -20,9 +20,9 @@ def _send(page, text):
     page.locator("#composer-input").press("Enter")
 
 
-def test_server_restart_mid_conversation_recovers_without_loss_or_duplicates(
-    servers, people, make_user
-):
+def _ann_and_bob_in_a_conversation(servers, people, make_user):
+    """One server; Ann's and Bob's pages open on their direct conversation: returns the
+    server, the conversation's id, Bob, and the two pages."""
     (server,) = servers(1)
     ann = make_user("ann", display_name="Ann")
     bob = make_user("bob", display_name="Bob")
@@ -32,7 +32,13 @@ def test_server_restart_mid_conversation_recovers_without_loss_or_duplicates(
     in_thread(accept_all, conversation)
     cid = conversation.pk
     a = people(ann, server, f"/c/{cid}").page
-    b = people(bob, server, f"/c/{cid}").page
+    return server, cid, bob, a, people(bob, server, f"/c/{cid}").page
+
+
+def test_server_restart_mid_conversation_recovers_without_loss_or_duplicates(
+    servers, people, make_user
+):
+    server, cid, bob, a, b = _ann_and_bob_in_a_conversation(servers, people, make_user)
     _send(a, "before the crash")
     expect(b.locator("#message-list .msg-body")).to_have_text(["before the crash"])
     # Acknowledged to Ann too (her reply and Bob's push race each other) before the crash.
@@ -88,16 +94,7 @@ SLACK_SECONDS = 4
 def test_a_frozen_server_is_shown_reconnecting_within_the_heartbeat_time_and_recovers(
     servers, people, make_user
 ):
-    (server,) = servers(1)
-    ann = make_user("ann", display_name="Ann")
-    bob = make_user("bob", display_name="Bob")
-    conversation, _ = in_thread(
-        conversation_direct_get_or_create, user_id=ann.pk, other_user_id=bob.pk
-    )
-    in_thread(accept_all, conversation)
-    cid = conversation.pk
-    a = people(ann, server, f"/c/{cid}").page
-    b = people(bob, server, f"/c/{cid}").page
+    server, _, _, a, b = _ann_and_bob_in_a_conversation(servers, people, make_user)
     for page in (a, b):
         expect(page.locator("#conn")).to_have_attribute("data-state", "open")
     _send(a, "before the freeze")
