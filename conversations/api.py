@@ -106,6 +106,9 @@ MessageOut = inline_serializer(
         "created_at": serializers.DateTimeField(),
         "edited_at": serializers.DateTimeField(allow_null=True),
         "deleted": serializers.BooleanField(),
+        "change_seq": serializers.IntegerField(
+            help_text="the conversation's change number of its last edit or deletion (0: never)"
+        ),
     },
 )
 
@@ -116,6 +119,9 @@ def _conversation_fields() -> dict:
         "kind": serializers.CharField(),
         "title": serializers.CharField(),
         "last_seq": serializers.IntegerField(),
+        "last_change_seq": serializers.IntegerField(
+            help_text="the last change number of its edits and deletions (the sync change cursor)"
+        ),
         "last_message_at": serializers.DateTimeField(allow_null=True),
         "role": serializers.CharField(),
         "state": serializers.ChoiceField(

@@ -17,7 +17,7 @@ from core.router import Connection, event_hook, event_hook_now, hook
 
 from . import selectors
 from .members import amember_hears, member_hears_now
-from .sequencer import Action, Fetch, Send, Sequencer, TooFar, Wait
+from .sequencer import Action, Fetch, FetchChanges, Send, Sequencer, TooFar, Wait
 
 # The event a connection posts to itself when a gap's reorder wait is over (never published).
 GAP_DUE = "message.gap_due"
@@ -28,6 +28,8 @@ class ConversationState:
 
     def __init__(self) -> None:
         self.joined: set[int] = set()
+        # The conversations the client named in its ``sync`` frames on this connection.
+        self.named: set[int] = set()
         self.sequencer = Sequencer(
             presync_max=settings.LIMITS["WS_PRESYNC_BUFFER_MAX"],
             resume_max=settings.LIMITS["RESUME_MAX_MESSAGES"],
@@ -66,6 +68,8 @@ async def actions_perform(conn: Connection, actions: list[Action]) -> None:
             )
         elif isinstance(action, Fetch):
             await _gap_fill(conn, state, action)
+        elif isinstance(action, FetchChanges):
+            await _changes_fill(conn, state, action)
         elif isinstance(action, Wait):
             conn.later(
                 settings.LIMITS["MESSAGE_REORDER_WAIT_SECONDS"],
@@ -95,6 +99,53 @@ async def _gap_fill(conn: Connection, state: ConversationState, action: Fetch) -
             await conn.send_frame({"type": "message.new", "data": row})
 
 
+async def _changes_fill(conn: Connection, state: ConversationState, action: FetchChanges) -> None:
+    """Read the changes after the floor (a live one was lost or is late) and replay them.
+
+    A changed message the client has not been given yet is read as a message instead, in
+    its current state, with those before it (the gap fill), so its late ``message.new``
+    is then a duplicate. Past the bound the client is told to re-read (``changes_too_far``).
+    """
+    cid = action.conversation_id
+    limit = settings.LIMITS["RESUME_MAX_CHANGES"]
+    read = await db(selectors.changes_after_for_member)(
+        user_id=conn.user_id, conversation_id=cid, after_change_seq=action.after_change_seq,
+        limit=limit,
+    )  # fmt: skip
+    if read is None:
+        await conversation_leave(conn, cid)  # removed, and the push saying so was lost
+        return
+    rows, change_head = read
+    cursor = state.sequencer.cursor(cid)
+    if rows:
+        await actions_perform(conn, state.sequencer.fetch_upto(cid, max(r["seq"] for r in rows)))
+    state.sequencer.changes_fetched(cid, change_head)
+    if len(rows) > limit:
+        await changes_too_far_send(
+            conn, conversation_id=cid, after_change_seq=action.after_change_seq,
+            latest_change_seq=change_head,
+        )  # fmt: skip
+        return
+    for row in rows:
+        if cursor is None or row["seq"] <= cursor:
+            await conn.send_frame({"type": "message.updated", "data": row})
+
+
+async def changes_too_far_send(
+    conn: Connection, *, conversation_id: int, after_change_seq: int, latest_change_seq: int
+) -> None:
+    await conn.send_frame(
+        {
+            "type": "sync.changes_too_far",
+            "data": {
+                "conversation_id": conversation_id,
+                "after_change_seq": after_change_seq,
+                "latest_change_seq": latest_change_seq,
+            },
+        }
+    )
+
+
 async def too_far_send(
     conn: Connection, *, conversation_id: int, after_seq: int, latest_seq: int
 ) -> None:
@@ -115,6 +166,8 @@ async def synced_mark(conn: Connection) -> None:
     sequencer = conn.state(ConversationState).sequencer
     for cid, seq, item in sequencer.mark_synced():
         await actions_perform(conn, sequencer.push(cid, seq, item))
+    for cid, change_seq, seq, item in sequencer.presync_changes_take():
+        await actions_perform(conn, sequencer.changed(cid, change_seq, seq, item))
 
 
 @hook("connect", order=10)
@@ -195,15 +248,37 @@ def message_new_now(conn: Connection, message: dict[str, Any]) -> bool | None:
 
 @event_hook("message.updated")
 async def message_updated(conn: Connection, message: dict[str, Any]) -> bool:
-    """An edit or a deletion: for members only, as every event of a conversation."""
-    cid = message["data"]["conversation_id"]
-    return not await conversation_hears(conn, cid, message.get("members_version", 0))
+    """An edit or a deletion: for members only, as every event of a conversation, and
+    through the sequencer's change floor (once, in change order, gaps read)."""
+    data = message["data"]
+    cid = data["conversation_id"]
+    if await conversation_hears(conn, cid, message.get("members_version", 0)):
+        await actions_perform(
+            conn,
+            conn.state(ConversationState).sequencer.changed(
+                cid, data["change_seq"], data["seq"], message
+            ),
+        )
+    return True
 
 
 @event_hook_now("message.updated")
 def message_updated_now(conn: Connection, message: dict[str, Any]) -> bool | None:
-    cid = message["data"]["conversation_id"]
-    return drop_unless_hears_now(conn, cid, message.get("members_version", 0))
+    """``message_updated`` for an idle socket, when it is the next change of a message the
+    client holds."""
+    data = message["data"]
+    cid, change_seq, seq = data["conversation_id"], data["change_seq"], data["seq"]
+    hears = conversation_hears_now(conn, cid, message.get("members_version", 0))
+    if not hears:
+        return None if hears is None else True
+    sequencer = conn.state(ConversationState).sequencer
+    sends = sequencer.changed_sends(cid, change_seq, seq)
+    if sends is None:
+        return None  # a read to make: on the slow path
+    if sends and not conn.send_event_now(message):
+        return None  # the socket cannot take it now: nothing changed, queue it
+    sequencer.changed(cid, change_seq, seq, message)  # moves the floor (or holds it)
+    return True
 
 
 @event_hook("conversation.joined")
@@ -213,7 +288,10 @@ async def conversation_joined(conn: Connection, message: dict[str, Any]) -> bool
     cid = data["conversation_id"]
     await conversation_join(conn, cid)
     await actions_perform(
-        conn, conn.state(ConversationState).sequencer.joined(cid, data["last_seq"])
+        conn,
+        conn.state(ConversationState).sequencer.joined(
+            cid, data["last_seq"], data.get("last_change_seq")
+        ),
     )
     return False  # and the client hears about it
 

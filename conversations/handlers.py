@@ -10,8 +10,22 @@ from core.errors import Invalid
 from core.router import Connection, handler
 
 from . import services
-from .gateway import ConversationState, actions_perform, conversation_join, synced_mark
-from .selectors import aresume_batch, conversation_get, message_serialize
+from .gateway import (
+    ConversationState,
+    actions_perform,
+    changes_too_far_send,
+    conversation_join,
+    conversation_leave,
+    synced_mark,
+)
+from .models import Membership
+from .selectors import (
+    Unnamed,
+    aresume_batch,
+    conversation_get,
+    conversation_list,
+    message_serialize,
+)
 from .writer import amessage_send, send_request_parse
 
 
@@ -77,48 +91,134 @@ async def conversation_decline(conn: Connection, data: dict[str, Any]) -> dict[s
     return {"conversation_id": cid}
 
 
-def cursors_parse(raw: object) -> dict[int, int]:
-    """Return ``{conversation id: last seq}`` from a ``sync`` frame, or raise ``invalid``."""
+def _cursor_int(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise Invalid(f"{what} must be an integer >= 0.")
+    return value
+
+
+def cursors_parse(raw: object) -> tuple[dict[int, int], dict[int, int]]:
+    """Return ``{conversation id: last seq}`` and ``{conversation id: last change}`` from a
+    ``sync`` frame, or raise ``invalid``.
+
+    A cursor is the last seq (an integer), or ``{"seq": n, "change_seq": c}``: the last seq
+    and the last change (edit or deletion) the client holds.
+    """
     if not isinstance(raw, dict):
         raise Invalid("conversations must be an object of id -> last seq.")
     limit = settings.LIMITS["RESUME_MAX_CONVERSATIONS"]
     if len(raw) > limit:
         raise Invalid(f"At most {limit} conversations per sync.")
     cursors: dict[int, int] = {}
+    changes: dict[int, int] = {}
     for key, value in raw.items():
         try:
             cid = int(key)
         except (TypeError, ValueError):
             raise Invalid(f"{key!r} is not a conversation id.") from None
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise Invalid(f"The seq for {key} must be an integer >= 0.")
-        cursors[cid] = value
-    return cursors
+        if isinstance(value, dict):
+            if set(value) - {"seq", "change_seq"}:
+                raise Invalid(f"The cursor for {key} has only seq and change_seq.")
+            cursors[cid] = _cursor_int(value.get("seq"), f"The seq for {key}")
+            if "change_seq" in value:
+                changes[cid] = _cursor_int(value["change_seq"], f"The change_seq for {key}")
+        else:
+            cursors[cid] = _cursor_int(value, f"The seq for {key}")
+    return cursors, changes
 
 
 @handler("sync")
 async def sync(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    """Replay what the client missed, then let live events flow (docs/protocol.md#resume)."""
-    cursors = cursors_parse(data.get("conversations", {}))
+    """Replay what the client missed, then let live events flow (docs/protocol.md#resume).
+
+    Per conversation named: the messages after its cursor, then (with a change cursor)
+    the edits and deletions after it. In the last ``sync`` of the connection (no
+    ``more``): the user's conversations the client did not name, with their summaries
+    (created, joined or accepted while it was away; requests and invitations), and those
+    it named that it is not in. One statement reads it all; the summaries, when there are
+    any, one more.
+    """
+    cursors, change_cursors = cursors_parse(data.get("conversations", {}))
+    more = data.get("more", False)
+    if not isinstance(more, bool):
+        raise Invalid("more must be a boolean.")
+    state = conn.state(ConversationState)
+    state.named.update(cursors)
     batch = await aresume_batch(
-        user_id=conn.user_id, cursors=cursors, limit=settings.LIMITS["RESUME_MAX_MESSAGES"]
+        user_id=conn.user_id,
+        cursors=cursors,
+        change_cursors=change_cursors,
+        limit=settings.LIMITS["RESUME_MAX_MESSAGES"],
+        changes_limit=settings.LIMITS["RESUME_MAX_CHANGES"],
+        known=None if more else sorted(state.named),
     )
-    sequencer = conn.state(ConversationState).sequencer
+    sequencer = state.sequencer
     summary = {}
-    for cid, messages, too_far, head in batch:
+    for r in batch.conversations:
+        cid = r.conversation_id
         await conversation_join(conn, cid)  # in case the `conversation.joined` push was lost
+        tracked = cid in change_cursors
         await actions_perform(
-            conn, sequencer.resume(cid, after_seq=cursors[cid], head=head, too_far=too_far)
+            conn,
+            sequencer.resume(
+                cid,
+                after_seq=cursors[cid],
+                head=r.head,
+                too_far=r.too_far,
+                change_head=r.change_head if tracked else None,
+            ),
         )
+        if r.changes_too_far:
+            await changes_too_far_send(
+                conn, conversation_id=cid, after_change_seq=change_cursors[cid],
+                latest_change_seq=r.change_head,
+            )  # fmt: skip
+        for message in r.changes:  # older messages, changed: before the new ones
+            await conn.send_frame({"type": "message.updated", "data": message})
         replayed = 0
-        for message in messages:
+        for message in r.messages:
             if sequencer.replayed(cid, message["seq"]):
                 await conn.send_frame({"type": "message.new", "data": message})
                 replayed += 1
         summary[str(cid)] = {
             "replayed": replayed,
-            "too_far": too_far,
+            "too_far": r.too_far,
             "latest_seq": sequencer.cursor(cid),
+            "changes_replayed": len(r.changes),
+            "changes_too_far": r.changes_too_far,
+            "latest_change_seq": r.change_head,
         }
+    reply: dict[str, Any] = {
+        "conversations": summary,
+        "left": sorted(set(cursors) - {r.conversation_id for r in batch.conversations}),
+    }
+    for cid in reply["left"]:
+        await conversation_leave(conn, cid)
+    if not more:
+        reply.update(await _unnamed_list(conn, batch.unnamed))
     await synced_mark(conn)
-    return {"conversations": summary}
+    return reply
+
+
+async def _unnamed_list(conn: Connection, unnamed: list[Unnamed]) -> dict[str, Any]:
+    """``joined`` and ``requests``: the summaries of the conversations the client did not
+    name, as ``GET /api/conversations`` (and ``?state=pending``) gives them, most recently
+    active first; ``truncated`` when there were more than one list holds."""
+    sequencer = conn.state(ConversationState).sequencer
+    accepted = [u.conversation_id for u in unnamed if u.state == Membership.State.ACCEPTED]
+    pending = [u.conversation_id for u in unnamed if u.state != Membership.State.ACCEPTED]
+    for u in unnamed:
+        if u.state == Membership.State.ACCEPTED:
+            await conversation_join(conn, u.conversation_id)
+            sequencer.unnamed(u.conversation_id, u.head, u.change_head)
+    limit = settings.LIMITS["CONVERSATION_LIST_MAX"]
+    lists: dict[str, list[dict]] = {"joined": [], "requests": []}
+    for key, ids, membership_state in (
+        ("joined", accepted, Membership.State.ACCEPTED),
+        ("requests", pending, Membership.State.PENDING),
+    ):
+        if ids:
+            lists[key] = await db(conversation_list)(
+                user_id=conn.user_id, state=membership_state, conversation_ids=ids
+            )
+    return {**lists, "truncated": len(accepted) > limit or len(pending) > limit}

@@ -19,6 +19,11 @@ class Conversation(models.Model):
     # process delivering one can tell that its idea of the members is out of date
     # (``conversations.members``): delivery never depends on a membership push arriving.
     members_version = models.BigIntegerField(default=0)
+    # The last change number handed out to an edit or a deletion of one of its messages,
+    # incremented under the row lock (``conversations.services``): a client's change cursor
+    # says which edits and deletions it holds, and ``sync`` replays the ones after it.
+    # Sends never touch it.
+    last_change_seq = models.BigIntegerField(default=0, db_default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -85,11 +90,24 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The conversation's change number of this message's last edit or deletion (0: never
+    # changed). The database default stores it for the writer's inserts, which name no
+    # such column: a send costs nothing more.
+    change_seq = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="one_seq"),
             models.UniqueConstraint(fields=["sender", "client_id"], name="idempotent_send"),
+        ]
+        indexes = [
+            # The changes after a cursor (``sync``), in change order. Partial: a new message
+            # (change 0) adds no entry, so sends do not maintain it.
+            models.Index(
+                fields=["conversation", "change_seq"],
+                name="msg_changes",
+                condition=models.Q(change_seq__gt=0),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 """Reads of conversations and messages."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +34,7 @@ def message_serialize(message: Message) -> dict:
         "created_at": message.created_at.isoformat(),
         "edited_at": message.edited_at.isoformat() if message.edited_at else None,
         "deleted": deleted,
+        "change_seq": message.change_seq,
     }
 
 
@@ -88,10 +90,17 @@ def blocked_among(*, user_id: int, user_ids: list[int] | set[int]) -> set[int]:
     return {blocked if blocker == user_id else blocker for blocker, blocked in pairs}
 
 
+# The columns of a message in the written-out reads, in ``message_row_serialize``'s order.
+MESSAGE_COLUMNS = (
+    "{m}.id, {m}.seq, {m}.sender_id, {m}.body, {m}.client_id, {m}.created_at, {m}.edited_at, "
+    "{m}.deleted_at, {m}.change_seq"
+)
+
+
 def message_row_serialize(conversation_id: int, row: Sequence[Any]) -> dict:
-    """The wire form of a message read as ``id, seq, sender_id, body, client_id, created_at,
-    edited_at, deleted_at`` (the written-out reads of the message path)."""
-    pk, seq, sender_id, body, client_id, created_at, edited_at, deleted_at = row
+    """The wire form of a message read as ``MESSAGE_COLUMNS`` (the written-out reads of the
+    message path)."""
+    pk, seq, sender_id, body, client_id, created_at, edited_at, deleted_at, change_seq = row
     return message_serialize(
         Message(
             pk=pk,
@@ -103,6 +112,7 @@ def message_row_serialize(conversation_id: int, row: Sequence[Any]) -> dict:
             created_at=created_at,
             edited_at=edited_at,
             deleted_at=deleted_at,
+            change_seq=change_seq,
         )
     )
 
@@ -150,14 +160,21 @@ def conversation_state_parse(raw: object) -> str:
 
 
 def conversation_list(
-    *, user_id: int, state: str = ACCEPTED, limit: int | None = None
+    *,
+    user_id: int,
+    state: str = ACCEPTED,
+    limit: int | None = None,
+    conversation_ids: Sequence[int] | None = None,
 ) -> list[dict]:
     """Return my conversations in ``state`` (accepted: my list; pending: my requests and
-    invitations), most recently active first, with last message and unread."""
+    invitations), most recently active first, with last message and unread; only those of
+    ``conversation_ids`` when given (``sync``'s list of what the client did not name)."""
     limit = min(
         limit or settings.LIMITS["CONVERSATION_LIST_MAX"], settings.LIMITS["CONVERSATION_LIST_MAX"]
     )
     memberships = Membership.objects.filter(user_id=user_id, state=state)
+    if conversation_ids is not None:
+        memberships = memberships.filter(conversation_id__in=list(conversation_ids))
     unread = (
         Message.objects.filter(
             conversation_id=OuterRef("conversation_id"),
@@ -215,6 +232,7 @@ def conversation_serialize(conversation: Conversation) -> dict:
         "kind": conversation.kind,
         "title": conversation.title,
         "last_seq": conversation.last_seq,
+        "last_change_seq": conversation.last_change_seq,
         "last_message_at": (
             conversation.last_message_at.isoformat() if conversation.last_message_at else None
         ),
@@ -296,8 +314,8 @@ def messages_after_for_member(
     member = Membership._meta.db_table
     upto = "" if upto_seq is None else "AND m.seq <= %(upto)s "
     sql = (
-        f"SELECT m.id, m.seq, m.sender_id, m.body, m.client_id, m.created_at, m.edited_at, "
-        f"m.deleted_at FROM {msg} m WHERE m.conversation_id = %(cid)s AND m.seq > %(after)s "
+        f"SELECT {MESSAGE_COLUMNS.format(m='m')} FROM {msg} m "
+        f"WHERE m.conversation_id = %(cid)s AND m.seq > %(after)s "
         f"{upto}AND EXISTS (SELECT 1 FROM {member} mb WHERE mb.conversation_id = %(cid)s "
         f"AND mb.user_id = %(uid)s AND mb.state = 'accepted') ORDER BY m.seq LIMIT %(limit)s"
     )
@@ -311,83 +329,239 @@ def messages_after_for_member(
     return [message_row_serialize(conversation_id, row) for row in rows]
 
 
+def changes_after_for_member(
+    *, user_id: int, conversation_id: int, after_change_seq: int, limit: int
+) -> tuple[list[dict[str, Any]], int] | None:
+    """The messages changed after ``after_change_seq``, in change order (at most
+    ``limit`` + 1: one more tells "too many"), with the conversation's change head read in
+    the same statement, if ``user_id`` is an accepted member; None if not.
+
+    A connection's change gap (a live edit or deletion lost or late); edits are rare, so
+    this is off the message path and goes through the ORM.
+    """
+    head = (
+        Conversation.objects.filter(
+            pk=conversation_id, memberships__user_id=user_id, memberships__state=ACCEPTED
+        )
+        .values_list("last_change_seq", flat=True)
+        .first()
+    )
+    if head is None:
+        return None
+    # Read after the head, up to it: changes commit in order, so every change up to the
+    # head is there. A message changed again since has left the range; its newer change
+    # is past the head and comes live (or from the next read).
+    rows = list(
+        Message.objects.filter(
+            conversation_id=conversation_id, change_seq__gt=after_change_seq, change_seq__lte=head
+        ).order_by("change_seq")[: limit + 1]
+    )
+    return [message_serialize(m) for m in rows], head
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What ``sync`` replays of one conversation the user is in.
+
+    ``messages``: those after the cursor, in seq order (none when caught up, or when more
+    than the bound are missing: ``too_far``); ``head``: its last seq. ``changes``: the
+    messages at or below the cursor edited or deleted after the change cursor, in change
+    order, each once in its current state (none without a change cursor, or when more than
+    the bound changed: ``changes_too_far``); ``change_head``: its last change number.
+    """
+
+    conversation_id: int
+    messages: list[dict]
+    too_far: bool
+    head: int
+    changes: list[dict]
+    changes_too_far: bool
+    change_head: int
+
+
+@dataclass(frozen=True)
+class Unnamed:
+    """A conversation of the user that the client did not name: accepted ones it does not
+    know of (created, joined or accepted while it was away), or a pending one."""
+
+    conversation_id: int
+    state: str
+    head: int
+    change_head: int
+
+
+@dataclass(frozen=True)
+class ResumeBatch:
+    conversations: list[Resumed]
+    unnamed: list[Unnamed]
+
+
+def _resumed(
+    cid: int, after: int, head: int, change_head: int, limit: int, changes_too_far: bool
+) -> Resumed:
+    return Resumed(cid, [], head - after > limit, head, [], changes_too_far, change_head)
+
+
 def resume_batch(
-    *, user_id: int, cursors: dict[int, int], limit: int
-) -> list[tuple[int, list[dict], bool, int]]:
-    """For each conversation the user is in, return ``(id, missed messages, too_far, head)``.
+    *,
+    user_id: int,
+    cursors: dict[int, int],
+    change_cursors: dict[int, int],
+    limit: int,
+    changes_limit: int,
+    known: Sequence[int] | None = None,
+) -> ResumeBatch:
+    """For each conversation of ``cursors`` the user is in, what it missed (``Resumed``);
+    with ``known`` (the ids the client named), also the user's conversations not among them.
 
     Conversations the user does not belong to, or has not accepted, are skipped (they get
-    no data).
+    no data). Changes are replayed only for the conversations of ``change_cursors``.
     """
-    heads = dict(  # one query: the user's memberships among these, with each head
-        Membership.objects.filter(
+    heads = {  # one query: the user's memberships among these, with each head
+        cid: (head, change_head)
+        for cid, head, change_head in Membership.objects.filter(
             user_id=user_id, conversation_id__in=list(cursors), state=ACCEPTED
-        ).values_list("conversation_id", "conversation__last_seq")
-    )
-    out: list[tuple[int, list[dict], bool, int]] = []
+        ).values_list("conversation_id", "conversation__last_seq", "conversation__last_change_seq")
+    }
+    out: list[Resumed] = []
     for cid in sorted(heads):
         after = cursors[cid]
-        head = heads[cid]
-        if head <= after:
-            out.append((cid, [], False, head))
-            continue
-        if head - after > limit:
-            out.append((cid, [], True, head))
-            continue
-        rows = messages_after(conversation_id=cid, after_seq=after, upto_seq=None, limit=limit)
-        out.append((cid, [message_serialize(m) for m in rows], False, head))
-    return out
+        head, change_head = heads[cid]
+        changes: list[dict] = []
+        if cid in change_cursors:
+            rows = list(
+                Message.objects.filter(
+                    conversation_id=cid, change_seq__gt=change_cursors[cid], seq__lte=after
+                ).order_by("change_seq")[: changes_limit + 1]
+            )
+            changes = [message_serialize(m) for m in rows]
+        resumed = _resumed(cid, after, head, change_head, limit, len(changes) > changes_limit)
+        if not resumed.changes_too_far:
+            resumed.changes.extend(changes)
+        if head > after and not resumed.too_far:
+            rows = messages_after(conversation_id=cid, after_seq=after, upto_seq=None, limit=limit)
+            resumed.messages.extend(message_serialize(m) for m in rows)
+        out.append(resumed)
+    unnamed: list[Unnamed] = []
+    if known is not None:
+        others = (
+            Membership.objects.filter(user_id=user_id)
+            .exclude(state=ACCEPTED, conversation_id__in=list(known))
+            .order_by("conversation_id")
+            .values_list(
+                "conversation_id",
+                "state",
+                "conversation__last_seq",
+                "conversation__last_change_seq",
+            )
+        )
+        unnamed = [Unnamed(*row) for row in others]
+    return ResumeBatch(out, unnamed)
 
 
 def _resume_sql() -> str:
     conv = Conversation._meta.db_table
     member = Membership._meta.db_table
     msg = Message._meta.db_table
-    # c: the cursors; h: those of conversations the user accepted, with each head; then each
-    # with its missed messages (none when caught up or too far behind), in seq order.
+    # c: the cursors; h: those of conversations the user accepted, with each head; then
+    # (m) each with its missed messages (none when caught up or too far behind), in seq
+    # order; (u) each with the messages at or below its cursor changed after its change
+    # cursor (none without one), in change order, one more than the bound to tell "too
+    # many" (``change_seq > 0`` lets the partial index ``msg_changes`` serve); (o) with
+    # ``others``, the user's memberships the client did not name: accepted ones not among
+    # ``known``, and pending ones.
+    cols = MESSAGE_COLUMNS.format(m="m")
+    nulls = ", ".join(["NULL"] * len(MESSAGE_COLUMNS.split(",")))  # an 'o' row has no message
     return f"""
         WITH c AS (
-            SELECT * FROM unnest(%(cids)s::bigint[], %(afters)s::bigint[]) AS c(cid, after)
+            SELECT * FROM unnest(%(cids)s::bigint[], %(afters)s::bigint[],
+                                 %(change_afters)s::bigint[]) AS c(cid, after, change_after)
         ), h AS (
-            SELECT c.cid, c.after, cv.last_seq AS head
+            SELECT c.cid, c.after, c.change_after, cv.last_seq AS head,
+                   cv.last_change_seq AS change_head
             FROM c JOIN {member} mb ON mb.conversation_id = c.cid AND mb.user_id = %(uid)s
                 AND mb.state = 'accepted'
             JOIN {conv} cv ON cv.id = c.cid
         )
-        SELECT h.cid, h.head, m.id, m.seq, m.sender_id, m.body, m.client_id, m.created_at,
-               m.edited_at, m.deleted_at
+        SELECT 'm' AS part, h.cid, h.head, h.change_head, m.seq AS ord, NULL AS state, {cols}
         FROM h LEFT JOIN LATERAL (
             SELECT * FROM {msg} m
             WHERE m.conversation_id = h.cid AND m.seq > h.after
               AND h.head - h.after <= %(limit)s
             ORDER BY m.seq LIMIT %(limit)s
         ) m ON TRUE
-        ORDER BY h.cid, m.seq
+        UNION ALL
+        SELECT 'u', h.cid, h.head, h.change_head, m.change_seq, NULL, {cols}
+        FROM h JOIN LATERAL (
+            SELECT * FROM {msg} m
+            WHERE m.conversation_id = h.cid AND m.change_seq > 0
+              AND m.change_seq > h.change_after AND m.seq <= h.after
+            ORDER BY m.change_seq LIMIT %(changes_limit)s + 1
+        ) m ON TRUE
+        UNION ALL
+        SELECT 'o', mb.conversation_id, cv.last_seq, cv.last_change_seq, 0, mb.state, {nulls}
+        FROM {member} mb JOIN {conv} cv ON cv.id = mb.conversation_id
+        WHERE %(others)s AND mb.user_id = %(uid)s
+          AND NOT (mb.state = 'accepted' AND mb.conversation_id = ANY(%(known)s::bigint[]))
+        ORDER BY 1, 2, 5
     """
 
 
 async def aresume_batch(
-    *, user_id: int, cursors: dict[int, int], limit: int
-) -> list[tuple[int, list[dict], bool, int]]:
+    *,
+    user_id: int,
+    cursors: dict[int, int],
+    change_cursors: dict[int, int],
+    limit: int,
+    changes_limit: int,
+    known: Sequence[int] | None = None,
+) -> ResumeBatch:
     """``resume_batch`` from the event loop in one statement, whatever the number of
     conversations (PostgreSQL; elsewhere ``resume_batch`` in a thread)."""
     if not LoopConnection.available():
-        return await db(resume_batch)(user_id=user_id, cursors=cursors, limit=limit)
-    if not cursors:
-        return []
+        return await db(resume_batch)(
+            user_id=user_id,
+            cursors=cursors,
+            change_cursors=change_cursors,
+            limit=limit,
+            changes_limit=changes_limit,
+            known=known,
+        )
+    if not cursors and known is None:
+        return ResumeBatch([], [])
     cids = list(cursors)
     rows = await loop_fetch(
         _resume_sql(),
-        {"cids": cids, "afters": [cursors[c] for c in cids], "uid": user_id, "limit": limit},
+        {
+            "cids": cids,
+            "afters": [cursors[c] for c in cids],
+            "change_afters": [change_cursors.get(c) for c in cids],
+            "uid": user_id,
+            "limit": limit,
+            "changes_limit": changes_limit,
+            "others": known is not None,
+            "known": list(known or ()),
+        },
     )
-    out: dict[int, tuple[int, list[dict], bool, int]] = {}
-    for row in rows:
-        cid, head = row[0], row[1]
+    out: dict[int, Resumed] = {}
+    changes: dict[int, list[dict]] = {}
+    unnamed: list[Unnamed] = []
+    for part, cid, head, change_head, _, state, *message in rows:
+        if part == "o":
+            unnamed.append(Unnamed(cid, state, head, change_head))
+            continue
         if cid not in out:
-            out[cid] = (cid, [], head - cursors[cid] > limit, head)
-        if row[2] is not None:
-            out[cid][1].append(message_row_serialize(cid, row[2:]))
-    return [out[cid] for cid in sorted(out)]
+            out[cid] = _resumed(cid, cursors[cid], head, change_head, limit, False)
+        if part == "u":
+            changes.setdefault(cid, []).append(message_row_serialize(cid, message))
+        elif message[0] is not None:
+            out[cid].messages.append(message_row_serialize(cid, message))
+    for cid, rows_changed in changes.items():
+        if len(rows_changed) > changes_limit:
+            out[cid] = replace(out[cid], changes_too_far=True)
+        else:
+            out[cid].changes.extend(rows_changed)
+    return ResumeBatch([out[cid] for cid in sorted(out)], unnamed)
 
 
 def membership_exists(*, user_id: int, conversation_id: int) -> bool:

@@ -16,6 +16,15 @@ client is given each seq once, in order:
 - pushes that arrive before the client's ``sync`` wait (at most ``presync_max``; past that
   they are dropped, and the gap they leave is fetched like any other);
 - a replayed or fetched row is delivered only if it is past the cursor (``replayed``).
+
+Edits and deletions (``changed``) are numbered per conversation too (``change_seq``, handed
+out in commit order), with a second cursor, the change floor: the connection has been given
+every change up to it. A change at or below the floor is dropped; the next one is sent; one
+past a gap asks for the changes after the floor from the database (``FetchChanges``: each
+changed message once, in its current state, in change order), and the floor moves to the
+change head read with them. A change of a message the client has not been given yet (its
+``message.new`` is late or lost) reads that message instead, in its current state
+(``Fetch``). Changes that arrive before ``sync`` wait, like messages, and follow them.
 """
 
 from dataclasses import dataclass, field
@@ -58,7 +67,16 @@ class Wait:
     token: int
 
 
-Action = Send | Fetch | TooFar | Wait
+@dataclass(frozen=True)
+class FetchChanges:
+    """Read the changes after ``after_change_seq`` (of messages the client holds), replay
+    them, and report the change head read with them (``changes_fetched``)."""
+
+    conversation_id: int
+    after_change_seq: int
+
+
+Action = Send | Fetch | TooFar | Wait | FetchChanges
 
 
 @dataclass
@@ -78,6 +96,9 @@ class Sequencer:
     synced: bool = False
     presync: list[tuple[int, int, Any]] = field(default_factory=list)
     held: dict[int, _Held] = field(default_factory=dict)  # per conversation with a gap
+    # Per conversation: every change up to this one has been given (see the module's text).
+    change_floors: dict[int, int] = field(default_factory=dict)
+    presync_changes: list[tuple[int, int, int, Any]] = field(default_factory=list)
     _tokens: int = 0
 
     def push(self, conversation_id: int, seq: int, item: Any) -> list[Action]:
@@ -94,6 +115,64 @@ class Sequencer:
         # The next seq, or the first event of a conversation the client did not sync.
         self.cursors[conversation_id] = seq
         return [Send(conversation_id, seq, item), *self._flush(conversation_id)]
+
+    def changed(self, conversation_id: int, change_seq: int, seq: int, item: Any) -> list[Action]:
+        """A live edit or deletion (``change_seq``) of the message ``seq`` arrived."""
+        if not self.synced:
+            if len(self.presync_changes) < self.presync_max:
+                self.presync_changes.append((conversation_id, change_seq, seq, item))
+            return []  # past the bound: dropped, and a gap the next change reads
+        floor = self.change_floors.get(conversation_id)
+        if floor is not None and change_seq <= floor:
+            return []  # already given (replayed, fetched, or a duplicate push)
+        actions: list[Action] = []
+        cursor = self.cursors.get(conversation_id)
+        unseen = cursor is not None and seq > cursor
+        if unseen:
+            # Its message.new has not reached the client: read it in its current state.
+            assert cursor is not None
+            actions.append(self._gap(conversation_id, cursor, seq))
+        if floor is None or change_seq == floor + 1:
+            # The next change, or the first of a conversation without a floor.
+            self.change_floors[conversation_id] = change_seq
+            if not unseen:
+                actions.append(Send(conversation_id, seq, item))
+            return actions
+        actions.append(FetchChanges(conversation_id, floor))
+        return actions
+
+    def changed_sends(self, conversation_id: int, change_seq: int, seq: int) -> bool | None:
+        """What ``changed`` would do, without doing it: True, one ``Send`` of it; False,
+        nothing to send (a duplicate, or held until ``sync``); None, a read to make."""
+        if not self.synced:
+            return False
+        floor = self.change_floors.get(conversation_id)
+        if floor is not None and change_seq <= floor:
+            return False
+        cursor = self.cursors.get(conversation_id)
+        if cursor is not None and seq > cursor:
+            return None
+        return True if floor is None or change_seq == floor + 1 else None
+
+    def fetch_upto(self, conversation_id: int, upto_seq: int) -> list[Action]:
+        """The client must be given the messages up to ``upto_seq`` first (a changed one it
+        has not been given): read those past the cursor (or say too far)."""
+        cursor = self.cursors.get(conversation_id)
+        if cursor is None or upto_seq <= cursor:
+            return []
+        return [self._gap(conversation_id, cursor, upto_seq)]
+
+    def changes_fetched(self, conversation_id: int, change_head: int) -> None:
+        """The changes after the floor were read and replayed, up to ``change_head``."""
+        floor = self.change_floors.get(conversation_id)
+        if floor is None or floor < change_head:
+            self.change_floors[conversation_id] = change_head
+
+    def presync_changes_take(self) -> list[tuple[int, int, int, Any]]:
+        """The changes that arrived before ``sync`` (after ``mark_synced``: ``changed``
+        each in turn, after the messages)."""
+        queued, self.presync_changes = self.presync_changes, []
+        return queued
 
     def gap_due(self, conversation_id: int, token: int) -> list[Action]:
         """The reorder wait of ``Wait(conversation_id, token)`` is over: the held pushes
@@ -184,16 +263,29 @@ class Sequencer:
         return True
 
     def resume(
-        self, conversation_id: int, *, after_seq: int, head: int, too_far: bool
+        self,
+        conversation_id: int,
+        *,
+        after_seq: int,
+        head: int,
+        too_far: bool,
+        change_head: int | None = None,
     ) -> list[Action]:
         """The client resumes a conversation from ``after_seq``; ``head`` is its last seq.
 
         A cursor past the head (a restored database, a confused client) would silently drop
         every live message up to it: it is clamped. The replayed rows follow (``replayed``).
+        ``change_head``: the conversation's last change as the replay read it, when the
+        client gave a change cursor (the replay brings it every change up to there);
+        without one the conversation's changes start at the first live one, as before.
         """
         after = min(after_seq, head)
         self.held.pop(conversation_id, None)
         self.cursors[conversation_id] = after
+        if change_head is None:
+            self.change_floors.pop(conversation_id, None)
+        else:
+            self.change_floors[conversation_id] = change_head
         if too_far:
             self.cursors[conversation_id] = head
             return [TooFar(conversation_id, after, head)]
@@ -209,17 +301,30 @@ class Sequencer:
         queued, self.presync = self.presync, []
         return queued
 
-    def joined(self, conversation_id: int, last_seq: int) -> list[Action]:
-        """The user joined a conversation whose head was ``last_seq`` at the join."""
+    def joined(
+        self, conversation_id: int, last_seq: int, last_change_seq: int | None = None
+    ) -> list[Action]:
+        """The user joined a conversation whose head was ``last_seq`` (and its last change
+        ``last_change_seq``) at the join."""
         self.held.pop(conversation_id, None)
+        if last_change_seq is not None:
+            self.change_floors.setdefault(conversation_id, last_change_seq)
         cursor = self.cursors.setdefault(conversation_id, last_seq)
         # Messages sent between the membership's commit and the subscription were published
         # before the socket listened: read them now rather than wait for a later message.
         return [Fetch(conversation_id, cursor, None)] if self.synced else []
 
+    def unnamed(self, conversation_id: int, head: int, change_head: int) -> None:
+        """``sync`` listed a conversation of the user that the client did not name, with
+        its heads: the client reads what it holds up to them over REST; later messages and
+        changes are new to it."""
+        self.cursors.setdefault(conversation_id, head)
+        self.change_floors.setdefault(conversation_id, change_head)
+
     def left(self, conversation_id: int) -> None:
         self.cursors.pop(conversation_id, None)
         self.held.pop(conversation_id, None)
+        self.change_floors.pop(conversation_id, None)
 
     def cursor(self, conversation_id: int) -> int | None:
         return self.cursors.get(conversation_id)

@@ -7,7 +7,7 @@ remove, leave (docs/subsystems/messaging.md, "Requests and invitations").
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -50,6 +50,7 @@ def _announce_joined(conversation: Conversation, memberships: list[Membership]) 
         "kind": conversation.kind,
         "title": conversation.title,
         "last_seq": conversation.last_seq,
+        "last_change_seq": conversation.last_change_seq,
     }
     for m in memberships:
         if m.state == PENDING:
@@ -424,6 +425,35 @@ def _own_message(*, user_id: int, message_id: object) -> tuple[Message, int]:
     return message, membership.conversation.members_version
 
 
+def _change(message: Message, **fields: object) -> None:
+    """Store a change of ``message`` under the conversation's next change number.
+
+    The number is handed out under the conversation's row lock, held to the commit, so
+    change numbers commit in order: a reader that sees change n sees every change before
+    it (what lets ``sync`` and a connection's gap read replay changes after a cursor).
+    The lock is the one the writer takes for a send, in the same order (the conversation
+    first, then its message). Re-checked under it: a deletion that committed meanwhile
+    wins, and this change is refused.
+    """
+    table = Conversation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_change_seq = last_change_seq + 1 WHERE id = %s "
+            f"RETURNING last_change_seq",
+            [message.conversation_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("No such message.")
+    message.change_seq = row[0]
+    for name, value in fields.items():
+        setattr(message, name, value)
+    if not Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
+        change_seq=message.change_seq, **fields
+    ):
+        raise Invalid("This message was deleted.")
+
+
 def _announce_update(message: Message, members_version: int) -> None:
     send_event(
         event="message.updated",
@@ -438,9 +468,7 @@ def message_edit(*, user_id: int, message_id: object, body: object) -> Message:
     body = body_validate(body)
     with transaction.atomic():
         message, version = _own_message(user_id=user_id, message_id=message_id)
-        message.body = body
-        message.edited_at = timezone.now()
-        message.save(update_fields=["body", "edited_at"])
+        _change(message, body=body, edited_at=timezone.now())
         _announce_update(message, version)
     return message
 
@@ -449,8 +477,6 @@ def message_delete(*, user_id: int, message_id: object) -> Message:
     """Soft-delete my own message: it keeps its seq, loses its body."""
     with transaction.atomic():
         message, version = _own_message(user_id=user_id, message_id=message_id)
-        message.deleted_at = timezone.now()
-        message.body = ""
-        message.save(update_fields=["body", "deleted_at"])
+        _change(message, body="", deleted_at=timezone.now())
         _announce_update(message, version)
     return message

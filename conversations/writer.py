@@ -280,7 +280,7 @@ def _batch_sql() -> str:
             ) AS r(idx, cid, uid, body, client_id)
         ), dup AS (
             SELECT r.idx, m.id, m.conversation_id, m.seq, m.body, m.created_at, m.edited_at,
-                   m.deleted_at
+                   m.deleted_at, m.change_seq
             FROM req r JOIN {msg} m ON m.sender_id = r.uid AND m.client_id = r.client_id
         ), fresh AS (
             SELECT req.*, row_number() OVER (PARTITION BY cid, uid ORDER BY idx) AS rn
@@ -322,11 +322,11 @@ def _batch_sql() -> str:
             RETURNING id, sender_id, client_id
         )
         SELECT s.idx, TRUE, COALESCE(i.id, switchboard_batch_retry()), s.cid, s.seq, NULL,
-               NULL, NULL, NULL, s.members_version
+               NULL, NULL, NULL, s.members_version, 0
         FROM seqs s LEFT JOIN ins i ON i.sender_id = s.uid AND i.client_id = s.client_id
         UNION ALL
         SELECT d.idx, FALSE, d.id, d.conversation_id, d.seq, d.body, d.created_at,
-               d.edited_at, d.deleted_at, 0
+               d.edited_at, d.deleted_at, 0, d.change_seq
         FROM dup d
     """
 
@@ -357,7 +357,7 @@ def _batch_apply(
     (A concurrent retry that got in first made the statement fail: every new row has an id.)
     """
     answered = set()
-    for idx, new, pk, cid, seq, body, created_at, edited_at, deleted_at, version in rows:
+    for idx, new, pk, cid, seq, body, created_at, edited_at, deleted_at, version, change in rows:
         r = requests[idx]
         answered.add(idx)
         if not new and cid != r.conversation_id:
@@ -373,6 +373,7 @@ def _batch_apply(
             created_at=now if new else created_at,
             edited_at=None if new else edited_at,
             deleted_at=None if new else deleted_at,
+            change_seq=change,
         )
         out[idx].created = bool(new)
         out[idx].members_version = version

@@ -19,6 +19,8 @@ MESSAGE_FIELDS: dict[str, FieldKind] = {
     "created_at": str,
     "edited_at": (str, type(None)),
     "deleted": bool,
+    # The conversation's change number of the message's last edit or deletion (0: never).
+    "change_seq": int,
 }
 
 EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
@@ -35,6 +37,7 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
         "title": str,
         "role": str,
         "last_seq": int,
+        "last_change_seq": int,
     },
     # A request (a direct conversation from someone not yet a contact) or an invitation to a
     # group: the recipient is a pending member; nothing else of it reaches them until they
@@ -45,6 +48,7 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
         "title": str,
         "from_user_id": (int, type(None)),
         "last_seq": int,
+        "last_change_seq": int,
     },
     # A pending member accepted (to the conversation's members).
     "conversation.accepted": {"conversation_id": int, "user_id": int},
@@ -57,6 +61,13 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
     "conversation.members": {"conversation_id": int, "added": list, "removed": list},
     # Resume or gap fill could not deliver everything: re-fetch by REST from ``after_seq``.
     "sync.too_far": {"conversation_id": int, "after_seq": int, "latest_seq": int},
+    # More edits and deletions were missed than the server replays: re-read the messages
+    # shown over REST; the connection holds every change up to ``latest_change_seq``.
+    "sync.changes_too_far": {
+        "conversation_id": int,
+        "after_change_seq": int,
+        "latest_change_seq": int,
+    },
     # A contact came online or went offline (docs/subsystems/presence.md); ISO last_seen.
     "presence": {"user_id": int, "online": bool, "last_seen": str},
     # A block (either way) hides the two users' presence from each other from now on: forget

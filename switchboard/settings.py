@@ -363,6 +363,10 @@ LIMITS = {
     # "too_far" and the client re-fetches by REST.
     "RESUME_MAX_MESSAGES": env.int("LIMIT_RESUME_MAX_MESSAGES", default=500),
     "RESUME_MAX_CONVERSATIONS": 500,
+    # Resume of edits and deletions: past this many changed messages in one conversation
+    # since the client's change cursor the server says "changes_too_far" and the client
+    # re-reads the messages it shows by REST.
+    "RESUME_MAX_CHANGES": env.int("LIMIT_RESUME_MAX_CHANGES", default=500),
     # WebSocket frames
     "WS_FRAME_MAX_BYTES": 16 * 1024,
     "WS_RATE_PER_SECOND": env.float("LIMIT_WS_RATE_PER_SECOND", default=20.0),

@@ -3,7 +3,8 @@
 // Shaped like Phoenix's JS client: a Socket with named states, request/reply matched by
 // `ref` with a timer per request, event subscriptions, reconnect with full-jitter
 // exponential back-off, a heartbeat whose missing reply forces a reconnect, and resume
-// (per-conversation cursors sent in `sync`). On top of that, an outbox: messages written
+// (per-conversation cursors sent in `sync`: the last seq and the last change, so edits and
+// deletes made while away are replayed too). On top of that, an outbox: messages written
 // while offline (or whose reply never came) are kept, persisted, and sent again with the
 // same client_id, which the server stores once (docs/protocol.md, section 6).
 //
@@ -146,7 +147,9 @@ export class Socket {
     this.openHandlers = new Set();
     this.outboxHandlers = new Set();
     this.gapHandlers = new Set();
+    this.staleHandlers = new Set();
     this.cursors = new Map(); // conversation id -> highest seq delivered to the app
+    this.changeCursors = new Map(); // conversation id -> highest change_seq (edit/delete) held
     this.outbox = new Outbox(
       options.storage === undefined ? safeLocalStorage() : options.storage,
       options.outboxKey || null,
@@ -184,7 +187,14 @@ export class Socket {
     return () => this.stateHandlers.delete(fn);
   }
 
-  /** Call `fn({hello, sync, reconnect})` after every successful connect + sync. */
+  /**
+   * Call `fn({hello, sync, joined, requests, left, truncated, reconnect})` after every
+   * successful connect + sync: `sync` is the reply's per-conversation summary; `joined` and
+   * `requests` the summaries (as `GET /api/conversations`, `?state=pending`) of the
+   * conversations the app had no cursor for; `left` the ids it had a cursor for and is no
+   * longer in (also dispatched as `conversation.left`); `truncated`: more than the lists
+   * hold, re-list over REST.
+   */
   onOpen(fn) {
     this.openHandlers.add(fn);
     return () => this.openHandlers.delete(fn);
@@ -202,12 +212,29 @@ export class Socket {
     return () => this.gapHandlers.delete(fn);
   }
 
+  /**
+   * Call `fn({conversation_id, after_change_seq, latest_change_seq})` when more edits and
+   * deletes were missed than the server replays: re-read the messages shown over REST.
+   */
+  onStale(fn) {
+    this.staleHandlers.add(fn);
+    return () => this.staleHandlers.delete(fn);
+  }
+
   // -- cursors ---------------------------------------------------------------------------
 
-  /** Record that the app holds every message of `conversationId` up to `seq` (never lowers). */
-  setCursor(conversationId, seq) {
+  /**
+   * Record that the app holds every message of `conversationId` up to `seq` and, when given,
+   * every edit and delete up to `changeSeq` (a snapshot's `last_change_seq`); never lowers.
+   */
+  setCursor(conversationId, seq, changeSeq) {
     const id = Number(conversationId);
     if ((this.cursors.get(id) ?? -1) < seq) this.cursors.set(id, seq);
+    if (typeof changeSeq === "number") this._raiseChange(id, changeSeq);
+  }
+
+  _raiseChange(id, changeSeq) {
+    if ((this.changeCursors.get(id) ?? -1) < changeSeq) this.changeCursors.set(id, changeSeq);
   }
 
   cursor(conversationId) {
@@ -315,6 +342,15 @@ export class Socket {
     } else if (type === "sync.too_far") {
       this._emitGap(data);
       this.setCursor(data.conversation_id, data.latest_seq);
+    } else if (type === "message.updated") {
+      // Sent once each, in change order (the server reads a gap): the highest is the cursor.
+      if (typeof data.change_seq === "number") this._raiseChange(data.conversation_id, data.change_seq);
+    } else if (type === "sync.changes_too_far") {
+      this._raiseChange(data.conversation_id, data.latest_change_seq);
+      this._emit(this.staleHandlers, data);
+    } else if (type === "conversation.left") {
+      this.cursors.delete(data.conversation_id);
+      this.changeCursors.delete(data.conversation_id);
     }
     for (const key of [type, "*"]) {
       for (const fn of this.handlers.get(key) || []) {
@@ -339,19 +375,36 @@ export class Socket {
       this.bucket.tokens = Math.min(this.bucket.tokens, this.bucket.burst);
     }
     let syncReply = {};
+    let lists = { joined: [], requests: [], left: [], truncated: false };
     try {
       const entries = [...this.cursors.entries()];
       const chunk = this.opts.syncChunk;
-      for (let i = 0; i === 0 || i < entries.length; i += chunk) {
-        const conversations = Object.fromEntries(entries.slice(i, i + chunk).map(([k, v]) => [String(k), v]));
-        const r = await this._push(ws, "sync", { conversations }, this.opts.requestTimeoutMs);
+      const frames = Math.max(1, Math.ceil(entries.length / chunk));
+      for (let f = 0; f < frames; f += 1) {
+        const conversations = {};
+        for (const [id, seq] of entries.slice(f * chunk, (f + 1) * chunk)) {
+          const change = this.changeCursors.get(id);
+          conversations[String(id)] = change === undefined ? seq : { seq, change_seq: change };
+        }
+        // `more`: the server lists what this app has no cursor for after the last frame.
+        const data = f < frames - 1 ? { conversations, more: true } : { conversations };
+        const r = await this._push(ws, "sync", data, this.opts.requestTimeoutMs);
+        if (ws !== this.ws) return;
         Object.assign(syncReply, r.conversations || {});
+        for (const [id, summary] of Object.entries(r.conversations || {})) {
+          // Every change up to the head is now held: replayed, or read with the messages.
+          if (conversations[id]?.change_seq !== undefined) this._raiseChange(Number(id), summary.latest_change_seq);
+        }
+        lists.left.push(...(r.left || []));
+        if (f === frames - 1) lists = { ...lists, joined: r.joined || [], requests: r.requests || [], truncated: !!r.truncated };
       }
     } catch {
       if (ws === this.ws) this._lost(ws, CloseCode.HEARTBEAT_TIMEOUT, "sync failed");
       return;
     }
     if (ws !== this.ws) return;
+    for (const conv of lists.joined) this.setCursor(conv.id, conv.last_seq, conv.last_change_seq);
+    for (const id of lists.left) this._dispatch("conversation.left", { conversation_id: id });
     const reconnect = this._everOpened === true;
     this._everOpened = true;
     this.attempt = 0;
@@ -364,7 +417,7 @@ export class Socket {
     this._flushOutbox();
     for (const fn of this.openHandlers) {
       try {
-        fn({ hello, sync: syncReply, reconnect });
+        fn({ hello, sync: syncReply, ...lists, reconnect });
       } catch (e) {
         console.error(e);
       }
@@ -700,9 +753,13 @@ export class Socket {
   }
 
   _emitGap(gap) {
-    for (const fn of this.gapHandlers) {
+    this._emit(this.gapHandlers, gap);
+  }
+
+  _emit(handlers, value) {
+    for (const fn of handlers) {
       try {
-        fn(gap);
+        fn(value);
       } catch (e) {
         console.error(e);
       }

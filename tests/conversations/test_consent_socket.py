@@ -38,7 +38,7 @@ async def test_a_request_is_silent_until_accepted_then_every_socket_hears_it(mak
             request = await ws.event("conversation.request")
             assert request["data"] == {
                 "conversation_id": cid, "kind": "direct", "title": "", "from_user_id": ann.pk,
-                "last_seq": 0,
+                "last_seq": 0, "last_change_seq": 0,
             }  # fmt: skip
         assert (await _send(ann_ws, cid, "hello?", "a1"))["ok"]
         await ann_ws.request("typing.start", {"conversation_id": cid})

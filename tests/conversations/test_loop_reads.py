@@ -3,7 +3,7 @@
 import pytest
 from channels.db import database_sync_to_async
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Membership, Message
 from conversations.selectors import (
     aconversation_ids_for_user,
     aresume_batch,
@@ -28,33 +28,71 @@ def _world(make_user):
             for s in range(1, n + 1)
         )  # fmt: skip
         Conversation.objects.filter(pk=conv.pk).update(last_seq=n)
-    Message.objects.filter(conversation=behind, seq=4).update(body="edited")
-    cursors = {caught_up.pk: 2, behind.pk: 2, far.pk: 0, theirs.pk: 0, 999_999: 0}
-    return ann, cursors
+    # Changes: in `behind`, seq 1 (change 1, below the change cursor), seq 2 (change 3) and
+    # seq 4 (change 2: above the seq cursor, so it is in the replay instead); in `far`,
+    # more changes than the bound.
+    for seq, change in ((1, 1), (4, 2), (2, 3)):
+        Message.objects.filter(conversation=behind, seq=seq).update(
+            body=f"edited {change}", change_seq=change
+        )
+    Conversation.objects.filter(pk=behind.pk).update(last_change_seq=3)
+    for seq in range(1, 13):
+        Message.objects.filter(conversation=far, seq=seq).update(change_seq=seq)
+    Conversation.objects.filter(pk=far.pk).update(last_change_seq=12)
+    # Not named: a group ann was added to (accepted), and an invitation (pending).
+    joined = conversation_group_create(user_id=bob.pk, title="new", member_ids=[ann.pk])
+    Membership.objects.filter(conversation=joined, user_id=ann.pk).update(state="accepted")
+    invited = conversation_group_create(user_id=eve.pk, title="inv", member_ids=[ann.pk])
+    cursors = {caught_up.pk: 2, behind.pk: 2, far.pk: 30, theirs.pk: 0, 999_999: 0}
+    change_cursors = {behind.pk: 1, far.pk: 0}
+    return ann, cursors, change_cursors, (joined.pk, invited.pk)
 
 
 async def test_resume_in_one_statement_matches_the_orm(make_user):
-    ann, cursors = await database_sync_to_async(_world)(make_user)
-    limit = 10
-    orm = await database_sync_to_async(resume_batch)(user_id=ann.pk, cursors=cursors, limit=limit)
-    loop = await aresume_batch(user_id=ann.pk, cursors=cursors, limit=limit)
+    ann, cursors, change_cursors, (joined, invited) = await database_sync_to_async(_world)(
+        make_user
+    )
+    args = {"cursors": cursors, "change_cursors": change_cursors, "limit": 10,
+            "changes_limit": 10, "known": list(cursors)}  # fmt: skip
+    orm = await database_sync_to_async(resume_batch)(user_id=ann.pk, **args)
+    loop = await aresume_batch(user_id=ann.pk, **args)
     assert loop == orm
-    by_cid = {cid: (msgs, too_far, head) for cid, msgs, too_far, head in loop}
+    by_cid = {r.conversation_id: r for r in loop.conversations}
     caught_up, behind, far = list(cursors)[:3]
     assert len(by_cid) == 3  # not a member of `theirs`, and 999999 does not exist
-    assert [(m["seq"], m["body"]) for m in by_cid[behind][0]] == [
-        (3, "m3"), (4, "edited"), (5, "m5")
+    assert [(m["seq"], m["body"]) for m in by_cid[behind].messages] == [
+        (3, "m3"), (4, "edited 2"), (5, "m5")
     ]  # fmt: skip
-    assert by_cid[far] == ([], True, 30)  # too far behind
-    assert by_cid[caught_up] == ([], False, 2)  # caught up
-    assert await aresume_batch(user_id=ann.pk, cursors={}, limit=limit) == []
+    # Only what is at or below the seq cursor and after the change cursor, in change order.
+    assert [(m["seq"], m["change_seq"], m["body"]) for m in by_cid[behind].changes] == [
+        (2, 3, "edited 3")
+    ]
+    assert (by_cid[behind].change_head, by_cid[behind].changes_too_far) == (3, False)
+    assert (by_cid[far].changes, by_cid[far].changes_too_far, by_cid[far].change_head) == (
+        [], True, 12
+    )  # fmt: skip
+    assert (by_cid[caught_up].messages, by_cid[caught_up].too_far) == ([], False)
+    assert by_cid[caught_up].changes == []  # no change cursor: no changes replayed
+    assert [(u.conversation_id, u.state) for u in loop.unnamed] == [
+        (joined, "accepted"), (invited, "pending")
+    ]  # fmt: skip
+    # Without ``known`` (more sync frames to come) nothing unnamed is read.
+    args["known"] = None
+    assert (await aresume_batch(user_id=ann.pk, **args)).unnamed == []
+    empty = {"cursors": {}, "change_cursors": {}, "limit": 10, "changes_limit": 10}
+    assert (await aresume_batch(user_id=ann.pk, **empty)).conversations == []
+    everything = await aresume_batch(user_id=ann.pk, **empty, known=[])
+    assert len(everything.unnamed) == 5
+    assert everything == await database_sync_to_async(resume_batch)(
+        user_id=ann.pk, **empty, known=[]
+    )
 
 
 async def test_memberships_on_the_loop_match_the_orm(make_user):
-    ann, _ = await database_sync_to_async(_world)(make_user)
+    ann, *_ = await database_sync_to_async(_world)(make_user)
     orm = await database_sync_to_async(conversation_ids_for_user)(user_id=ann.pk)
     assert sorted(await aconversation_ids_for_user(user_id=ann.pk)) == sorted(orm)
-    assert len(orm) == 3
+    assert len(orm) == 4
 
 
 async def test_memberships_of_sockets_opening_together_are_one_statement(
@@ -64,7 +102,7 @@ async def test_memberships_of_sockets_opening_together_are_one_statement(
 
     import conversations.selectors as selectors
 
-    ann, _ = await database_sync_to_async(_world)(make_user)
+    ann, *_ = await database_sync_to_async(_world)(make_user)
     others = await database_sync_to_async(lambda: [make_user() for _ in range(10)])()
     statements = loop_statements(selectors)
     first, *rest = await asyncio.gather(
@@ -74,5 +112,5 @@ async def test_memberships_of_sockets_opening_together_are_one_statement(
     )
     assert len(statements) <= 2, statements
     orm = await database_sync_to_async(conversation_ids_for_user)(user_id=ann.pk)
-    assert sorted(first) == sorted(rest[-1]) == sorted(orm) and len(orm) == 3
+    assert sorted(first) == sorted(rest[-1]) == sorted(orm) and len(orm) == 4
     assert rest[:-1] == [[]] * 10  # in no conversation

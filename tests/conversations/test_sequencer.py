@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conversations.sequencer import Fetch, Send, Sequencer, TooFar, Wait
+from conversations.sequencer import Fetch, FetchChanges, Send, Sequencer, TooFar, Wait
 
 CID = 7
 
@@ -226,3 +226,161 @@ def test_push_sends_says_what_push_does_without_doing_it(synced, cursor, seq, he
         assert actions == []
     else:
         assert all(isinstance(a, Send | Fetch | TooFar | Wait) for a in actions)
+
+
+# -- changes (edits and deletions) ----------------------------------------------------------
+
+
+def _synced_changes(floor: int | None, cursor: int = 10) -> Sequencer:
+    seq = Sequencer(presync_max=10, resume_max=500)
+    seq.resume(CID, after_seq=cursor, head=cursor, too_far=False, change_head=floor)
+    seq.mark_synced()
+    return seq
+
+
+def test_the_next_change_is_sent_an_old_one_dropped_and_a_gap_read():
+    seq = _synced_changes(3)
+    assert seq.changed(CID, 4, 2, "c4") == [Send(CID, 2, "c4")]
+    assert seq.changed(CID, 4, 2, "again") == [] and seq.changed(CID, 1, 5, "old") == []
+    assert seq.changed(CID, 7, 5, "c7") == [FetchChanges(CID, 4)]
+    seq.changes_fetched(CID, 7)
+    assert seq.changed(CID, 6, 1, "c6") == []  # read with the gap
+    assert seq.changed(CID, 8, 1, "c8") == [Send(CID, 1, "c8")]
+
+
+def test_a_change_of_a_message_not_given_yet_reads_the_message():
+    seq = _synced_changes(0, cursor=3)
+    assert seq.changed(CID, 1, 5, "c1") == [Fetch(CID, 3, 5)]  # not sent: the row is newer
+    assert seq.change_floors[CID] == 1
+    assert seq.changed(CID, 3, 4, "c3") == [Fetch(CID, 3, 4), FetchChanges(CID, 1)]
+
+
+def test_without_a_change_cursor_changes_start_at_the_first_live_one():
+    seq = _synced_changes(None)
+    assert seq.changed(CID, 5, 1, "c5") == [Send(CID, 1, "c5")]
+    assert seq.changed(CID, 7, 1, "c7") == [FetchChanges(CID, 5)]
+
+
+def test_changes_before_sync_wait_and_follow_the_messages():
+    seq = Sequencer(presync_max=1, resume_max=500)
+    assert seq.changed(CID, 2, 1, "c2") == [] and seq.changed(CID, 3, 1, "dropped") == []
+    seq.resume(CID, after_seq=5, head=5, too_far=False, change_head=1)
+    seq.mark_synced()
+    assert seq.presync_changes_take() == [(CID, 2, 1, "c2")]
+    assert seq.changed(CID, 2, 1, "c2") == [Send(CID, 1, "c2")]
+
+
+def test_joined_unnamed_and_left_set_and_forget_the_floor():
+    seq = _synced_changes(None)
+    seq.joined(8, 4, 2)
+    seq.unnamed(9, 6, 3)
+    assert (seq.change_floors[8], seq.change_floors[9], seq.cursor(9)) == (2, 3, 6)
+    seq.left(9)
+    assert 9 not in seq.change_floors and seq.cursor(9) is None
+
+
+class _ChangeClient:
+    """A connection's client, and the database it reads changes from: message seq ->
+    its last change number (every message is at or below the cursor)."""
+
+    def __init__(self, seq: Sequencer, messages: int) -> None:
+        self.seq = seq
+        self.db = dict.fromkeys(range(1, messages + 1), 0)
+        self.head = 0
+        self.given: list[int] = []  # the change numbers delivered, in order
+        self.shown = dict.fromkeys(self.db, 0)  # what the client shows of each message
+
+    def show(self, message: int, change: int) -> None:
+        self.given.append(change)
+        self.shown[message] = change
+
+    def perform(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self.show(action.seq, int(action.item))
+            elif isinstance(action, FetchChanges):
+                rows = sorted((c, m) for m, c in self.db.items() if c > action.after_change_seq)
+                for change, message in rows:
+                    self.show(message, change)
+                self.seq.changes_fetched(CID, self.head)
+            else:
+                raise AssertionError(f"unexpected {action}")
+
+
+CHANGE_OPS = st.sampled_from(["change", "change_lost", "deliver", "duplicate", "sync"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(ops=st.lists(CHANGE_OPS, max_size=50), start=st.integers(0, 6), data=st.data())
+def test_any_interleaving_of_changes_yields_each_once_in_order(ops, start, data):
+    """Edits and deletions of messages the client holds, over time; their pushes lost,
+    delayed, reordered or duplicated; a resume at any point from any change cursor: the
+    client is given changes in increasing change order, none twice, and ends showing every
+    message as the database holds it."""
+    seq = Sequencer(presync_max=data.draw(st.integers(0, 4), label="presync"), resume_max=500)
+    client = _ChangeClient(seq, messages=4)
+    in_flight: list[tuple[int, int]] = []  # (change, message) published, not yet delivered
+    published: list[tuple[int, int]] = []
+    synced_from = None
+
+    def sync() -> int:
+        after = min(start, client.head)
+        client.perform(seq.resume(CID, after_seq=4, head=4, too_far=False, change_head=client.head))
+        for change, message in sorted((c, m) for m, c in client.db.items() if c > after):
+            client.show(message, change)  # the replay read from the database
+        seq.mark_synced()
+        for cid, change, message, item in seq.presync_changes_take():
+            client.perform(seq.changed(cid, change, message, item))
+        return after
+
+    def deliver(change: int, message: int) -> None:
+        client.perform(seq.changed(CID, change, message, str(change)))
+
+    for op in ops:
+        if op in ("change", "change_lost"):
+            client.head += 1
+            message = data.draw(st.integers(1, 4), label="message")
+            client.db[message] = client.head
+            if op == "change":
+                in_flight.append((client.head, message))
+                published.append((client.head, message))
+        elif op == "deliver" and in_flight:
+            deliver(*in_flight.pop(data.draw(st.integers(0, len(in_flight) - 1), label="which")))
+        elif op == "duplicate" and published:
+            deliver(*data.draw(st.sampled_from(published), label="duplicate"))
+        elif op == "sync" and synced_from is None:
+            synced_from = sync()
+    if synced_from is None:
+        synced_from = sync()
+    while in_flight:
+        deliver(*in_flight.pop(data.draw(st.integers(0, len(in_flight) - 1), label="late")))
+    if client.head:  # the newest change reaches the socket at least once
+        deliver(client.head, next(m for m, c in client.db.items() if c == client.head))
+    after_sync = [c for c in client.given if c > synced_from]
+    assert after_sync == sorted(set(after_sync))
+    assert {m: c for m, c in client.shown.items() if c > synced_from} == {
+        m: c for m, c in client.db.items() if c > synced_from
+    }
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    synced=st.booleans(),
+    floor=st.one_of(st.none(), st.integers(0, 10)),
+    change=st.integers(1, 14),
+    message=st.integers(1, 14),
+)
+def test_changed_sends_says_what_changed_does_without_doing_it(synced, floor, change, message):
+    seq = Sequencer(presync_max=10, resume_max=500)
+    seq.resume(CID, after_seq=8, head=8, too_far=False, change_head=floor)
+    if synced:
+        seq.mark_synced()
+    before = (dict(seq.change_floors), dict(seq.cursors), list(seq.presync_changes))
+    predicted = seq.changed_sends(CID, change, message)
+    assert (dict(seq.change_floors), dict(seq.cursors), list(seq.presync_changes)) == before
+    actions = seq.changed(CID, change, message, "c")
+    if predicted is True:
+        assert actions == [Send(CID, message, "c")]
+    elif predicted is False:
+        assert not [a for a in actions if isinstance(a, Send)]
+        assert not [a for a in actions if isinstance(a, (Fetch, FetchChanges))]

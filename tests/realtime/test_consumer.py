@@ -292,6 +292,9 @@ async def test_resume_replays_exactly_what_was_missed(make_user):
             "replayed": 4,
             "too_far": False,
             "latest_seq": 7,
+            "changes_replayed": 0,
+            "changes_too_far": False,
+            "latest_change_seq": 0,
         }
         replayed = [e["data"]["seq"] for e in ws.events if e["type"] == "message.new"]
         assert replayed == [4, 5, 6, 7]
@@ -341,7 +344,7 @@ async def test_a_new_conversation_delivers_its_first_message(make_user):
         joined = await ws.event("conversation.joined")
         assert joined["data"] == {
             "conversation_id": cid, "kind": "group", "title": "Now", "role": "member",
-            "last_seq": 0,
+            "last_seq": 0, "last_change_seq": 0,
         }  # fmt: skip
         got = await ws.event("message.new")
         assert (got["data"]["seq"], got["data"]["body"]) == (1, "first")

@@ -11,21 +11,25 @@ import {
   conversationMessageUpdate,
   conversationRemove,
   conversationUnreadSet,
+  conversationsAll,
   listLoadedGet,
   markerRaise,
   presenceForget,
   presencePush,
+  requestPut,
   requestRemove,
+  requestsKeep,
   threadGet,
   unreadVersionAccept,
   unreadVersionsClear,
 } from "./state.js";
-import { loadConversation, loadConversations, loadRequests, queryPresence } from "./list.js";
+import { loadConversation, loadConversations, loadRequests, queryPresence, upsertConversation } from "./list.js";
 import { refreshStatuses, renderPending, upsertMessage } from "./messages.js";
 import { closeThread, loadLatest, markRead } from "./thread.js";
 import { setTyping } from "./typing.js";
 
 const GAP_PAGE = 200;
+const UNREAD_LISTED_MAX = 200; // `unread.get` lists at most this many conversations
 
 export function bindEvents() {
   socket.on("message.new", async (msg) => {
@@ -46,7 +50,8 @@ export function bindEvents() {
 
   socket.on("message.updated", (msg) => {
     conversationMessageUpdate(msg);
-    upsertMessage(msg, { scroll: false });
+    // A message the thread has not loaded is read in its current state with its page.
+    if (threadGet()?.messages.has(msg.seq)) upsertMessage(msg, { scroll: false });
     changed("list");
   });
 
@@ -145,17 +150,46 @@ export function bindEvents() {
     }
   });
 
+  socket.onStale(({ conversation_id }) => {
+    // More edits and deletes were missed than the server replays: re-read what is shown.
+    if (threadGet()?.id === conversation_id) loadLatest();
+  });
+
   socket.onOutbox(() => renderPending());
 
-  socket.onOpen(async ({ reconnect }) => {
+  socket.onOpen(async ({ reconnect, joined, requests, truncated }) => {
     unreadVersionsClear(); // versions restart with the connection
-    queryPresence();
-    if (reconnect || !listLoadedGet()) {
-      // Joined while away, unread counts, and edits/deletes (not replayed by sync).
+    if (!listLoadedGet() || truncated) {
       await loadConversations().catch(() => {});
       await loadRequests().catch(() => {});
-      if (threadGet()) loadLatest();
+      if (reconnect && threadGet()) loadLatest();
+    } else if (reconnect) {
+      // What changed while away came with `sync`: messages and edits/deletes as events,
+      // the conversations left as `conversation.left`, and here the ones joined and the
+      // requests. Only the unread counts (reads on other devices) are asked again.
+      for (const conv of joined) upsertConversation(conv);
+      for (const req of requests) requestPut(req);
+      requestsKeep(new Set(requests.map((r) => r.id)));
+      changed("requests");
+      await refreshUnread();
+      changed("list");
     }
+    queryPresence();
     markRead();
   });
+}
+
+/** Ask the exact unread counts again (`unread.get`): what the page counted may be stale. */
+async function refreshUnread() {
+  let reply;
+  try {
+    reply = await socket.request("unread.get", {}, { queue: false });
+  } catch {
+    return; // the counts stay as counted; the next read pushes exact ones
+  }
+  const counts = new Map(reply.conversations.map((c) => [c.conversation_id, c.unread]));
+  const complete = reply.conversations.length < UNREAD_LISTED_MAX;
+  for (const conv of conversationsAll()) {
+    if (counts.has(conv.id) || complete) conversationUnreadSet(conv, counts.get(conv.id) || 0, conv.last_seq);
+  }
 }

@@ -58,7 +58,7 @@ export function presenceOf(conv) {
 export function upsertConversation(raw) {
   const conv = conversationPut(raw);
   if (typeof conv.last_seq === "number") {
-    if (threadGet()?.id !== conv.id) socket.setCursor(conv.id, conv.last_seq);
+    if (threadGet()?.id !== conv.id) socket.setCursor(conv.id, conv.last_seq, conv.last_change_seq);
     // The snapshot's unread count covers its messages up to last_seq.
     if (typeof raw.unread === "number") conversationUnreadSet(conv, raw.unread, conv.last_seq);
   }
