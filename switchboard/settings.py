@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's and ReDoc's files, served from STATIC_URL like ours (no CDN).
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     # In layer order, bottom first (docs/architecture.md); ``core`` is a plain package.
     "realtime",
@@ -320,6 +322,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of Switchboard. The WebSocket protocol is in docs/protocol.md.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ and /api/redoc/ load their scripts from drf-spectacular-sidecar's static
+    # files (served by the app, switchboard/asgi.py), never from a CDN: the docs work
+    # offline and run the pinned version, not whatever a CDN's @latest is today.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Request bodies are JSON: the views read typed values (an integer id, a list of
     # interests), which a form body cannot carry. The form parsers stay for the string-only
     # log-in endpoints (`curl -d username=...`), undocumented.
@@ -562,7 +570,8 @@ CONTENT_SECURITY_POLICY = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
-# Third-party pages with inline scripts or CDN assets: no policy (web/middleware.py).
+# Third-party pages with inline scripts: no policy (web/middleware.py). Their files are
+# served from here (drf-spectacular-sidecar, Django's admin), not from a CDN.
 CSP_EXEMPT_PATHS = ["/api/docs/", "/api/redoc/", "/admin/"]
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
