@@ -281,6 +281,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# No "AXES: BEGIN version ..." banner from every process at start-up.
+AXES_VERBOSE = False
 # Request rates per scope ("N/second|minute|hour|day"), counted in the cache by
 # core.throttles.ScopedThrottle: per address for log-in and sign-up (the client is anonymous),
 # per user for the rest. Past the rate: 429 with Retry-After (REST: the error body). An
@@ -580,6 +582,7 @@ SECURE_PROXY_SSL_HEADER = (
 # ---------------------------------------------------------------------------
 # Logging: one line per record, key=value, to stderr.
 # ---------------------------------------------------------------------------
+LOG_LEVEL_TASKS = env.str("LOG_LEVEL_TASKS", default="WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -593,6 +596,7 @@ LOGGING = {
     "filters": {
         # No ticket in a log line (ops.logging.RedactSecrets).
         "redact_secrets": {"()": "ops.logging.RedactSecrets"},
+        "quiet_probe_failures": {"()": "ops.logging.QuietProbeFailures"},
         "cache_outage": {
             "()": "core.logfilter.RateLimitFilter",
             "seconds": CACHE_ERROR_LOG_SECONDS,
@@ -622,6 +626,20 @@ LOGGING = {
         # --no-access-log; it logs HTTP request lines, and a ticket only travels in the
         # WebSocket URL.)
         "uvicorn.error": {"filters": ["redact_secrets"]},
+        # /readyz's 503 is an answer, not an error (ops.logging.QuietProbeFailures).
+        "django.request": {"filters": ["quiet_probe_failures"]},
+        # Periodic-task chatter: beat's "Scheduler: Sending due task", the worker's "Task ...
+        # received" / "succeeded", a period already run. A few tasks every 2-5 s buried
+        # everything else; warnings and failures still show (LOG_LEVEL_TASKS=INFO: all).
+        **{
+            name: {"level": LOG_LEVEL_TASKS}
+            for name in (
+                "celery.beat",
+                "celery.worker.strategy",
+                "celery.app.trace",
+                "core.periodic",
+            )
+        },
         # A cache outage fails every cache call: one line per interval, not one per call.
         "core.cache": {"filters": ["cache_outage"]},
         "core.cache.outage": {"filters": ["cache_outage"]},

@@ -50,7 +50,9 @@ def test_swagger_ui_and_redoc_render_with_other_hosts_blocked(servers, browser):
         assert page.locator(".opblock").count() >= 10
         expect(page.locator(".opblock-summary-path", has_text="/api/auth/signup")).to_be_visible()
         page.goto(server.url + "/api/redoc/")
-        expect(page.get_by_role("heading", name=re.compile("Switchboard API")).first).to_be_visible()
+        expect(
+            page.get_by_role("heading", name=re.compile("Switchboard API")).first
+        ).to_be_visible()
         expect(page.get_by_text("/api/auth/signup").first).to_be_attached()
     finally:
         context.close()
