@@ -119,11 +119,15 @@ class Person:
 
 @pytest.fixture
 def people(browser, request):
-    """``people(user, server, path="/")`` -> a Person signed in through the login page."""
+    """``people(user, server, path="/")`` -> a Person signed in through the login page.
+
+    ``viewport={"width": 390, "height": 844}``: a phone's screen (default 1280 x 720).
+    """
     opened: list[Person] = []
 
-    def open_as(user, server, path="/", *, permissions=()):
-        context = browser.new_context(base_url=server.url, permissions=list(permissions))
+    def open_as(user, server, path="/", *, permissions=(), viewport=None):
+        options = {"viewport": viewport} if viewport else {}
+        context = browser.new_context(base_url=server.url, permissions=list(permissions), **options)
         context.set_default_timeout(EXPECT_TIMEOUT_MS)
         page = context.new_page()
         person = Person(user, context, page, server)
