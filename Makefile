@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test chromium lint format bench clean
+.PHONY: install run superuser test chromium lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +19,12 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 run: install
 	$(PY) -m switchboard.launcher
+
+# A staff account for /admin/ on `make run`'s defaults (DEBUG on, its SQLite file, a Redis
+# of its own while the command runs; migrates first); asks for the name and password. Unattended:
+# DJANGO_SUPERUSER_USERNAME / _EMAIL / _PASSWORD set and ARGS=--noinput.
+superuser: install
+	$(PY) -m switchboard.launcher superuser $(ARGS)
 
 test: install chromium
 	$(PY) -m tests.preflight

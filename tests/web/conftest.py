@@ -3,15 +3,22 @@
 Each test opens one browser context per user (separate cookies and storage, like two
 people on two machines). When a test fails, every page it opened is saved as a screenshot
 under ``test-artifacts/`` with the page's console log next to it.
+
+Accessibility: at the end of every test that passed, axe-core (vendored, ``vendor/axe-core``)
+runs on every page still open in every context ``people`` opened, and the test fails on
+any serious or critical violation (``axe_violations``; ``assert_accessible`` checks a page
+in the middle of a test, e.g. a state the test leaves again).
 """
 
 import contextlib
+import functools
 import os
 import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -40,6 +47,11 @@ ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct-horse-battery-9"
 # Generous: the 2-core machine runs other helpers' tests at the same time.
 EXPECT_TIMEOUT_MS = 20_000
+AXE_SCRIPT = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+# What fails a test; "moderate" and "minor" findings are not checked.
+AXE_IMPACTS = ("serious", "critical")
+# Third-party pages (Swagger UI, ReDoc, Django's admin): not ours to fix.
+AXE_EXEMPT_PATHS = ("/api/", "/admin/", "/static/")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,11 +119,15 @@ class Person:
 
 @pytest.fixture
 def people(browser, request):
-    """``people(user, server, path="/")`` -> a Person signed in through the login page."""
+    """``people(user, server, path="/")`` -> a Person signed in through the login page.
+
+    ``viewport={"width": 390, "height": 844}``: a phone's screen (default 1280 x 720).
+    """
     opened: list[Person] = []
 
-    def open_as(user, server, path="/", *, permissions=()):
-        context = browser.new_context(base_url=server.url, permissions=list(permissions))
+    def open_as(user, server, path="/", *, permissions=(), viewport=None):
+        options = {"viewport": viewport} if viewport else {}
+        context = browser.new_context(base_url=server.url, permissions=list(permissions), **options)
         context.set_default_timeout(EXPECT_TIMEOUT_MS)
         page = context.new_page()
         person = Person(user, context, page, server)
@@ -156,10 +172,20 @@ def people(browser, request):
             base.with_suffix(".console.txt").write_text(
                 "\n".join(person.console + [f"pageerror: {e}" for e in person.errors])
             )
+    inaccessible: dict[str, list[str]] = {}
+    if not failed:
+        for person in opened:
+            for i, page in enumerate(person.context.pages):
+                found = axe_violations(page)
+                if found:
+                    inaccessible[f"{person.user.get_username()} page {i} {page.url}"] = found
     for person in opened:
         with contextlib.suppress(Exception):
             person.context.close()
     if not failed:
+        assert not inaccessible, "axe-core found serious or critical violations:\n" + "\n".join(
+            f"{where}:\n  " + "\n  ".join(found) for where, found in inaccessible.items()
+        )
         errors = {p.user.get_username(): p.errors for p in opened if p.errors}
         assert not errors, f"uncaught errors in the pages: {errors}"
         # The browser reports what the Content-Security-Policy blocked on the console.
@@ -169,6 +195,47 @@ def people(browser, request):
         }
         blocked = {name: lines for name, lines in blocked.items() if lines}
         assert not blocked, f"the pages broke their Content-Security-Policy: {blocked}"
+
+
+_AXE_RUN = """async (impacts) => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations
+    .filter((v) => impacts.includes(v.impact))
+    .map((v) => `${v.impact} ${v.id}: ${v.help} -- ` + v.nodes.slice(0, 5)
+      .map((n) => `${n.target.join(" ")} (${n.failureSummary.replace(/\\s+/g, " ")})`)
+      .join("; "));
+}"""
+
+
+def axe_violations(page) -> list[str]:
+    """Run axe-core on ``page`` as it is now; return its serious and critical violations.
+
+    One line per rule broken (impact, rule id, help, the first few elements). A closed page,
+    one outside the app (``AXE_EXEMPT_PATHS``, ``about:blank``) returns none. The script is
+    injected with ``page.evaluate`` (the DevTools protocol), which the page's
+    Content-Security-Policy does not see, so nothing in the page changes to allow it.
+    """
+    if page.is_closed():
+        return []
+    path = urlsplit(page.url).path
+    if not page.url.startswith("http") or path.startswith(AXE_EXEMPT_PATHS):
+        return []
+    page.wait_for_load_state()
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
+    return page.evaluate(_AXE_RUN, list(AXE_IMPACTS))
+
+
+def assert_accessible(page, state: str = "") -> None:
+    """Fail unless axe-core finds no serious or critical violation on ``page`` right now."""
+    found = axe_violations(page)
+    assert not found, f"axe-core, {state or page.url}:\n  " + "\n  ".join(found)
+
+
+@functools.cache
+def _axe_source() -> str:
+    # Evaluated as an expression: axe's UMD wrapper then defines window.axe.
+    return AXE_SCRIPT.read_text() + "\n;true"
 
 
 def wait_for_js(page, expression: str, timeout: float = EXPECT_TIMEOUT_MS) -> None:

@@ -9,14 +9,9 @@ from django.core.management.base import BaseCommand
 
 from conversations.services import conversation_direct_get_or_create
 from core.metrics import metrics_forget_dead
+from ops.demo import DEMO_PASSWORD, DEMO_USERS
 from ops.schedules import schedules_install
 from profiles.services import profile_update
-
-DEMO_PASSWORD = "switchboard-demo"
-DEMO_USERS = [
-    ("alice", "Alice", ["music", "hiking", "python"]),
-    ("bob", "Bob", ["music", "chess", "python"]),
-]
 
 
 class Command(BaseCommand):

@@ -5,14 +5,33 @@ import { combobox } from "./combobox.js";
 import { api, el } from "./common.js";
 
 /**
- * interestPicker({input, chips, suggestions, max, initial, onChange}) -> {values, set, commit}
+ * interestPicker({input, chips, suggestions, max, maxLength, initial, onChange, onProblem})
+ *   -> {values, set, commit}
  *
  * input: a text <input>; chips: <ul> for the chosen interests; suggestions: <ul> for the
  * matches. Enter or "," adds (the highlighted suggestion, or the typed text), Backspace in
- * an empty input removes the last chip.
+ * an empty input removes the last chip. maxLength (the server's limit) caps what can be
+ * typed; onProblem(text) is told why typing stopped or a chip was refused (null: all well
+ * again); without it the input's own validity bubble says so.
  */
-export function interestPicker({ input, chips, suggestions, max = 20, initial = [], onChange = () => {} }) {
+export function interestPicker({
+  input,
+  chips,
+  suggestions,
+  max = 20,
+  maxLength = null,
+  initial = [],
+  onChange = () => {},
+  onProblem = null,
+}) {
   let values = [];
+  const problem = (text) => {
+    if (onProblem) return onProblem(text);
+    input.setCustomValidity(text || "");
+    if (text) input.reportValidity();
+  };
+  const tooLong = `An interest has at most ${maxLength} characters.`;
+  if (maxLength) input.maxLength = maxLength;
   const norm = (s) => s.trim().replace(/\s+/g, " ").toLowerCase();
   const chosen = (name) => values.some((v) => norm(v) === norm(name));
 
@@ -35,11 +54,15 @@ export function interestPicker({ input, chips, suggestions, max = 20, initial = 
     combo.close();
     if (!v || chosen(v)) return;
     if (values.length >= max) {
-      input.setCustomValidity(`At most ${max} interests.`);
-      input.reportValidity();
+      problem(`At most ${max} interests.`);
       return;
     }
-    input.setCustomValidity("");
+    if (maxLength && v.length > maxLength) {
+      // Pasted into the plain text between commas: maxlength only caps the input itself.
+      problem(tooLong);
+      return;
+    }
+    problem(null);
     values.push(v);
     renderChips();
     onChange(values.slice());
@@ -68,6 +91,8 @@ export function interestPicker({ input, chips, suggestions, max = 20, initial = 
       input.value = parts.pop();
       for (const p of parts) add(p);
     }
+    // At the cap the browser drops further keys silently: say why.
+    if (maxLength) problem(input.value.length >= maxLength ? tooLong : null);
   });
   input.addEventListener("keydown", (ev) => {
     if (ev.key === "Backspace" && !input.value && values.length) remove(values[values.length - 1]);

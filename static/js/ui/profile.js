@@ -14,21 +14,32 @@ if (field) {
   const typing = el("input", { type: "text", id: "interest-input", "aria-describedby": "interest-help" });
   const chips = el("ul", { class: "chips", id: "interest-chips", "aria-label": "Your interests" });
   const suggestions = el("ul", { class: "suggestions", id: "interest-suggestions", "aria-label": "Suggested interests" });
+  // Why typing stopped or an interest was refused (the server's limits, before saving).
+  const problem = el("p", { class: "errors", id: "interest-problem", "aria-live": "polite" });
+  const maxCount = Number(field.dataset.maxCount) || 20;
+  const maxLength = Number(field.dataset.maxLength) || null;
   const label = document.querySelector(`label[for="${field.id}"]`);
   const help = field.parentElement.querySelector("small");
   if (help) {
     help.id = "interest-help";
-    help.textContent = "Type to search; Enter or a comma adds one, Backspace removes the last. At most 20.";
+    help.textContent =
+      `Type to search; Enter or a comma adds one, Backspace removes the last. ` +
+      `At most ${maxCount}, each at most ${maxLength} characters.`;
   }
   field.type = "hidden";
-  field.after(chips, typing, suggestions);
+  field.after(chips, typing, problem, suggestions);
+  typing.setAttribute("aria-describedby", "interest-help interest-problem");
   if (label) label.htmlFor = typing.id;
   const picker = interestPicker({
     input: typing,
     chips,
     suggestions,
-    max: 20,
+    max: maxCount,
+    maxLength,
     initial,
+    onProblem: (text) => {
+      problem.textContent = text || "";
+    },
     onChange: (values) => {
       field.value = values.join(", ");
     },
