@@ -349,7 +349,8 @@ async def test_current_match_and_rejoin_tell_the_partner_and_my_other_views(peop
         for ws in (ann_ws, bob_ws, bob_tab):
             event = await ws.event("match.rejoined")
             _shape(event)
-            assert event["data"] == {"match_id": match_id, "user_id": bob.pk, "rejoin_id": rejoin_id}
+            data = {"match_id": match_id, "user_id": bob.pk, "rejoin_id": rejoin_id}
+            assert event["data"] == data
         reply = await bob_tab.request("match.current", {"rejoin": "yes"})
         assert reply["error"]["code"] == "invalid"
 
