@@ -94,8 +94,12 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
         "initiator": bool,
         "created_at": str,
     },
-    # The room closed: reason "skip", "block" or "expired"; by_user_id null when the server.
+    # The room closed: reason "skip", "block", "expired" or "partner_left" (by_user_id: who
+    # left); by_user_id null when the server ended it.
     "match.ended": {"match_id": int, "reason": str, "by_user_id": (int, type(None))},
+    # A view (a reload, a second tab) of user_id took the room over: the partner negotiates
+    # WebRTC again; user_id's other views let go unless rejoin_id is theirs.
+    "match.rejoined": {"match_id": int, "user_id": int, "rejoin_id": str},
     # A text line from my partner in the room (ephemeral: never stored).
     "match.message": {"match_id": int, "from_user_id": int, "text": str, "sent_at": str},
     # WebRTC signalling from my partner: kind offer / answer / ice; payload null = end of ICE.

@@ -1,4 +1,5 @@
-"""REST endpoints of Meet: enter / leave the pool, ICE servers, trending, block, report."""
+"""REST endpoints of Meet: enter / leave the pool, my current match, ICE servers, trending,
+block, report."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -64,6 +65,33 @@ class QueueView(APIView):
     )
     def delete(self, request: AuthenticatedRequest) -> Response:
         return Response({"removed": services.match_cancel(user_id=request.user.pk)})
+
+
+MatchOut = inline_serializer(
+    "CurrentMatch",
+    {
+        "match": inline_serializer(
+            "MatchView",
+            {
+                "match_id": serializers.IntegerField(),
+                "partner": serializers.DictField(help_text="The partner's public profile."),
+                "shared_interests": serializers.ListField(child=serializers.CharField()),
+                "initiator": serializers.BooleanField(help_text="I make the first offer."),
+                "created_at": serializers.DateTimeField(),
+            },
+            allow_null=True,
+        )
+    },
+)
+
+
+class CurrentMatchView(APIView):
+    @extend_schema(
+        responses={200: MatchOut},
+        summary="My open match (null when none): a reload or another tab goes back to it",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        return Response(services.match_current(user_id=request.user.pk))
 
 
 class IceServersView(APIView):
@@ -185,6 +213,7 @@ class ReportsView(APIView):
 
 urlpatterns = [
     path("meet/queue", QueueView.as_view(), name="api-meet-queue"),
+    path("meet/current", CurrentMatchView.as_view(), name="api-meet-current"),
     path("meet/ice-servers", IceServersView.as_view(), name="api-meet-ice"),
     path("meet/trending", TrendingView.as_view(), name="api-meet-trending"),
     path("meet/trending/<str:interest>", TrendingRankView.as_view(), name="api-meet-trending-rank"),

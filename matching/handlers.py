@@ -1,8 +1,9 @@
-"""WebSocket frames of Meet: pool, room text, WebRTC signalling, block, report.
+"""WebSocket frames of Meet: pool, my current match, room text, WebRTC signalling, block, report.
 
 Frames and events are documented in docs/protocol.md ("Meet"). Each handler parses and
 calls one service in the thread pool; the gateway replies to the ``ServiceError``s they
-raise with the error's stable code.
+raise with the error's stable code. A socket that sends a frame about the pool or a room
+attends Meet (``gateway.attend``): it counts as one of its user's connections in the room.
 """
 
 from typing import Any
@@ -11,7 +12,7 @@ from core.db import db
 from core.router import Connection, handler
 
 from . import services
-from .gateway import MeetState
+from .gateway import MeetState, attend
 
 
 def _enter_options(data: dict[str, Any]) -> dict[str, Any]:
@@ -27,6 +28,7 @@ def _enter_options(data: dict[str, Any]) -> dict[str, Any]:
 async def match_enter(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Enter the pool (again: refreshes my one ticket); counts toward the rate limit."""
     await db(services.match_rate_check)(user_id=conn.user_id)
+    await attend(conn)
     conn.state(MeetState).entered = True  # its disconnect takes the ticket out of the pool
     return await db(services.match_enter)(
         user_id=conn.user_id, channel_name=conn.channel_name, **_enter_options(data)
@@ -42,6 +44,7 @@ async def match_cancel(conn: Connection, data: dict[str, Any]) -> dict[str, Any]
 @handler("match.skip")
 async def match_skip(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """End my match for both; with ``requeue`` enter the pool again at once."""
+    await attend(conn)
     if data.get("requeue"):
         conn.state(MeetState).entered = True
     return await db(services.match_skip)(
@@ -53,9 +56,17 @@ async def match_skip(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@handler("match.current")
+async def match_current(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """My open match, if any; with ``rejoin`` this view takes the room (reload, new tab)."""
+    await attend(conn)  # before the read: a match found here is watched through this socket
+    return await db(services.match_current)(user_id=conn.user_id, rejoin=data.get("rejoin", False))
+
+
 @handler("match.say")
 async def match_say(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Relay a text line to my partner (ephemeral)."""
+    await attend(conn)
     return await db(services.room_say)(
         user_id=conn.user_id, match_id=data.get("match_id"), text=data.get("text")
     )
@@ -64,6 +75,7 @@ async def match_say(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
 @handler("match.signal")
 async def match_signal(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Relay a WebRTC offer / answer / ICE candidate to my partner only."""
+    await attend(conn)
     await db(services.room_signal)(
         user_id=conn.user_id,
         match_id=data.get("match_id"),

@@ -25,12 +25,15 @@ long so the sweep can unindex them), 6 relax-1 ms, 7 relax-2 ms, 8 window K, 9 r
 10 recent-partner ms, 11 pending ms (cur key before the room exists), 12 pool max,
 13 avoid-set ttl ms, 14 trending key ('' = off), 15 trending ttl ms, 16.. op arguments:
   enter  uid lang reg mode ints("a,b") chan decide(0|1) -> as decide, or
-         {'waiting', step} / {'busy'} (already matched) / {'full'}
+         {'waiting', step} / {'busy', cur} (already matched: the cur marker, the match id
+         or '0' while the deciding process records it) / {'full'}
   decide uid -> {'matched', partner, shared("a,b"), partner chan, own chan, score}
          / {'waiting', step} / {'rebuild'} (avoid set missing) / {'gone'} (no ticket)
   leave  uid chan('' = any) -> 1 if a ticket was removed
   expire limit -> number of expired tickets removed (oldest deadlines first)
   due    limit -> uids whose relaxation step changed and need a new decision
+  release uid value -> 1 if the user's cur marker held value and was removed (a marker
+         left by a match that has ended: compare and delete, never another match's)
 
 Guarantees: a decision reads at most (interests + 1) * K index entries, never the pool.
 The chosen pair leaves the pool in the same script, so nobody is matched twice and two
@@ -273,7 +276,8 @@ local function decide(uid)
 end
 
 local function enter(uid, lang, reg, mode, ints, chan, do_decide)
-  if redis.call('EXISTS', k('cur', uid)) == 1 then return {'busy'} end
+  local cur = redis.call('GET', k('cur', uid))
+  if cur then return {'busy', cur} end
   local tk = k('t', uid)
   local old = redis.call('HMGET', tk, 'joined', 'exp')
   local joined = now
@@ -320,6 +324,11 @@ elseif op == 'expire' then
   local uids = redis.call('ZRANGEBYSCORE', k('deadline'), '-inf', now, 'LIMIT', 0, ARGV[16])
   for _, u in ipairs(uids) do unindex(u) end
   return #uids
+elseif op == 'release' then
+  if redis.call('GET', k('cur', ARGV[16])) == ARGV[17] then
+    return redis.call('DEL', k('cur', ARGV[16]))
+  end
+  return 0
 elseif op == 'due' then
   return redis.call('ZRANGEBYSCORE', k('due'), '-inf', now, 'LIMIT', 0, ARGV[16])
 end

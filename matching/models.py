@@ -12,6 +12,9 @@ class Match(models.Model):
         SKIP = "skip"
         BLOCK = "block"
         EXPIRED = "expired"
+        # The member in ``ended_by`` had no Meet connection left for the grace
+        # (LIMITS["MEET_PARTNER_GRACE_SECONDS"]): closed on every device, or their process died.
+        PARTNER_LEFT = "partner_left"
 
     # user_a is the seeker whose decision found the pair; it makes the WebRTC offer.
     user_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -19,7 +22,7 @@ class Match(models.Model):
     shared_interests = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True)
-    end_reason = models.CharField(max_length=10, choices=EndReason.choices, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     ended_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -91,6 +91,7 @@ class Decision:
     shared: list[str] = field(default_factory=list)
     partner_channel: str = ""
     channel: str = ""
+    cur: str = ""  # busy: the user's cur marker (a match id, or "0" while being recorded)
 
 
 def trending_key(day_ms: int) -> str:
@@ -132,6 +133,8 @@ def _decision(raw: Sequence[Any]) -> Decision:
         )
     if status == "waiting":
         return Decision(status=status, step=int(raw[1]))
+    if status == "busy":
+        return Decision(status=status, cur=raw[1])
     return Decision(status=status)
 
 
@@ -218,6 +221,15 @@ def pool_leave(
     """Remove the user's ticket; with ``channel``, only if that connection entered it."""
     client, prefix, config, now = _setup(client, prefix, None, None)
     args = _args("leave", now, config, prefix, str(user_id), channel)
+    return bool(MATCH_SCRIPT.run(client=client, args=args))
+
+
+def cur_release(
+    *, user_id: int, value: str, client: redis.Redis | None = None, prefix: str | None = None
+) -> bool:
+    """Remove the user's cur marker if it still holds ``value`` (its match has ended)."""
+    client, prefix, config, now = _setup(client, prefix, None, None)
+    args = _args("release", now, config, prefix, str(user_id), value)
     return bool(MATCH_SCRIPT.run(client=client, args=args))
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.errors import Forbidden, Invalid, NotFound
 from core.redis import bus
+from profiles.selectors import profile_get, profile_public
 from relations.selectors import blocked_either_way
 
 from . import pool
@@ -42,6 +43,19 @@ def match_active_for_user(*, user_id: int) -> Match | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def match_view(*, match: Match, user_id: int) -> dict:
+    """Return a match as its member ``user_id`` sees it (``match.found``'s data)."""
+    partner = profile_get(user_id=match.partner_of(user_id))
+    return {
+        "match_id": match.pk,
+        "partner": profile_public(profile=partner) if partner is not None else {},
+        "shared_interests": list(match.shared_interests),
+        # user_a is the seeker whose decision found the pair: it makes the first offer.
+        "initiator": user_id == match.user_a_id,
+        "created_at": match.created_at.isoformat(),
+    }
 
 
 def match_for_member(*, match_id: object, user_id: int) -> Match:

@@ -458,6 +458,12 @@ LIMITS = {
     # Between the pool's decision and the match row: if the deciding process dies in
     # between, both users may enter again after this.
     "MATCH_PENDING_SECONDS": 30,
+    # A conflicting match.enter that finds the match still being recorded waits this long
+    # for its id, so the conflict reply always names the match.
+    "MATCH_CONFLICT_WAIT_SECONDS": 2.0,
+    # A match member whose last Meet connection has been gone this long (closed, or its
+    # web process killed) has left: the sweep ends the match, reason partner_left.
+    "MEET_PARTNER_GRACE_SECONDS": env.float("LIMIT_MEET_PARTNER_GRACE_SECONDS", default=5.0),
     "MATCH_SAY_MAX_CHARS": 1000,
     "MATCH_SDP_MAX_CHARS": 12_000,
     "MATCH_ICE_MAX_CHARS": 1000,

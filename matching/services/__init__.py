@@ -5,7 +5,7 @@ The decision itself is atomic in Redis (``match.lua``); these functions prepare 
 events.
 
 - ``entering``: the rate limit, entering the pool, recording a match;
-- ``rooms``: ending and skipping a match, text lines and WebRTC signalling;
+- ``rooms``: ending and skipping a match, coming back to it, text lines and signalling;
 - ``safety``: blocking and reporting a partner;
 - ``sweep``: the periodic sweep.
 """
@@ -20,15 +20,16 @@ from .entering import (
     match_rate_take,
     match_record,
 )
-from .rooms import match_end, match_skip, room_say, room_signal
+from .rooms import match_current, match_end, match_skip, room_say, room_signal
 from .safety import block_create, report_create
-from .sweep import matches_expire, pool_sweep
+from .sweep import matches_expire, partners_left_end, pool_sweep
 
 __all__ = [
     "UNSET",
     "avoid_ensure",
     "block_create",
     "match_cancel",
+    "match_current",
     "match_decide",
     "match_end",
     "match_enter",
@@ -37,6 +38,7 @@ __all__ = [
     "match_record",
     "match_skip",
     "matches_expire",
+    "partners_left_end",
     "pool_sweep",
     "report_create",
     "room_say",

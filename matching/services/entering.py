@@ -1,5 +1,8 @@
 """Entering the Meet pool: the rate limit, the decision's inputs, recording a match."""
 
+import time
+from typing import cast
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,9 +14,9 @@ from core.ratelimit import RateLimit, window_take
 from core.redis import bus, key
 from profiles.interests import interest_normalize
 from profiles.models import Interest, Profile
-from profiles.selectors import profile_get, profile_public
+from profiles.selectors import profile_get
 
-from .. import pool, selectors
+from .. import liveness, pool, selectors
 from ..models import Match
 
 # "Not given" (the profile's interests), as opposed to an explicit None or [].
@@ -98,15 +101,24 @@ def match_enter(
     if active is not None:
         raise Conflict("You are in a match; skip it first.", match_id=active.pk)
     avoid_ensure(user_id=user_id)
-    decision = pool.pool_enter(
-        user_id=user_id,
-        language=profile.language,
-        region=profile.region,
-        region_mode=mode,
-        interests=slugs,
-        channel=channel_name,
-        now=now,
-    )
+    # A stale marker (its match ended since) is released and the enter tried again, once.
+    for _ in range(2):
+        decision = pool.pool_enter(
+            user_id=user_id,
+            language=profile.language,
+            region=profile.region,
+            region_mode=mode,
+            interests=slugs,
+            channel=channel_name,
+            now=now,
+        )
+        if decision.status != "busy":
+            break
+        match_id = _busy_match_id(user_id=user_id, cur=decision.cur)
+        if match_id is not None:
+            raise Conflict("You are in a match; skip it first.", match_id=match_id)
+    else:
+        raise Unavailable("Your last match is still being closed; try again in a moment.")
     decision, match = _conclude(user_id=user_id, decision=decision, now=now)
     return {
         "status": "matched" if match else "waiting",
@@ -115,6 +127,33 @@ def match_enter(
         "interests": slugs,
         "refresh_seconds": settings.LIMITS["MATCH_TICKET_REFRESH_SECONDS"],
     }
+
+
+def _busy_match_id(*, user_id: int, cur: str | None) -> int | None:
+    """Return the open match a busy user is in, waiting for one still being recorded.
+
+    The script answers busy from the user's cur marker: a match id, or "0" between a
+    decision (another seeker took this user) and its row. A conflict must name the match,
+    so "0" is waited for (``MATCH_CONFLICT_WAIT_SECONDS``; the row is usually milliseconds
+    away). None: the marker was left by a match that has ended (released here, so the
+    caller may enter again). A decision whose process died before writing its row leaves
+    "0" until ``MATCH_PENDING_SECONDS``: ``unavailable`` (retryable) meanwhile.
+    """
+    deadline = time.monotonic() + settings.LIMITS["MATCH_CONFLICT_WAIT_SECONDS"]
+    while cur == "0" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        cur = cast(str | None, bus().get(pool.cur_key(user_id)))
+    if cur is None:
+        return None
+    if cur == "0":
+        active = selectors.match_active_for_user(user_id=user_id)
+        if active is None:
+            raise Unavailable("Your match is still being set up; try again in a moment.")
+        return active.pk
+    if Match.objects.filter(pk=int(cur), ended_at__isnull=True).exists():
+        return int(cur)
+    pool.cur_release(user_id=user_id, value=cur)
+    return None
 
 
 def match_decide(*, user_id: int, now: int | None = None) -> Match | None:
@@ -129,8 +168,6 @@ def _conclude(
     if decision.status == "rebuild":  # the avoid set expired between check and script
         avoid_ensure(user_id=user_id, force=True)
         decision = pool.pool_decide(user_id=user_id, now=now)
-    if decision.status == "busy":
-        raise Conflict("You are in a match; skip it first.")
     if decision.status == "full":
         raise Unavailable("The pool is full; try again in a minute.")
     if decision.status != "matched":
@@ -154,19 +191,10 @@ def match_record(*, seeker_id: int, partner_id: int, shared: list[str]) -> Match
             user_a_id=seeker_id, user_b_id=partner_id, shared_interests=shared
         )
         transaction.on_commit(MATCHES.inc)  # GET /metrics
-        profiles = {uid: profile_get(user_id=uid) for uid in (seeker_id, partner_id)}
-        for me, other in ((seeker_id, partner_id), (partner_id, seeker_id)):
-            partner = profiles[other]
-            assert partner is not None  # both just entered the pool, as active users
+        for me in (seeker_id, partner_id):
             send_event(
                 event="match.found",
-                data={
-                    "match_id": match.pk,
-                    "partner": profile_public(profile=partner),
-                    "shared_interests": list(shared),
-                    "initiator": me == seeker_id,
-                    "created_at": match.created_at.isoformat(),
-                },
+                data=selectors.match_view(match=match, user_id=me),
                 groups=[user_group(me)],
             )
     ttl = settings.LIMITS["MATCH_MAX_SECONDS"]
@@ -175,6 +203,9 @@ def match_record(*, seeker_id: int, partner_id: int, shared: list[str]) -> Match
     pipe.set(pool.cur_key(seeker_id), match.pk, ex=ttl)
     pipe.set(pool.cur_key(partner_id), match.pk, ex=ttl)
     pipe.execute()
+    # Either may already be gone (a seeker can take a ticket whose socket died with its
+    # process, within the ticket's TTL): the match then ends after the grace.
+    liveness.members_watch(user_ids=(seeker_id, partner_id))
     return match
 
 

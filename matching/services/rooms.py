@@ -1,4 +1,6 @@
-"""The room of a match: ending it, skipping, text lines and WebRTC signalling."""
+"""The room of a match: ending it, skipping, coming back to it, text and WebRTC signalling."""
+
+import secrets
 
 from django.conf import settings
 from django.db import transaction
@@ -9,7 +11,7 @@ from core.events import send_event, user_group
 from core.redis import bus
 from core.text import text_storable
 
-from .. import pool, selectors
+from .. import liveness, pool, selectors
 from ..models import Match
 from .entering import UNSET, match_enter, match_rate_check, region_mode_check
 
@@ -31,9 +33,12 @@ def match_end(*, match_id: int, reason: str, by_user_id: int | None = None) -> b
                 data={"match_id": match.pk, "reason": reason, "by_user_id": by_user_id},
                 groups=[user_group(uid)],
             )
-    bus().delete(
+    pipe = bus().pipeline(transaction=False)
+    pipe.delete(
         pool.room_key(match.pk), pool.cur_key(match.user_a_id), pool.cur_key(match.user_b_id)
     )
+    pipe.zrem(liveness.live_key(), match.user_a_id, match.user_b_id)
+    pipe.execute()
     return True
 
 
@@ -55,12 +60,17 @@ def match_skip(
             raise Invalid("You are not in a match.")
         match_id = active.pk
     match = selectors.match_for_member(match_id=match_id, user_id=user_id)
-    if match.ended_at is not None:
+    # Both members may skip at once: the one whose end comes second still gets what it
+    # asked for, "next" (requeued), rather than an error.
+    if match.ended_at is not None and not requeue:
         raise Invalid("This match has already ended.")
     if requeue:  # refused before anything changes
         region_mode_check(region_mode=region_mode)
         match_rate_check(user_id=user_id)
-    if not match_end(match_id=match.pk, reason=Match.EndReason.SKIP, by_user_id=user_id):
+    ended = match.ended_at is None and match_end(
+        match_id=match.pk, reason=Match.EndReason.SKIP, by_user_id=user_id
+    )
+    if not ended and not requeue:
         raise Invalid("This match has already ended.")
     result: dict = {"ended": match.pk}
     if requeue:
@@ -70,6 +80,31 @@ def match_skip(
             interests=interests,
             region_mode=region_mode,
         )
+    return result
+
+
+def match_current(*, user_id: int, rejoin: object = False) -> dict:
+    """Return my open match (None if I am in none); with ``rejoin``, this view takes it over.
+
+    A reload or a second tab calls it with ``rejoin``: the partner's connections are told
+    (``match.rejoined``) so the WebRTC session is negotiated again, and my other
+    connections learn that another view took the room (the ``rejoin_id`` tells a view its
+    own event from another's: docs/subsystems/webrtc.md).
+    """
+    if not isinstance(rejoin, bool):
+        raise Invalid("rejoin must be true or false.")
+    active = selectors.match_active_for_user(user_id=user_id)
+    if active is None:
+        return {"match": None}
+    result: dict = {"match": selectors.match_view(match=active, user_id=user_id)}
+    if rejoin:
+        rejoin_id = secrets.token_urlsafe(9)
+        send_event(
+            event="match.rejoined",
+            data={"match_id": active.pk, "user_id": user_id, "rejoin_id": rejoin_id},
+            groups=[user_group(active.user_a_id), user_group(active.user_b_id)],
+        )
+        result["rejoin_id"] = rejoin_id
     return result
 
 

@@ -53,6 +53,21 @@ def test_rest_enter_and_leave(make_user):
     assert body["status"] == "matched" and body["match_id"]
     response = api_as(bob).post("/api/meet/queue", {}, format="json")
     assert (response.status_code, response.json()["code"]) == (409, "conflict")
+    assert response.json()["match_id"] == body["match_id"]
+
+
+def test_my_current_match(make_user):
+    ann = make_user(interests=["chess"], region="europe", display_name="Ann")
+    bob = make_user(interests=["chess"], region="europe")
+    assert api_as(ann).get("/api/meet/current").json() == {"match": None}
+    api_as(ann).post("/api/meet/queue", {}, format="json")
+    match_id = api_as(bob).post("/api/meet/queue", {}, format="json").json()["match_id"]
+    mine = api_as(bob).get("/api/meet/current").json()["match"]
+    assert mine["match_id"] == match_id
+    assert mine["partner"]["user_id"] == ann.pk
+    assert mine["partner"]["display_name"] == "Ann"
+    assert (mine["initiator"], mine["shared_interests"]) == (True, ["chess"])
+    assert api_as(ann).get("/api/meet/current").json()["match"]["initiator"] is False
 
 
 def test_enter_fields_of_the_wrong_type_are_a_400(make_user):

@@ -1,5 +1,7 @@
 """Meet over the WebSocket: events to every connection, the room, signalling, limits."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 
@@ -263,3 +265,100 @@ async def test_lone_surrogates_in_room_text_and_signalling_are_refused(people):
             e for e in await bob_ws.drain() if e["type"] in ("match.signal", "match.message")
         ]
         assert not relayed
+
+
+async def _sweep_until_ended(ws, timeout: float = 10.0) -> dict:
+    """Run the sweep (Celery Beat's job) until ``ws`` hears ``match.ended``."""
+    from matching import services
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        await database_sync_to_async(services.pool_sweep)()
+        try:
+            return await ws.event("match.ended", timeout=0.2)
+        except TimeoutError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+
+
+async def test_a_partner_whose_last_connection_closed_has_left_after_the_grace(people, settings):
+    from matching import services
+    from matching.models import Match
+
+    settings.LIMITS = {**settings.LIMITS, "MEET_PARTNER_GRACE_SECONDS": 0.6}
+    ann, bob, _ = await people()
+    async with ws_connect(ann) as ann_ws:
+        async with ws_connect(bob) as bob_ws, ws_connect(bob) as bob_other:
+            match_id = await _matched(ann_ws, bob_ws)
+            assert (await bob_other.request("match.current"))["ok"]  # a second Meet view
+        # Bob's connections are closed; within the grace nothing happens.
+        swept = await database_sync_to_async(services.pool_sweep)()
+        assert swept["partners_left"] == 0
+        ended = await _sweep_until_ended(ann_ws)
+        _shape(ended)
+        assert ended["data"] == {
+            "match_id": match_id,
+            "reason": "partner_left",
+            "by_user_id": bob.pk,
+        }
+        match = await database_sync_to_async(Match.objects.get)(pk=match_id)
+        assert (match.end_reason, match.ended_by_id) == ("partner_left", bob.pk)
+        assert match.ended_at is not None
+        # Ann can search again at once.
+        assert (await ann_ws.request("match.enter"))["data"]["status"] == "waiting"
+
+
+async def test_a_connection_that_comes_back_within_the_grace_keeps_the_match(people, settings):
+    from matching import services
+
+    settings.LIMITS = {**settings.LIMITS, "MEET_PARTNER_GRACE_SECONDS": 0.6}
+    ann, bob, _ = await people()
+    async with ws_connect(ann) as ann_ws:
+        async with ws_connect(bob) as bob_ws:
+            match_id = await _matched(ann_ws, bob_ws)
+        async with ws_connect(bob) as bob_back:  # a reload: a new socket asks for its match
+            reply = await bob_back.request("match.current", {"rejoin": True})
+            assert reply["data"]["match"]["match_id"] == match_id
+            for _ in range(4):  # twice the grace: the new socket keeps Bob in the room
+                await asyncio.sleep(0.3)
+                assert (await database_sync_to_async(services.pool_sweep)())["partners_left"] == 0
+            assert not [e for e in await ann_ws.drain(0.1) if e["type"] == "match.ended"]
+
+
+async def test_current_match_and_rejoin_tell_the_partner_and_my_other_views(people):
+    ann, bob, _ = await people()
+    async with (
+        ws_connect(ann) as ann_ws,
+        ws_connect(bob) as bob_ws,
+        ws_connect(bob) as bob_tab,
+    ):
+        assert (await bob_tab.request("match.current"))["data"] == {"match": None}
+        match_id = await _matched(ann_ws, bob_ws)
+        reply = await bob_tab.request("match.current")
+        assert "rejoin_id" not in reply["data"]  # a read: nobody is told
+        view = reply["data"]["match"]
+        assert view["match_id"] == match_id
+        assert view["partner"]["user_id"] == ann.pk
+        assert view["initiator"] is True  # Bob's decision made the match: he offers first
+        assert sorted(view["shared_interests"]) == ["chess", "jazz"]
+        found = await bob_ws.event("match.found")
+        assert view == found["data"]
+
+        reply = await bob_tab.request("match.current", {"rejoin": True})
+        rejoin_id = reply["data"]["rejoin_id"]
+        for ws in (ann_ws, bob_ws, bob_tab):
+            event = await ws.event("match.rejoined")
+            _shape(event)
+            data = {"match_id": match_id, "user_id": bob.pk, "rejoin_id": rejoin_id}
+            assert event["data"] == data
+        reply = await bob_tab.request("match.current", {"rejoin": "yes"})
+        assert reply["error"]["code"] == "invalid"
+
+
+async def test_a_conflict_on_enter_names_the_match(people):
+    ann, bob, _ = await people()
+    async with ws_connect(ann) as ann_ws, ws_connect(bob) as bob_ws:
+        match_id = await _matched(ann_ws, bob_ws)
+        reply = await ann_ws.request("match.enter")
+        assert reply["error"]["code"] == "conflict"
+        assert reply["error"]["match_id"] == match_id

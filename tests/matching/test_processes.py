@@ -1,7 +1,10 @@
-"""Many seekers on two real server processes at once: nobody is in two matches."""
+"""Real server processes: many seekers at once (nobody is in two matches), and a killed
+process' users leave their matches."""
 
 import asyncio
+import contextlib
 import random
+import time
 from collections import Counter
 
 import pytest
@@ -95,3 +98,60 @@ async def test_no_double_match_across_two_server_processes(servers):
         assert await database_sync_to_async(open_matches_per_user)() == len(rows)
     finally:
         await asyncio.gather(*(c.close() for c in clients.values()), return_exceptions=True)
+
+
+async def test_a_killed_process_ends_its_users_matches_and_a_dead_ticket_s_match(
+    servers, make_user, settings
+):
+    """SIGKILL runs no disconnect hook: the sweep still ends the match of a user whose only
+    socket was there (partner_left), and, within the ticket's TTL, a seeker can be matched
+    with a waiting user whose socket died with it: that match ends the same way."""
+    from matching import services
+
+    a, b = servers(2, LIMIT_MEET_PARTNER_GRACE_SECONDS="1")
+
+    def people():
+        made = {}
+        for name, interest in (("bob", "chess"), ("ann", "chess"), ("carl", "opera")):
+            made[name] = make_user(name, interests=[interest], region="europe")
+        made["dan"] = make_user("dan", interests=["opera"], region="europe")
+        return {name: (u, Token.objects.create(user=u).key) for name, u in made.items()}
+
+    users = await database_sync_to_async(people)()
+    bob = await NetClient.open(a.ws_url, users["bob"][1])
+    carl = await NetClient.open(a.ws_url, users["carl"][1])
+    ann = await NetClient.open(b.ws_url, users["ann"][1])
+    dan = await NetClient.open(b.ws_url, users["dan"][1])
+    try:
+        assert (await bob.request("match.enter"))["data"]["status"] == "waiting"
+        first = (await ann.request("match.enter"))["data"]
+        assert first["status"] == "matched"
+        assert (await carl.request("match.enter"))["data"]["status"] == "waiting"
+        a.kill()  # Bob and Carl: gone without a goodbye; Carl's ticket stays in the pool
+        second = (await dan.request("match.enter"))["data"]
+        assert second["status"] == "matched"  # with Carl, whose socket is gone
+        deadline = time.monotonic() + 20
+        ended = {}
+        while len(ended) < 2 and time.monotonic() < deadline:
+            await database_sync_to_async(services.pool_sweep)()
+            for name, ws in (("ann", ann), ("dan", dan)):
+                if name not in ended:
+                    with contextlib.suppress(TimeoutError):
+                        ended[name] = (await ws.event("match.ended", timeout=0.2))["data"]
+        assert ended["ann"] == {
+            "match_id": first["match_id"],
+            "reason": "partner_left",
+            "by_user_id": users["bob"][0].pk,
+        }
+        assert ended["dan"] == {
+            "match_id": second["match_id"],
+            "reason": "partner_left",
+            "by_user_id": users["carl"][0].pk,
+        }
+        rows = await database_sync_to_async(
+            lambda: sorted(Match.objects.values_list("end_reason", flat=True))
+        )()
+        assert rows == ["partner_left", "partner_left"]
+    finally:
+        for ws in (ann, dan):
+            await ws.close()

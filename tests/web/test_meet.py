@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import wait_for_js
+from tests.web.conftest import in_thread, wait_for_js
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -89,3 +89,80 @@ def test_report_with_block_ends_the_match_for_both(servers, people, make_user):
     report = Report.objects.get()
     assert (report.reason, report.text) == ("spam", "<script>alert(1)</script> links")
     assert Block.objects.filter(blocker=ann, blocked=bob).exists()
+
+
+PLAYING = (
+    "(() => { const v = document.getElementById('remote-video');"
+    " return !!v && v.videoWidth > 0 && !v.paused && v.readyState >= 2; })()"
+)
+
+
+def _matched_pair(servers, people, make_user, **env):
+    (server,) = servers(1, MEET_STUN_URLS="", MEET_TURN_URLS="", **env)
+    ann = make_user("ann", display_name="Ann", interests=["chess"])
+    bob = make_user("bob", display_name="Bob", interests=["chess"])
+    a = people(ann, server, "/meet/", permissions=MEDIA)
+    b = people(bob, server, "/meet/", permissions=MEDIA)
+    for page in (a.page, b.page):
+        expect(page.locator("#meet-interests li")).to_have_count(1)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "open")
+        page.get_by_role("button", name="Find a match").click()
+    for page, partner in ((a.page, "Bob"), (b.page, "Ann")):
+        expect(page.locator("#partner-name")).to_have_text(partner)
+    return server, a, b
+
+
+def test_the_partner_closing_the_tab_ends_the_match_within_the_grace(
+    servers, people, make_user, celery_procs, settings
+):
+    from matching.models import Match
+    from ops.schedules import schedules_install
+
+    in_thread(schedules_install)  # the pool sweep, as `make run` installs it
+    server, a, b = _matched_pair(servers, people, make_user)
+    celery_procs.worker()
+    celery_procs.beat()
+    wait_for_js(a.page, CONNECTED, timeout=45_000)
+    b.page.close()
+    # Documented: the grace, then at most one sweep period (slack for a loaded machine).
+    limits = settings.LIMITS
+    within = (limits["MEET_PARTNER_GRACE_SECONDS"] + limits["MATCH_SWEEP_SECONDS"]) * 1000
+    expect(a.page.locator("#meet-ended-text")).to_have_text("Bob left.", timeout=within + 10_000)
+    wait_for_js(a.page, "window.meet.pc === null")
+    match = Match.objects.get()
+    assert (match.end_reason, match.ended_by_id) == ("partner_left", b.user.pk)
+    a.page.get_by_role("button", name="Find someone new").click()
+    expect(a.page.locator("#meet-waiting")).to_be_visible()
+
+
+def test_a_reload_or_a_second_tab_goes_back_to_the_call_with_video(servers, people, make_user):
+    server, a, b = _matched_pair(servers, people, make_user)
+    for page in (a.page, b.page):
+        wait_for_js(page, CONNECTED, timeout=45_000)
+        wait_for_js(page, PLAYING, timeout=20_000)
+    a.page.evaluate("window.firstPc = window.meet.pc")
+
+    # Bob reloads mid-call: straight back to the match, and the call is negotiated again.
+    b.page.reload()
+    expect(b.page.locator("#meet-matched")).to_be_visible()
+    expect(b.page.locator("#partner-name")).to_have_text("Ann")
+    for page in (a.page, b.page):
+        wait_for_js(page, CONNECTED, timeout=45_000)
+        wait_for_js(page, PLAYING, timeout=20_000)
+    assert a.page.evaluate("window.meet.pc !== window.firstPc")  # Ann restarted her side
+    a.page.get_by_label("Message to your match").fill("still there?")
+    a.page.get_by_label("Message to your match").press("Enter")
+    expect(b.page.locator("#meet-log .msg-body")).to_have_text(["still there?"])
+
+    # A second tab of Bob's takes the room over; the first one lets go.
+    tab = b.context.new_page()
+    tab.goto(server.url + "/meet/")
+    expect(tab.locator("#meet-matched")).to_be_visible()
+    expect(b.page.locator("#meet-ended-text")).to_have_text(
+        "This chat continues in another tab or window."
+    )
+    wait_for_js(b.page, "window.meet.pc === null")
+    for page in (a.page, tab):
+        wait_for_js(page, CONNECTED, timeout=45_000)
+        wait_for_js(page, PLAYING, timeout=20_000)
+    expect(a.page.locator("#meet-matched")).to_be_visible()

@@ -49,7 +49,8 @@ let match = null; // {id, partner, shared, initiator}
 let waitStarted = 0;
 let waitTicker = null;
 let refreshTimer = null;
-let call = null; // {pc, match, local, remoteSet, pendingIce, chain}
+let call = null; // {pc, match, offer, local, remoteSet, pendingIce, chain, ready}
+let rejoinId = null; // this view's own match.rejoined (after match.current with rejoin)
 const earlySignals = []; // signals that arrived before the peer connection existed
 
 // For the console and the end-to-end tests: the current peer connection and match.
@@ -126,29 +127,8 @@ async function enter() {
   } catch (err) {
     if (phase !== "waiting") return;
     if (err.code === "conflict" && err.match_id) {
-      // Still in a match from before (another tab, or before a reload): ask, don't end it.
-      setPhase("setup");
-      ui.error.replaceChildren(
-        "You are still in a match, maybe in another tab. ",
-        el(
-          "button",
-          {
-            type: "button",
-            class: "link",
-            onclick: async () => {
-              ui.error.textContent = "";
-              try {
-                await socket.request("match.skip", { match_id: err.match_id });
-              } catch {
-                // already over
-              }
-              startWaiting();
-              enter();
-            },
-          },
-          "End it and search again",
-        ),
-      );
+      // Still in a match (from another tab, or one just made): go back to it here.
+      if (!(await rejoin().catch(() => false)) && phase === "waiting") refreshTimer = setTimeout(enter, 1000);
       return;
     }
     if (err.retryable && err.code !== "rate_limited") {
@@ -182,8 +162,8 @@ function partnerName() {
   return match?.partner ? match.partner.display_name || match.partner.username : "your match";
 }
 
-socket.on("match.found", (d) => {
-  if (match?.id === d.match_id) return;
+// Show a match and start its call; `offer`: this side makes the offer (docs/subsystems/webrtc.md).
+function showMatch(d, offer) {
   if (call) endCall();
   match = { id: d.match_id, partner: d.partner || {}, shared: d.shared_interests || [], initiator: !!d.initiator };
   ui.partner.textContent = partnerName();
@@ -194,7 +174,38 @@ socket.on("match.found", (d) => {
   ui.input.value = "";
   setPhase("matched");
   ui.input.focus();
-  startCall(match);
+  startCall(match, offer);
+}
+
+socket.on("match.found", (d) => {
+  if (match?.id === d.match_id) return;
+  if (phase !== "waiting") return; // another view of mine searched: it shows the match
+  showMatch(d, d.initiator);
+});
+
+// A reload or another tab comes back to the open match: the returning view waits for an
+// offer; the one that stayed makes it on match.rejoined.
+async function rejoin() {
+  const reply = await socket.request("match.current", { rejoin: true });
+  if (!reply.match) return false;
+  rejoinId = reply.rejoin_id || null;
+  showMatch(reply.match, false);
+  return true;
+}
+
+socket.on("match.rejoined", (d) => {
+  if (!match || d.match_id !== match.id) return;
+  if (d.user_id === page.user_id) {
+    if (d.rejoin_id === rejoinId) return; // this view's own
+    endCall(); // another view of mine took the room
+    match = null;
+    ui.endedText.textContent = "This chat continues in another tab or window.";
+    setPhase("ended");
+    return;
+  }
+  // Both came back at once: both views wait fresh, and only the initiator offers.
+  if (call && !call.offer && !call.remoteSet && !match.initiator) return;
+  startCall(match, true);
 });
 
 socket.on("match.ended", (d) => {
@@ -206,9 +217,11 @@ socket.on("match.ended", (d) => {
       ? "The chat has ended."
       : d.reason === "skip"
         ? `${name} moved on.`
-        : d.reason === "expired"
-          ? "The chat expired."
-          : "The chat has ended.",
+        : d.reason === "partner_left"
+          ? `${name} left.`
+          : d.reason === "expired"
+            ? "The chat expired."
+            : "The chat has ended.",
   );
 });
 
@@ -358,13 +371,17 @@ function signal(m, kind, payload) {
   socket.request("match.signal", { match_id: m.id, kind, payload }).catch((err) => console.warn("signal", kind, err.code));
 }
 
-async function startCall(m) {
+let callGeneration = 0; // a call started later wins over one still starting
+
+async function startCall(m, offer) {
+  if (call) endCall();
+  const generation = ++callGeneration;
   ui.videos.dataset.connection = "new";
   note("Connecting video…");
   const servers = await iceServers();
-  if (match !== m) return;
+  if (match !== m || generation !== callGeneration) return;
   const pc = new RTCPeerConnection({ iceServers: servers });
-  call = { pc, match: m, local: null, remoteSet: false, pendingIce: [], chain: Promise.resolve(), ready: false };
+  call = { pc, match: m, offer, local: null, remoteSet: false, pendingIce: [], chain: Promise.resolve(), ready: false };
   const c = call;
   pc.onicecandidate = (e) => signal(m, "ice", e.candidate ? e.candidate.toJSON() : null);
   pc.ontrack = (e) => {
@@ -386,13 +403,13 @@ async function startCall(m) {
     ui.local.srcObject = local;
   }
   updateMediaButtons();
-  if (m.initiator) {
+  if (offer) {
     // Receive both kinds even when we send nothing (camera blocked).
     if (!local?.getVideoTracks().length) pc.addTransceiver("video", { direction: "recvonly" });
     if (!local?.getAudioTracks().length) pc.addTransceiver("audio", { direction: "recvonly" });
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    signal(m, "offer", { sdp: offer.sdp });
+    const description = await pc.createOffer();
+    await pc.setLocalDescription(description);
+    signal(m, "offer", { sdp: description.sdp });
   }
   c.ready = true;
   for (const s of earlySignals.splice(0)) handleSignal(s);
@@ -480,6 +497,18 @@ bindConnectionBadge(socket);
 socket.onOpen(({ reconnect }) => {
   // The pool forgets a ticket when its connection closes: enter again after a reconnect.
   if (reconnect && phase === "waiting") enter();
+  // A new socket counts for the room once it says so (or the match ends after the grace).
+  if (reconnect && phase === "matched") {
+    const m = match;
+    socket
+      .request("match.current", {})
+      .then((reply) => {
+        if (match === m && reply.match?.match_id !== m.id) finish("The chat has ended.");
+      })
+      .catch(() => {});
+  }
+  // A reload (or a new tab) mid-call goes straight back to the open match.
+  if (!reconnect && phase === "setup") rejoin().catch(() => {});
 });
 socket.onState((state) => {
   $("meet-find").disabled = state === State.UNAUTHORIZED || state === State.FORBIDDEN;
