@@ -23,6 +23,40 @@ class EnterIn(serializers.Serializer):
     region = serializers.ChoiceField(["prefer", "require", "any"], required=False)
 
 
+NextStepOut = inline_serializer(
+    "MatchNextStep",
+    {
+        "step": serializers.IntegerField(),
+        "drops": serializers.ChoiceField(["interests", "region"]),
+        "at": serializers.DateTimeField(),
+        "in_seconds": serializers.FloatField(),
+    },
+    allow_null=True,
+    required=False,
+)
+
+WaitingOut = inline_serializer(
+    "MatchWaiting",
+    {
+        "waiting": serializers.BooleanField(),
+        "language": serializers.CharField(required=False),
+        "region": serializers.CharField(required=False, help_text='"" = none'),
+        "region_mode": serializers.ChoiceField(["prefer", "require", "any"], required=False),
+        "same_region": serializers.BooleanField(required=False),
+        "interests": serializers.ListField(child=serializers.CharField(), required=False),
+        "step": serializers.IntegerField(required=False),
+        "others_waiting": serializers.IntegerField(
+            required=False, help_text="Others waiting in my language (and region, if kept)."
+        ),
+        "next_step": NextStepOut,
+        "recent_partners": serializers.IntegerField(required=False),
+        "recent_partner_seconds": serializers.IntegerField(),
+        "waited_seconds": serializers.FloatField(required=False),
+        "refresh_seconds": serializers.IntegerField(required=False),
+    },
+    allow_null=True,
+)
+
 EnterOut = inline_serializer(
     "MatchEnter",
     {
@@ -30,7 +64,9 @@ EnterOut = inline_serializer(
         "match_id": serializers.IntegerField(allow_null=True),
         "step": serializers.IntegerField(allow_null=True),
         "interests": serializers.ListField(child=serializers.CharField()),
+        "ignored_interests": serializers.ListField(child=serializers.CharField()),
         "refresh_seconds": serializers.IntegerField(),
+        "search": WaitingOut,
     },
 )
 
@@ -56,6 +92,13 @@ class QueueView(APIView):
             exc.headers = {**headers, **exc.headers}
             raise
         return Response(result, headers=headers)
+
+    @extend_schema(
+        responses={200: WaitingOut},
+        summary="My waiting ticket: what it searches for, who could match, when it widens",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        return Response(selectors.waiting_status(user_id=request.user.pk))
 
     @extend_schema(
         request=None,

@@ -10,7 +10,7 @@ from typing import Any
 from core.db import db
 from core.router import Connection, handler
 
-from . import services
+from . import selectors, services
 from .gateway import MeetState
 
 
@@ -31,6 +31,12 @@ async def match_enter(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     return await db(services.match_enter)(
         user_id=conn.user_id, channel_name=conn.channel_name, **_enter_options(data)
     )
+
+
+@handler("match.waiting")
+async def match_waiting(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """What my waiting ticket searches for, how many could match, when it widens."""
+    return await db(selectors.waiting_status)(user_id=conn.user_id)
 
 
 @handler("match.cancel")
