@@ -178,7 +178,26 @@ class BlockIn(serializers.Serializer):
     user_id = serializers.IntegerField(required=False)
 
 
+BlockedOut = inline_serializer(
+    "BlockedUser",
+    {
+        "user_id": serializers.IntegerField(),
+        "username": serializers.CharField(),
+        "display_name": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "match_id": serializers.IntegerField(allow_null=True),
+    },
+)
+
+
 class BlocksView(APIView):
+    @extend_schema(
+        responses={200: inline_serializer("Blocks", {"blocks": BlockedOut.__class__(many=True)})},
+        summary="The people I blocked, newest first (at most 500)",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        return Response({"blocks": selectors.blocks_list(user_id=request.user.pk)})
+
     @extend_schema(
         request=BlockIn,
         responses={
@@ -193,6 +212,18 @@ class BlocksView(APIView):
             user_id=request.user.pk, match_id=data.get("match_id"), blocked_id=data.get("user_id")
         )
         return Response({"blocked_user_id": block.blocked_id}, status=status.HTTP_201_CREATED)
+
+
+class BlockView(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        summary="Unblock: take back my block on this user (matched and messaged again)",
+        extensions={"x-errors": ["404"]},  # no block of mine on this user
+    )
+    def delete(self, request: AuthenticatedRequest, user_id: int) -> Response:
+        services.block_remove(user_id=request.user.pk, blocked_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ReportIn(serializers.Serializer):
@@ -232,5 +263,6 @@ urlpatterns = [
     path("meet/trending", TrendingView.as_view(), name="api-meet-trending"),
     path("meet/trending/<str:interest>", TrendingRankView.as_view(), name="api-meet-trending-rank"),
     path("meet/blocks", BlocksView.as_view(), name="api-meet-blocks"),
+    path("meet/blocks/<int:user_id>", BlockView.as_view(), name="api-meet-block"),
     path("meet/reports", ReportsView.as_view(), name="api-meet-reports"),
 ]

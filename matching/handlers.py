@@ -88,6 +88,12 @@ async def match_block(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     return {"blocked_user_id": block.blocked_id}
 
 
+@handler("match.keep")
+async def match_keep(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Keep in touch with my partner; when both chose, the match becomes a conversation."""
+    return await db(services.match_keep)(user_id=conn.user_id, match_id=data.get("match_id"))
+
+
 @handler("match.report")
 async def match_report(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Report my partner in a match for review."""

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.errors import Forbidden, Invalid, NotFound
 from core.redis import bus
-from relations.selectors import blocked_either_way
+from relations.selectors import blocked_either_way, blocks_made
 
 from . import pool
 from .models import Match
@@ -77,6 +77,24 @@ def waiting_status(*, user_id: int, now: int | None = None) -> dict:
         "waited_seconds": round(max(now - status.joined_ms, 0) / 1000, 1),
         "refresh_seconds": settings.LIMITS["MATCH_STATUS_REFRESH_SECONDS"],
     }
+
+
+def blocks_list(*, user_id: int) -> list[dict]:
+    """Return the people I blocked, newest first (at most ``BLOCK_LIST_MAX``)."""
+    rows = []
+    for block in blocks_made(user_id=user_id, limit=settings.LIMITS["BLOCK_LIST_MAX"]):
+        user = block.blocked
+        profile = getattr(user, "profile", None)
+        rows.append(
+            {
+                "user_id": user.pk,
+                "username": user.get_username(),
+                "display_name": (profile.display_name if profile else "") or user.get_username(),
+                "created_at": block.created_at.isoformat(),
+                "match_id": block.match_id,
+            }
+        )
+    return rows
 
 
 def match_active_for_user(*, user_id: int) -> Match | None:
