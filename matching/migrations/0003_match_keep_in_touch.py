@@ -5,26 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0004_members_version'),
-        ('matching', '0002_block_moved_to_relations'),
+        ("conversations", "0004_members_version"),
+        ("matching", "0002_block_moved_to_relations"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='match',
-            name='conversation',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='conversations.conversation'),
+            model_name="match",
+            name="conversation",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="conversations.conversation",
+            ),
         ),
         migrations.AddField(
-            model_name='match',
-            name='keep_a',
+            model_name="match",
+            name="keep_a",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='match',
-            name='keep_b',
+            model_name="match",
+            name="keep_b",
             field=models.BooleanField(default=False),
         ),
     ]

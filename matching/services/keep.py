@@ -1,4 +1,4 @@
-""""Keep in touch": a match both sides chose to keep becomes their direct conversation."""
+""" "Keep in touch": a match both sides chose to keep becomes their direct conversation."""
 
 from django.db import transaction
 

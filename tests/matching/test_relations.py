@@ -41,7 +41,9 @@ def test_blocks_are_listed_newest_first_and_unblock_takes_mine_back(meet_user):
     client = api_as(ann)
     assert client.get("/api/meet/blocks").json() == {"blocks": []}
     for other in (bob, cat):
-        assert client.post("/api/meet/blocks", {"user_id": other.pk}, format="json").status_code == 201
+        assert (
+            client.post("/api/meet/blocks", {"user_id": other.pk}, format="json").status_code == 201
+        )
     Block.objects.create(blocker=cat, blocked=ann)  # theirs: not mine to list or take back
     rows = client.get("/api/meet/blocks").json()["blocks"]
     assert [r["user_id"] for r in rows] == [cat.pk, bob.pk]
