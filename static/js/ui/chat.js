@@ -13,9 +13,11 @@
 //   typing.js    typing indicators, both ways
 //   dialogs.js   the "New conversation" dialog
 //   events.js    what the server pushes
+//   block.js     Block / Unblock in a direct conversation's header
 
 import { State } from "../switchboard.js";
 import { bindConnectionBadge, toast } from "./common.js";
+import { bindBlock, renderBlock } from "./chat/block.js";
 import { bindComposer } from "./chat/composer.js";
 import { bindDialog } from "./chat/dialogs.js";
 import { bindEvents } from "./chat/events.js";
@@ -30,12 +32,14 @@ window.switchboard = socket; // handy in the console, and for the end-to-end tes
 subscribe("list", () => renderList(openConversation));
 subscribe("requests", renderRequests);
 subscribe("head", renderThreadHead);
+subscribe("head", renderBlock);
 subscribe("typing", renderTyping);
 
 bindThread();
 bindComposer();
 bindEvents();
 bindDialog();
+bindBlock();
 
 bindConnectionBadge(socket);
 socket.onState((state) => {
