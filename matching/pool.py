@@ -348,7 +348,7 @@ def pool_status(
     recent partners in the avoid set (ZCOUNT between now and the block score, exclusive).
     """
     client, prefix, config, now = _setup(client, prefix, config, now)
-    fields = ("lang", "reg", "mode", "ints", "joined", "exp")
+    fields = ["lang", "reg", "mode", "ints", "joined", "exp"]
     raw = cast(list[str | None], client.hmget(f"{prefix}:t:{user_id}", fields))
     lang, reg, mode, ints, joined, exp = raw
     if lang is None or joined is None or exp is None or int(exp) <= now:
