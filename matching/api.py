@@ -41,7 +41,8 @@ WaitingOut = inline_serializer(
         "waiting": serializers.BooleanField(),
         "language": serializers.CharField(required=False),
         "region": serializers.CharField(required=False, help_text='"" = none'),
-        "region_mode": serializers.ChoiceField(["prefer", "require", "any"], required=False),
+        # A CharField: the same choices as EnterIn's "region" would make a second enum.
+        "region_mode": serializers.CharField(required=False, help_text="prefer, require or any"),
         "same_region": serializers.BooleanField(required=False),
         "interests": serializers.ListField(child=serializers.CharField(), required=False),
         "step": serializers.IntegerField(required=False),
