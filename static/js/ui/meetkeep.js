@@ -51,6 +51,10 @@ export function keepInTouch({ socket, button, status, getMatch, partnerName }) {
   });
 
   socket.on("match.found", () => reset());
+  // A match that ended before both chose: nothing to keep (the choice lapses with it).
+  socket.on("match.ended", (d) => {
+    if (!kept || kept.match_id !== d.match_id) reset();
+  });
   socket.on("match.keep", (d) => {
     if (getMatch()?.id !== d.match_id || kept) return;
     if (button.getAttribute("aria-pressed") === "true") return; // we asked too: match.kept follows
