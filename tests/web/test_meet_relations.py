@@ -1,5 +1,6 @@
 """Meet explains its waiting, "keep in touch" turns a match into a conversation, and blocks
-can be made from a conversation and taken back on the profile: two browser contexts each."""
+can be made from a conversation and taken back on the profile: two or three browser
+contexts each."""
 
 import re
 
@@ -57,6 +58,11 @@ def test_the_waiting_view_shows_criteria_count_countdown_and_recent_partners(
         "People you met in the last 30 minutes are not matched with you again."
     )
     expect(a.locator("#meet-waiting")).to_be_visible()
+    # Someone without a region cannot pick "Only mine" (the server refuses it too).
+    cat = make_user("cat", display_name="Cat", interests=["chess"], region="")
+    c = people(cat, server, "/meet/", permissions=MEDIA).page
+    expect(c.locator("#meet-region-note")).to_contain_text("Your profile has no region")
+    expect(c.get_by_label("Only mine")).to_be_disabled()
     b.get_by_role("button", name="Stop searching").click()
     expect(a.locator("#meet-waiting-count")).to_have_text(
         "Nobody else is waiting in English in europe who could match."
