@@ -109,6 +109,10 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
         "kind": str,
         "payload": (dict, type(None)),
     },
+    # My partner chose "keep in touch" (I have not yet): choosing too opens our conversation.
+    "match.keep": {"match_id": int, "from_user_id": int},
+    # Both chose "keep in touch": the direct conversation the match became (accepted by both).
+    "match.kept": {"match_id": int, "conversation_id": int},
     # Credentials were revoked (log-out, password change, token revoked): the user's sockets
     # authenticated with ``credential`` (a ``core.router.credential_id``; null: every socket
     # of the user) close with 4440. Consumed by accounts' event hook: never sent to a client.

@@ -24,6 +24,41 @@ class EnterIn(serializers.Serializer):
     region = serializers.ChoiceField(["prefer", "require", "any"], required=False)
 
 
+NextStepOut = inline_serializer(
+    "MatchNextStep",
+    {
+        "step": serializers.IntegerField(),
+        "drops": serializers.ChoiceField(["interests", "region"]),
+        "at": serializers.DateTimeField(),
+        "in_seconds": serializers.FloatField(),
+    },
+    allow_null=True,
+    required=False,
+)
+
+WaitingOut = inline_serializer(
+    "MatchWaiting",
+    {
+        "waiting": serializers.BooleanField(),
+        "language": serializers.CharField(required=False),
+        "region": serializers.CharField(required=False, help_text='"" = none'),
+        # A CharField: the same choices as EnterIn's "region" would make a second enum.
+        "region_mode": serializers.CharField(required=False, help_text="prefer, require or any"),
+        "same_region": serializers.BooleanField(required=False),
+        "interests": serializers.ListField(child=serializers.CharField(), required=False),
+        "step": serializers.IntegerField(required=False),
+        "others_waiting": serializers.IntegerField(
+            required=False, help_text="Others waiting in my language (and region, if kept)."
+        ),
+        "next_step": NextStepOut,
+        "recent_partners": serializers.IntegerField(required=False),
+        "recent_partner_seconds": serializers.IntegerField(),
+        "waited_seconds": serializers.FloatField(required=False),
+        "refresh_seconds": serializers.IntegerField(required=False),
+    },
+    allow_null=True,
+)
+
 EnterOut = inline_serializer(
     "MatchEnter",
     {
@@ -31,7 +66,9 @@ EnterOut = inline_serializer(
         "match_id": serializers.IntegerField(allow_null=True),
         "step": serializers.IntegerField(allow_null=True),
         "interests": serializers.ListField(child=serializers.CharField()),
+        "ignored_interests": serializers.ListField(child=serializers.CharField()),
         "refresh_seconds": serializers.IntegerField(),
+        "search": WaitingOut,
     },
 )
 
@@ -57,6 +94,13 @@ class QueueView(APIView):
             exc.headers = {**headers, **exc.headers}
             raise
         return Response(result, headers=headers)
+
+    @extend_schema(
+        responses={200: WaitingOut},
+        summary="My waiting ticket: what it searches for, who could match, when it widens",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        return Response(selectors.waiting_status(user_id=request.user.pk))
 
     @extend_schema(
         request=None,
@@ -163,7 +207,26 @@ class BlockIn(serializers.Serializer):
     user_id = serializers.IntegerField(required=False)
 
 
+BlockedOut = inline_serializer(
+    "BlockedUser",
+    {
+        "user_id": serializers.IntegerField(),
+        "username": serializers.CharField(),
+        "display_name": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "match_id": serializers.IntegerField(allow_null=True),
+    },
+)
+
+
 class BlocksView(APIView):
+    @extend_schema(
+        responses={200: inline_serializer("Blocks", {"blocks": BlockedOut.__class__(many=True)})},
+        summary="The people I blocked, newest first (at most 500)",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        return Response({"blocks": selectors.blocks_list(user_id=request.user.pk)})
+
     @extend_schema(
         request=BlockIn,
         responses={
@@ -178,6 +241,18 @@ class BlocksView(APIView):
             user_id=request.user.pk, match_id=data.get("match_id"), blocked_id=data.get("user_id")
         )
         return Response({"blocked_user_id": block.blocked_id}, status=status.HTTP_201_CREATED)
+
+
+class BlockView(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        summary="Unblock: take back my block on this user (matched and messaged again)",
+        extensions={"x-errors": ["404"]},  # no block of mine on this user
+    )
+    def delete(self, request: AuthenticatedRequest, user_id: int) -> Response:
+        services.block_remove(user_id=request.user.pk, blocked_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ReportIn(serializers.Serializer):
@@ -218,5 +293,6 @@ urlpatterns = [
     path("meet/trending", TrendingView.as_view(), name="api-meet-trending"),
     path("meet/trending/<str:interest>", TrendingRankView.as_view(), name="api-meet-trending-rank"),
     path("meet/blocks", BlocksView.as_view(), name="api-meet-blocks"),
+    path("meet/blocks/<int:user_id>", BlockView.as_view(), name="api-meet-block"),
     path("meet/reports", ReportsView.as_view(), name="api-meet-reports"),
 ]

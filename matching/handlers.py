@@ -11,7 +11,7 @@ from typing import Any
 from core.db import db
 from core.router import Connection, handler
 
-from . import services
+from . import selectors, services
 from .gateway import MeetState, attend
 
 
@@ -33,6 +33,12 @@ async def match_enter(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     return await db(services.match_enter)(
         user_id=conn.user_id, channel_name=conn.channel_name, **_enter_options(data)
     )
+
+
+@handler("match.waiting")
+async def match_waiting(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """What my waiting ticket searches for, how many could match, when it widens."""
+    return await db(selectors.waiting_status)(user_id=conn.user_id)
 
 
 @handler("match.cancel")
@@ -92,6 +98,12 @@ async def match_block(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         user_id=conn.user_id, match_id=data.get("match_id"), blocked_id=data.get("user_id")
     )
     return {"blocked_user_id": block.blocked_id}
+
+
+@handler("match.keep")
+async def match_keep(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Keep in touch with my partner; when both chose, the match becomes a conversation."""
+    return await db(services.match_keep)(user_id=conn.user_id, match_id=data.get("match_id"))
 
 
 @handler("match.report")

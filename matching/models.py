@@ -30,6 +30,17 @@ class Match(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # "Keep in touch": each side's choice during the match; when both chose, the direct
+    # conversation it became (matching sits above conversations: docs/architecture.md).
+    keep_a = models.BooleanField(default=False)
+    keep_b = models.BooleanField(default=False)
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name_plural = "matches"

@@ -317,3 +317,71 @@ def avoid_write(
     pipe.zadd(name, mapping, gt=True)
     pipe.pexpire(name, config.avoid_ttl_ms)
     pipe.execute()
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """A waiting ticket as the waiting view explains it (``pool_status``)."""
+
+    language: str
+    region: str  # "" = none
+    region_mode: str  # prefer | require | any
+    interests: list[str]
+    joined_ms: int
+    expires_ms: int
+    step: int
+    same_region: bool  # the search keeps to the seeker's region at this step
+    others_waiting: int  # others in the index the search reads at its widest now
+    recent_partners: int  # partners still kept away (MATCH_RECENT_PARTNER_SECONDS)
+
+
+_MODE_NAMES = {code: name for name, code in REGION_MODES.items()}
+
+
+def relax_step(*, joined_ms: int, now: int, config: PoolConfig) -> int:
+    """The relaxation step of a ticket (as ``step_of`` in match.lua)."""
+    waited = now - joined_ms
+    return 0 if waited < config.relax_ms[0] else 1 if waited < config.relax_ms[1] else 2
+
+
+def pool_status(
+    *,
+    user_id: int,
+    now: int | None = None,
+    client: redis.Redis | None = None,
+    prefix: str | None = None,
+    config: PoolConfig | None = None,
+) -> PoolStatus | None:
+    """Return what the user's ticket searches for and how many could match, or None.
+
+    Constant cost whatever the pool size (no scan on this path, which waiting clients
+    poll): one HMGET of the ticket, then the size of one index (ZCARD: the language's list,
+    or the language and region's while the search keeps to the region) and the count of
+    recent partners in the avoid set (ZCOUNT between now and the block score, exclusive).
+    """
+    client, prefix, config, now = _setup(client, prefix, config, now)
+    fields = ["lang", "reg", "mode", "ints", "joined", "exp"]
+    raw = cast(list[str | None], client.hmget(f"{prefix}:t:{user_id}", fields))
+    lang, reg, mode, ints, joined, exp = raw
+    if lang is None or joined is None or exp is None or int(exp) <= now:
+        return None
+    step = relax_step(joined_ms=int(joined), now=now, config=config)
+    same = reg not in (None, "-") and (mode == "r" or (mode == "p" and step < 2))
+    index = f"{prefix}:lr:{lang}:{reg}" if same else f"{prefix}:ll:{lang}"
+    pipe = client.pipeline(transaction=False)
+    pipe.zcard(index)
+    pipe.zcount(avoid_key(user_id, prefix), f"({now}", f"({AVOID_FOREVER_MS:.0f}")
+    size, recent = pipe.execute()
+    return PoolStatus(
+        language=lang,
+        region="" if reg in (None, "-") else reg,
+        region_mode=_MODE_NAMES.get(mode or "p", "prefer"),
+        interests=[s for s in (ints or "").split(",") if s],
+        joined_ms=int(joined),
+        expires_ms=int(exp),
+        step=step,
+        same_region=same,
+        # The index holds the seeker's own ticket.
+        others_waiting=max(int(size) - 1, 0),
+        recent_partners=int(recent),
+    )

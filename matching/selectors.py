@@ -4,7 +4,7 @@ import base64
 import hashlib
 import hmac
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from django.conf import settings
@@ -14,7 +14,7 @@ from django.utils import timezone
 from core.errors import Forbidden, Invalid, NotFound
 from core.redis import bus
 from profiles.selectors import profile_get, profile_public
-from relations.selectors import blocked_either_way
+from relations.selectors import blocked_either_way, blocks_made
 
 from . import pool
 from .models import Match
@@ -34,6 +34,68 @@ def avoid_list(*, user_id: int) -> dict[int, float]:
         until = (created.timestamp() + window) * 1000
         avoid[other] = max(avoid.get(other, 0), until)
     return avoid
+
+
+def waiting_status(*, user_id: int, now: int | None = None) -> dict:
+    """Return what my waiting ticket searches for, who could match and when it widens.
+
+    Reads Redis only, at a constant cost (``pool.pool_status``): waiting clients poll it
+    every ``MATCH_STATUS_REFRESH_SECONDS`` (docs/protocol.md, ``match.waiting``).
+    """
+    config = pool.PoolConfig.from_settings()
+    now = pool.now_ms() if now is None else now
+    recent_seconds = settings.LIMITS["MATCH_RECENT_PARTNER_SECONDS"]
+    status = pool.pool_status(user_id=user_id, now=now, config=config)
+    if status is None:
+        return {"waiting": False, "recent_partner_seconds": recent_seconds}
+    # The step after this one, if it changes anything: step 1 drops the shared interest,
+    # step 2 the region preference (only a "prefer" seeker with a region has one).
+    widens: dict | None = None
+    if status.step == 0:
+        widens = {"step": 1, "drops": "interests", "after_ms": config.relax_ms[0]}
+    elif status.step == 1 and status.region and status.region_mode == "prefer":
+        widens = {"step": 2, "drops": "region", "after_ms": config.relax_ms[1]}
+    next_step = None
+    if widens is not None:
+        at = status.joined_ms + widens.pop("after_ms")
+        next_step = {
+            **widens,
+            "at": datetime.fromtimestamp(at / 1000, tz=UTC).isoformat(),
+            "in_seconds": round(max(at - now, 0) / 1000, 1),
+        }
+    return {
+        "waiting": True,
+        "language": status.language,
+        "region": status.region,
+        "region_mode": status.region_mode,
+        "same_region": status.same_region,
+        "interests": status.interests,
+        "step": status.step,
+        "others_waiting": status.others_waiting,
+        "next_step": next_step,
+        "recent_partners": status.recent_partners,
+        "recent_partner_seconds": recent_seconds,
+        "waited_seconds": round(max(now - status.joined_ms, 0) / 1000, 1),
+        "refresh_seconds": settings.LIMITS["MATCH_STATUS_REFRESH_SECONDS"],
+    }
+
+
+def blocks_list(*, user_id: int) -> list[dict]:
+    """Return the people I blocked, newest first (at most ``BLOCK_LIST_MAX``)."""
+    rows = []
+    for block in blocks_made(user_id=user_id, limit=settings.LIMITS["BLOCK_LIST_MAX"]):
+        user = block.blocked
+        profile = getattr(user, "profile", None)
+        rows.append(
+            {
+                "user_id": user.pk,
+                "username": user.get_username(),
+                "display_name": (profile.display_name if profile else "") or user.get_username(),
+                "created_at": block.created_at.isoformat(),
+                "match_id": block.match_id,
+            }
+        )
+    return rows
 
 
 def match_active_for_user(*, user_id: int) -> Match | None:

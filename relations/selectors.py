@@ -19,3 +19,12 @@ def blocked_either_way(*, user_id: int) -> set[int]:
         "blocker_id", "blocked_id"
     )
     return {blocked if blocker == user_id else blocker for blocker, blocked in pairs}
+
+
+def blocks_made(*, user_id: int, limit: int) -> list[Block]:
+    """Return the blocks ``user_id`` made, newest first, with the blocked users loaded."""
+    return list(
+        Block.objects.filter(blocker_id=user_id)
+        .select_related("blocked", "blocked__profile")
+        .order_by("-created_at", "-pk")[:limit]
+    )

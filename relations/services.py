@@ -22,3 +22,15 @@ def block_create(
     return Block.objects.get_or_create(
         blocker_id=user_id, blocked_id=blocked_id, defaults={"match_id": match_id}
     )
+
+
+def block_delete(*, user_id: int, blocked_id: object) -> None:
+    """Take back the block ``user_id`` made on ``blocked_id``; ``not_found`` if there is none.
+
+    Only the blocker's own block goes: if the other side blocked them too, that one stays.
+    """
+    if not isinstance(blocked_id, int) or isinstance(blocked_id, bool):
+        raise Invalid("user_id must be a user id.")
+    deleted, _ = Block.objects.filter(blocker_id=user_id, blocked_id=blocked_id).delete()
+    if not deleted:
+        raise NotFound("You have not blocked this user.")

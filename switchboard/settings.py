@@ -442,6 +442,11 @@ LIMITS = {
     # longer needed, after the second the region preference is dropped.
     "MATCH_TICKET_TTL_SECONDS": env.int("LIMIT_MATCH_TICKET_TTL_SECONDS", default=120),
     "MATCH_TICKET_REFRESH_SECONDS": 40,
+    # How often a waiting client asks ``match.waiting`` (the count of people who could
+    # match, the countdown to the next widening): cheap, Redis only, a few O(1) reads.
+    "MATCH_STATUS_REFRESH_SECONDS": 5,
+    # Rows of GET /api/meet/blocks (the people I blocked, newest first).
+    "BLOCK_LIST_MAX": 500,
     "MATCH_TRACE_GRACE_SECONDS": 60,
     "MATCH_RELAX_AFTER_SECONDS": [
         int(s) for s in env.list("LIMIT_MATCH_RELAX_AFTER_SECONDS", default=["15", "30"])

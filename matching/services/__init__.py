@@ -6,7 +6,8 @@ events.
 
 - ``entering``: the rate limit, entering the pool, recording a match;
 - ``rooms``: ending and skipping a match, coming back to it, text lines and signalling;
-- ``safety``: blocking and reporting a partner;
+- ``safety``: blocking (and unblocking) and reporting a partner;
+- ``keep``: "keep in touch", a match both chose to keep becomes a direct conversation;
 - ``sweep``: the periodic sweep.
 """
 
@@ -20,19 +21,22 @@ from .entering import (
     match_rate_take,
     match_record,
 )
+from .keep import match_keep
 from .rooms import match_current, match_end, match_skip, room_say, room_signal
-from .safety import block_create, report_create
+from .safety import block_create, block_remove, report_create
 from .sweep import matches_expire, partners_left_end, pool_sweep
 
 __all__ = [
     "UNSET",
     "avoid_ensure",
     "block_create",
+    "block_remove",
     "match_cancel",
     "match_current",
     "match_decide",
     "match_end",
     "match_enter",
+    "match_keep",
     "match_rate_check",
     "match_rate_take",
     "match_record",

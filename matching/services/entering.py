@@ -52,14 +52,16 @@ def avoid_ensure(*, user_id: int, force: bool = False) -> None:
     pool.avoid_write(user_id=user_id, until_by_user=avoid, complete=True)
 
 
-def _interests_for(profile: Profile, interests: object) -> list[str]:
-    """Return the slugs to match on: the profile's, or the given ones that exist.
+def _interests_for(profile: Profile, interests: object) -> tuple[list[str], list[str]]:
+    """Return the slugs to match on (the profile's, or the given ones that exist) and the
+    given ones that were ignored.
 
-    Unknown interests are ignored (not created): matching only counts interests of the
-    catalogue, and a typo would otherwise become an interest nobody shares.
+    Unknown interests are ignored (not created), and the reply names them: matching only
+    counts interests of the catalogue, and a typo would otherwise become an interest nobody
+    shares. Refusing the whole search for one typo would be harsher than telling.
     """
     if interests is UNSET or interests is None:
-        return [i.slug for i in profile.interests.all()]
+        return [i.slug for i in profile.interests.all()], []
     limit = settings.LIMITS["INTERESTS_PER_USER"]
     if not isinstance(interests, list) or len(interests) > limit:
         raise Invalid(f"interests must be a list of at most {limit} interests.")
@@ -72,7 +74,7 @@ def _interests_for(profile: Profile, interests: object) -> list[str]:
         if slug not in slugs:
             slugs.append(slug)
     known = set(Interest.objects.filter(slug__in=slugs).values_list("slug", flat=True))
-    return [s for s in slugs if s in known]
+    return [s for s in slugs if s in known], [s for s in slugs if s not in known]
 
 
 def region_mode_check(*, region_mode: object) -> str:
@@ -81,6 +83,16 @@ def region_mode_check(*, region_mode: object) -> str:
     if not isinstance(region_mode, str) or region_mode not in pool.REGION_MODES:
         raise Invalid("region must be one of: " + ", ".join(pool.REGION_MODES) + ".")
     return region_mode
+
+
+def region_mode_usable(*, profile: Profile, region_mode: str) -> None:
+    """Refuse "only my region" for a profile without a region (it could never match)."""
+    if region_mode == "require" and not profile.region:
+        raise Invalid(
+            '"Only my region" needs a region in your profile: set one there, or search with'
+            ' "prefer" or "any".',
+            fields={"region": "Your profile has no region."},
+        )
 
 
 def match_enter(
@@ -96,7 +108,8 @@ def match_enter(
     profile = profile_get(user_id=user_id)
     if profile is None:
         raise NotFound("No such user.")
-    slugs = _interests_for(profile, interests)
+    region_mode_usable(profile=profile, region_mode=mode)
+    slugs, ignored = _interests_for(profile, interests)
     active = selectors.match_active_for_user(user_id=user_id)
     if active is not None:
         raise Conflict("You are in a match; skip it first.", match_id=active.pk)
@@ -125,7 +138,10 @@ def match_enter(
         "match_id": match.pk if match else None,
         "step": decision.step,
         "interests": slugs,
+        "ignored_interests": ignored,
         "refresh_seconds": settings.LIMITS["MATCH_TICKET_REFRESH_SECONDS"],
+        # What the waiting view explains (``match.waiting``); None once matched.
+        "search": None if match else selectors.waiting_status(user_id=user_id, now=now),
     }
 
 

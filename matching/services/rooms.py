@@ -10,10 +10,17 @@ from core.errors import Invalid
 from core.events import send_event, user_group
 from core.redis import bus
 from core.text import text_storable
+from profiles.selectors import profile_get
 
 from .. import liveness, pool, selectors
 from ..models import Match
-from .entering import UNSET, match_enter, match_rate_check, region_mode_check
+from .entering import (
+    UNSET,
+    match_enter,
+    match_rate_check,
+    region_mode_check,
+    region_mode_usable,
+)
 
 SIGNAL_KINDS = ("offer", "answer", "ice")
 
@@ -65,7 +72,10 @@ def match_skip(
     if match.ended_at is not None and not requeue:
         raise Invalid("This match has already ended.")
     if requeue:  # refused before anything changes
-        region_mode_check(region_mode=region_mode)
+        mode = region_mode_check(region_mode=region_mode)
+        profile = profile_get(user_id=user_id)
+        if profile is not None:
+            region_mode_usable(profile=profile, region_mode=mode)
         match_rate_check(user_id=user_id)
     ended = match.ended_at is None and match_end(
         match_id=match.pk, reason=Match.EndReason.SKIP, by_user_id=user_id

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from core.errors import Conflict, Invalid
+from core.redis import bus
 from core.text import text_storable
 from relations import services as relations_services
 from relations.models import Block
@@ -38,6 +39,23 @@ def block_create(*, user_id: int, match_id: object = None, blocked_id: object = 
     ):
         match_end(match_id=open_match.pk, reason=Match.EndReason.BLOCK, by_user_id=user_id)
     return block
+
+
+def block_remove(*, user_id: int, blocked_id: object) -> None:
+    """Unblock: take back my block; the two may be matched and message each other again.
+
+    The avoid sets of both are dropped after the commit and rebuilt from PostgreSQL by the
+    next decision (they are a cache; a block is the only entry that never expires, and a
+    set never shortens an entry in place). A block the other side made stays.
+    """
+    with transaction.atomic():
+        relations_services.block_delete(user_id=user_id, blocked_id=blocked_id)
+        assert isinstance(blocked_id, int)  # block_delete refused anything else
+        other = blocked_id
+        transaction.on_commit(
+            lambda: bus().delete(pool.avoid_key(user_id), pool.avoid_key(other)),
+            robust=True,  # a lost avoid set is rebuilt anyway; the unblock is stored
+        )
 
 
 def report_create(*, user_id: int, match_id: object, reason: object, text: object = "") -> Report:

@@ -14,9 +14,11 @@
 //   dialogs.js   the "New conversation" dialog
 //   group.js     the open group's members, rename, add, remove, leave (#group-dialog)
 //   events.js    what the server pushes
+//   block.js     Block / Unblock in a direct conversation's header
 
 import { State } from "../switchboard.js";
 import { bindConnectionBadge, toast } from "./common.js";
+import { bindBlock, renderBlock } from "./chat/block.js";
 import { bindComposer } from "./chat/composer.js";
 import { bindDialog } from "./chat/dialogs.js";
 import { bindEvents } from "./chat/events.js";
@@ -37,6 +39,7 @@ subscribe("requests", renderRequests);
 subscribe("head", renderThreadHead);
 subscribe("head", renderGroup);
 subscribe("group", renderGroup);
+subscribe("head", renderBlock);
 subscribe("typing", renderTyping);
 
 bindThread();
@@ -44,6 +47,7 @@ bindComposer();
 bindEvents();
 bindDialog();
 bindGroup();
+bindBlock();
 
 bindConnectionBadge(socket);
 socket.onState((state) => {

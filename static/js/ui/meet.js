@@ -5,6 +5,8 @@ import { State } from "../switchboard.js";
 import { api, bindConnectionBadge, createSocket, el, formatElapsed, formatTime, pageData, toast } from "./common.js";
 import { interestPicker } from "./interests.js";
 import { trackUnreadTotal } from "./unread.js";
+import { keepInTouch } from "./meetkeep.js";
+import { describeSetup, waitingExplainer } from "./meetwaiting.js";
 
 const page = pageData();
 const socket = createSocket(page);
@@ -43,6 +45,9 @@ const picker = interestPicker({
   suggestions: $("meet-interest-suggestions"),
   max: page.limits.interests_per_user || 20,
 });
+
+// What the waiting view explains (criteria, who could match, the next widening).
+const explainer = waitingExplainer({ socket, root: $("meet-search") });
 
 let phase = "setup"; // setup | waiting | matched | ended
 let match = null; // {id, partner, shared, initiator}
@@ -98,6 +103,7 @@ function startWaiting() {
 }
 
 function stopWaiting() {
+  explainer.stop();
   clearInterval(waitTicker);
   clearTimeout(refreshTimer);
   waitTicker = refreshTimer = null;
@@ -114,6 +120,7 @@ function onEnterReply(reply) {
   const used = reply.interests || [];
   ui.waitingInterests.textContent = used.length ? `Searching with: ${used.join(", ")}` : "Searching with no interests: anyone may come up.";
   if (reply.status === "waiting") {
+    explainer.show(reply.search, reply.ignored_interests);
     // The ticket expires unless refreshed; entering again keeps our place in line.
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(enter, (reply.refresh_seconds || 40) * 1000);
@@ -306,6 +313,7 @@ async function block() {
   }
 }
 $("btn-block").addEventListener("click", block);
+keepInTouch({ socket, button: $("btn-keep"), status: $("meet-keep"), getMatch: () => match, partnerName });
 
 const reportDialog = $("report-dialog");
 $("btn-report").addEventListener("click", () => reportDialog.showModal());
@@ -519,6 +527,7 @@ setPhase("setup");
 api("GET", "/api/profile")
   .then((profile) => {
     if (!picker.values().length) picker.set(profile.interests || []);
+    describeSetup(profile);
   })
   .catch(() => {});
 socket.connect();

@@ -9,6 +9,7 @@ import { renderPending, scrollToBottom, upsertMessage } from "./messages.js";
 import { sendTypingStart, sendTypingStop } from "./typing.js";
 
 const COMPOSER_MAX_HEIGHT_PX = 160;
+const refusal = document.getElementById("composer-error"); // why the last send was refused
 
 function autosize() {
   ui.input.style.height = "auto";
@@ -22,6 +23,7 @@ export function bindComposer() {
     if (!active) return;
     const body = ui.input.value;
     if (!body.trim()) return;
+    refusal.textContent = "";
     ui.input.value = "";
     autosize();
     sendTypingStop();
@@ -36,6 +38,13 @@ export function bindComposer() {
       },
       (err) => {
         if (err.code === "discarded") return;
+        // Refused (blocked, not a member, declined, ...): the text comes back to the
+        // composer, unless something else was typed meanwhile, and the reason stays shown.
+        if (threadGet()?.id === cid && !ui.input.value) {
+          ui.input.value = body;
+          autosize();
+        }
+        refusal.textContent = `Not sent: ${err.message}`;
         toast(`Message not sent: ${err.message}`, "error");
       },
     );
@@ -49,6 +58,7 @@ export function bindComposer() {
   });
 
   ui.input.addEventListener("input", () => {
+    refusal.textContent = "";
     autosize();
     if (ui.input.value.trim()) sendTypingStart();
     else sendTypingStop();

@@ -255,3 +255,23 @@ export function pickedRemove(userId) {
 export function pickedReset(entries = []) {
   picked = new Map(entries);
 }
+
+// -- blocks ------------------------------------------------------------------------------------
+// The people I blocked (GET /api/meet/blocks), for the conversation header's Block / Unblock.
+
+const blocked = new Set();
+
+export function blockedHas(userId) {
+  return blocked.has(userId);
+}
+
+/** Start over with `ids`, or add (`on`) / remove one id. */
+export function blockedReset(ids) {
+  blocked.clear();
+  for (const id of ids) blocked.add(id);
+}
+
+export function blockedSet(userId, on) {
+  if (on) blocked.add(userId);
+  else blocked.delete(userId);
+}

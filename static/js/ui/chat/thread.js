@@ -63,6 +63,7 @@ export async function openConversation(id, push) {
     threadOpen(id);
     ui.messageList.replaceChildren();
     ui.input.value = "";
+    $("composer-error").textContent = ""; // a refusal belongs to the thread it happened in
   }
   showThread(true);
   if (!conversationHas(id)) await loadConversation(id);
