@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run superuser test chromium lint format bench clean
+.PHONY: install run superuser test chromium cluster-tools lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,7 @@ run: install
 superuser: install
 	$(PY) -m switchboard.launcher superuser $(ARGS)
 
-test: install chromium
+test: install chromium cluster-tools
 	$(PY) -m tests.preflight
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -39,6 +39,15 @@ test: install chromium
 chromium:
 	@command -v chromium >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# The engines of the multi-machine topology that the cluster tests start on loopback ports
+# (tests/cluster): nginx, PgBouncer and Redis Sentinel, from Debian. Their services are not
+# started: each test runs its own processes.
+cluster-tools:
+	@command -v nginx >/dev/null && command -v pgbouncer >/dev/null && \
+		command -v redis-sentinel >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx \
+		pgbouncer redis-sentinel)
 
 lint: install
 	$(VENV)/bin/ruff check .
