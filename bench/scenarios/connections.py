@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import common
+from bench import common, costs
 
 FULL = {"levels": [5000, 10000, 20000, 30000], "generators": 4, "idle_seconds": 10.0}
 # Quick: the whole quick suite must finish in under 3 minutes.
@@ -256,8 +256,10 @@ def run(*, quick: bool, results_dir: Path) -> dict:
                 time.sleep(SETTLE_SECONDS)
                 rss = [s.rss() for s in servers]
                 idle = common.CpuMeter([s.process for s in servers]).start()
+                idle_cost = costs.CostMeter([s.process for s in servers]).start()
                 common.sleep_with_progress(mode["idle_seconds"], f"idle at {level}")
                 idle_cpu = idle.stop()
+                idle_costs = idle_cost.stop()
                 still_open = sum(r["open"] for r in workers.ask(("check",), timeout=120))
                 opened = sum(r["opened"] for r in replies)
                 failed = sum(r["failed"] for r in replies)
@@ -280,6 +282,10 @@ def run(*, quick: bool, results_dir: Path) -> dict:
                     "idle_server_cores": idle_cpu["total"],
                     "idle_machine_cores": idle_cpu["machine"],
                     "generator_rss_mb": round(sum(r["rss"] for r in replies) / 2**20, 1),
+                    # Sockets that send nothing (no app ping): the server's keep-alive only.
+                    "idle_costs": costs.summary(
+                        idle_costs, user_seconds=max(still_open, 1) * idle_costs["seconds"]
+                    ),
                 }
                 rows.append(row)
                 print(

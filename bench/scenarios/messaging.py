@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import common
+from bench import common, costs
 
 CLIENTS = 1000
 GROUP_SIZE = 10
@@ -354,6 +354,7 @@ def _run_step(workers, gen_of, members, step, rate, mode, servers, label) -> dic
     """One step of the sweep: send, wait for acks, check every delivery against the DB."""
     n = len(workers.procs)
     before_id = _max_message_id()
+    cost = costs.CostMeter([s.process for s in servers]).start()
     meter = common.CpuMeter([s.process for s in servers]).start()
     gen_meter = common.CpuMeter([psutil.Process(pid) for pid in workers.pids]).start()
     seconds, ack_wait = mode["seconds"], mode["ack_wait"]
@@ -369,6 +370,7 @@ def _run_step(workers, gen_of, members, step, rate, mode, servers, label) -> dic
     bar.close()
     cpu = meter.stop()
     gen_cpu = gen_meter.stop()
+    cost.end()
     messages = [m for m in _step_messages(before_id) if m[4].startswith(f"{step}:")]
     expected_by_gen: list[list[tuple]] = [[] for _ in range(n)]
     for _pk, cid, seq, sender, _body in messages:
@@ -380,6 +382,8 @@ def _run_step(workers, gen_of, members, step, rate, mode, servers, label) -> dic
         per_worker=[("collect", step, len(e), mode["collect_max"]) for e in expected_by_gen],
         timeout=mode["collect_max"] + 60,
     )
+    # PostgreSQL's counters are read once published (bench/costs.py), after the collection.
+    step_costs = costs.summary(cost.result(), messages=len(messages))
     expected = [k for e in expected_by_gen for k in e]
     received = [k for c in collected for k in c["receipts"]]
     check = common.deliveries_compare(expected, received)
@@ -431,6 +435,9 @@ def _run_step(workers, gen_of, members, step, rate, mode, servers, label) -> dic
         "generator_cores": gen_cpu["total"],
         "machine_cores": cpu["machine"],
         "seconds": seconds,
+        "redis_commands_per_msg": step_costs.get("per_message", {}).get("redis_commands"),
+        "pg_commits_per_msg": step_costs.get("per_message", {}).get("pg_commits"),
+        "costs": step_costs,
     }
 
 
@@ -542,6 +549,8 @@ COLUMNS = [
     ("ack_p99", "ack p99 ms", ".1f"),
     ("server_cores", "server cores", ".2f"),
     ("server_cpu_ms_per_msg", "server CPU ms/msg", ".2f"),
+    ("redis_commands_per_msg", "bus cmds/msg", ".2f"),
+    ("pg_commits_per_msg", "PG commits/msg", ".2f"),
     ("generator_cores", "gen cores", ".2f"),
     ("machine_cores", "machine cores", ".2f"),
     ("skipped", "note", ""),

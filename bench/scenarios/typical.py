@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import common
+from bench import common, costs
 from bench.scenarios import baseline, messaging
 from bench.scenarios.messaging import Generator
 
@@ -42,10 +42,24 @@ TARGET_P99_MS = 10.0
 TARGET_MEAN_MS = 5.0
 RELAY_APP = baseline.VARIANTS["relay"][0]
 PING_SECONDS = 15.0
-FULL = {"users": 3000, "seconds": 60.0, "ack_wait": 20.0, "collect_max": 120.0, "profile": True}
+FULL = {
+    "users": 3000,
+    "seconds": 60.0,
+    "ack_wait": 20.0,
+    "collect_max": 120.0,
+    "profile": True,
+    "idle_seconds": 20.0,
+}
 # Quick (the whole quick suite must finish in under 3 minutes): the same message rate over
 # 300 users, a short window.
-QUICK = {"users": 300, "seconds": 4.0, "ack_wait": 10.0, "collect_max": 30.0, "profile": False}
+QUICK = {
+    "users": 300,
+    "seconds": 4.0,
+    "ack_wait": 10.0,
+    "collect_max": 30.0,
+    "profile": False,
+    "idle_seconds": 4.0,
+}
 
 
 class _SafeSocket:
@@ -239,6 +253,7 @@ def _window(workers, rate, mode, servers, deliveries) -> dict:
     n = len(workers.procs)
     seconds = mode["seconds"]
     deliveries.start()
+    cost = costs.CostMeter([s.process for s in servers]).start()
     meter = common.CpuMeter([s.process for s in servers]).start()
     gen_meter = common.CpuMeter([psutil.Process(pid) for pid in workers.pids]).start()
     workers.ask(("chatter", PING_SECONDS, rate / n), timeout=60)
@@ -254,6 +269,8 @@ def _window(workers, rate, mode, servers, deliveries) -> dict:
     chatter = workers.ask(("quiet",), timeout=60)
     cpu = meter.stop()
     gen_cpu = gen_meter.stop()
+    # Per message under the typical load: pings and typing included, as users cause them.
+    cost.end()
     expected_by_gen = deliveries.expected(sends)
     collected = workers.ask(
         None,
@@ -261,6 +278,9 @@ def _window(workers, rate, mode, servers, deliveries) -> dict:
         timeout=mode["collect_max"] + 60,
     )
     check = deliveries.check([k for c in collected for k in c["receipts"]])
+    # Per message under the typical load: pings and typing included, as users cause them.
+    stored = sum(s["sent"] - s["unacked"] for s in sends)
+    window_costs = costs.summary(cost.result(), messages=stored)
     latency = common.latency_summary([x for c in collected for x in c["latency_ms"]])
     ack = common.latency_summary([x for s in sends for x in s["ack_ms"]])
     window = max(s["send_seconds"] for s in sends)
@@ -287,11 +307,31 @@ def _window(workers, rate, mode, servers, deliveries) -> dict:
         "generator_cores": gen_cpu["total"],
         "machine_cores": cpu["machine"],
         "seconds": seconds,
+        "costs": window_costs,
     }
 
 
-def _drive(servers, clients, gen_of, deliveries, mode, results_dir, label) -> dict:
-    """Connect the clients, run the window (profiled), return its row."""
+def _idle(workers, users: int, seconds: float, servers) -> dict:
+    """Connected users pinging every PING_SECONDS and nothing else: a user's standing cost."""
+    cost = costs.CostMeter([s.process for s in servers]).start()
+    workers.ask(("chatter", PING_SECONDS, 0.0), timeout=60)
+    common.sleep_with_progress(seconds, f"typical idle {users} users")
+    chatter = workers.ask(("quiet",), timeout=60)
+    window = cost.stop()
+    return {
+        "users": users,
+        "seconds": seconds,
+        "pings": sum(c["pings"] for c in chatter),
+        **costs.summary(window, user_seconds=users * window["seconds"]),
+    }
+
+
+def _drive(servers, clients, gen_of, deliveries, mode, results_dir, label, idle=False) -> dict:
+    """Connect the clients, run the window (profiled), return its row.
+
+    With ``idle``, the users then stay connected for ``mode["idle_seconds"]`` with pings only,
+    their standing cost (``row["idle"]``).
+    """
     with common.Workers(generator_main, [(i,) for i in range(GENERATORS)]) as workers:
         connect_seconds = messaging.clients_connect(workers, clients, timeout=600)
         print(f"  typical ({label}): {mode['users']} clients connected in {connect_seconds:.1f} s")
@@ -306,6 +346,8 @@ def _drive(servers, clients, gen_of, deliveries, mode, results_dir, label) -> di
         if "missing" in row:
             row["missing_at_check"] = len(row["missing"])
             messaging._reconcile_late(workers, [row], mode["collect_max"])
+        if idle:
+            row["idle"] = _idle(workers, mode["users"], mode["idle_seconds"], servers)
         workers.ask(("close",), timeout=120)
     return {"connect_seconds": round(connect_seconds, 2), **row}
 
@@ -315,7 +357,7 @@ def _run(mode: dict, results_dir: Path) -> dict:
     with common.servers(2, results_dir=results_dir) as servers:
         clients, gen_of = messaging.clients_deal(specs, [s.ws_url for s in servers])
         deliveries = _Stored(members, gen_of, GENERATORS)
-        return _drive(servers, clients, gen_of, deliveries, mode, results_dir, "server")
+        return _drive(servers, clients, gen_of, deliveries, mode, results_dir, "server", idle=True)
 
 
 def _run_relay(mode: dict, results_dir: Path) -> dict:
@@ -390,6 +432,8 @@ def run(*, quick: bool, results_dir: Path) -> dict:
     res = _run(mode, results_dir)
     rows = [{"run": "bare relay", **relay}, {"run": "Switchboard", **res}]
     print(common.table([{"users": mode["users"], **r} for r in rows], COLUMNS))
+    print(costs.report("typical, per message", res["costs"]["per_message"]))
+    print(costs.report("typical, per idle user and second", res["idle"]["per_user_second"]))
     targets = [
         _latency_target("p99", "p99", TARGET_P99_MS, res, relay, mode["users"]),
         _latency_target("mean", "mean", TARGET_MEAN_MS, res, relay, mode["users"]),
