@@ -110,10 +110,13 @@ class CostMeter:
         database_url: str | None = None,
         pg_flush_seconds: float = PG_FLUSH_SECONDS,
     ) -> None:
-        env = common.bench_env()
+        if redis_url is None or database_url is None:
+            env = common.bench_env()
+            redis_url = redis_url or env["REDIS_URL"]
+            database_url = database_url or env["DATABASE_URL"]
         self.procs = list(procs)
-        self.redis = redis.Redis.from_url(redis_url or env["REDIS_URL"])
-        self.database_url = database_url or env["DATABASE_URL"]
+        self.redis = redis.Redis.from_url(redis_url)
+        self.database_url = database_url
         self.reads = 0
         self.pg_flush_seconds = pg_flush_seconds
 

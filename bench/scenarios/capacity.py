@@ -227,6 +227,7 @@ async def _pg_level(conns, senders, rate: float, seconds: float) -> dict:
     stored = stats["stored"]
     return {
         "offered": rate,
+        "sent": sends.taken,
         "achieved": round(stored / elapsed, 1),
         "stored": stored,
         "batches": stats["batches"],
