@@ -209,6 +209,32 @@ def summary(costs: dict, *, messages: int | None = None, user_seconds: float | N
     return out
 
 
+def marginal(window: dict, idle: dict, *, users: int, messages: int) -> dict:
+    """What one message adds: a loaded window's deltas less what its connected users cost
+    idle (``idle``: a ``per()`` result per user-second), per message."""
+    user_seconds = users * window["seconds"]
+    total = per(window, 1)
+    out = {
+        key: round((total[key] - idle[key] * user_seconds) / max(messages, 1), 4)
+        for key in (
+            "web_cpu_ms",
+            "redis_commands",
+            "redis_usec",
+            "pg_commits",
+            "pg_rows_inserted",
+            "pg_rows_updated",
+        )
+    }
+    by_command = {}
+    for name, n in window["redis"]["by_command"].items():
+        left = n - idle["redis_by_command"].get(name, 0) * user_seconds
+        if left > 0.01 * max(messages, 1):
+            by_command[name] = round(left / max(messages, 1), 3)
+    out["redis_by_command"] = dict(sorted(by_command.items(), key=lambda kv: -kv[1]))
+    out["wal_bytes_server"] = None  # the server's WAL counts other tenants: no difference
+    return out
+
+
 def report(title: str, unit: dict) -> str:
     """One printed line of a ``per()`` result."""
     top = ", ".join(f"{k} {v:g}" for k, v in list(unit["redis_by_command"].items())[:5])
@@ -216,5 +242,10 @@ def report(title: str, unit: dict) -> str:
         f"  cost {title}: web CPU {unit['web_cpu_ms']:.3f} ms; bus Redis "
         f"{unit['redis_commands']:g} commands ({top}), {unit['redis_usec']:g} µs; PostgreSQL "
         f"{unit['pg_commits']:g} commits, {unit['pg_rows_inserted']:g} rows inserted, "
-        f"{unit['pg_rows_updated']:g} updated, WAL {unit['wal_bytes_server']:g} B (server-wide)"
+        f"{unit['pg_rows_updated']:g} updated"
+        + (
+            f", WAL {unit['wal_bytes_server']:g} B (server-wide)"
+            if unit.get("wal_bytes_server") is not None
+            else ""
+        )
     )

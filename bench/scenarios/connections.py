@@ -293,6 +293,13 @@ def run(*, quick: bool, results_dir: Path) -> dict:
                     f"{row['kb_per_connection']} KB/conn, idle {idle_cpu['total']:.3f} cores",
                     flush=True,
                 )
+                print(
+                    costs.report(
+                        f"per held connection and second at {level}",
+                        row["idle_costs"]["per_user_second"],
+                    ),
+                    flush=True,
+                )
                 if failed > 0.05 * len(new):
                     print(f"  stopping: {failed} of {len(new)} connections failed")
                     break

@@ -432,7 +432,15 @@ def run(*, quick: bool, results_dir: Path) -> dict:
     res = _run(mode, results_dir)
     rows = [{"run": "bare relay", **relay}, {"run": "Switchboard", **res}]
     print(common.table([{"users": mode["users"], **r} for r in rows], COLUMNS))
+    # What a message adds over its users' standing cost (the capacity plan's two terms).
+    res["costs"]["per_message_marginal"] = costs.marginal(
+        res["costs"]["window"],
+        res["idle"]["per_user_second"],
+        users=mode["users"],
+        messages=res["persisted"],
+    )
     print(costs.report("typical, per message", res["costs"]["per_message"]))
+    print(costs.report("typical, per message over idle", res["costs"]["per_message_marginal"]))
     print(costs.report("typical, per idle user and second", res["idle"]["per_user_second"]))
     targets = [
         _latency_target("p99", "p99", TARGET_P99_MS, res, relay, mode["users"]),
