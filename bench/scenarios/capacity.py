@@ -12,7 +12,8 @@ costs that ``messaging``, ``typical`` and ``connections`` measure (bench/costs.p
 - **PostgreSQL**: the message writer's own batch statement (``conversations.writer``: one
   statement per group-commit batch) from ``WRITERS`` connections, as web processes run it:
   sends arrive at an offered rate spread over the writers, and each writer stores, in one
-  statement, every send that arrived while its previous statement ran. The rate goes up
+  statement, every send that arrived while its previous statement ran (at most
+  ``MESSAGE_BATCH_MAX``, as the writer). The rate goes up
   until the writers fall behind (achieved under ``KEEP_UP`` of the offered rate); each level
   also says whether the statement's p99 stayed under ``STATEMENT_P99_MS``. The PostgreSQL
   backends' CPU per message is read from their processes, and the WAL one message writes
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from django.conf import settings
 from django.utils import timezone
 
 from bench import common
@@ -49,7 +51,7 @@ KEEP_UP = 0.95
 STATEMENT_P99_MS = 50.0
 FULL = {
     "redis_requests": 200_000,
-    "pg_rates": [500, 1000, 2000, 4000, 8000, 16000],
+    "pg_rates": [500, 1000, 2000, 3000, 4000, 6000, 8000, 12000],
     "pg_seconds": 6.0,
 }
 QUICK = {"redis_requests": 20_000, "pg_rates": [500, 2000], "pg_seconds": 2.0}
@@ -155,6 +157,7 @@ class _Sends:
         from conversations.writer import SendRequest
 
         due = min(int((now - self.start) * self.rate), limit) - self.taken
+        due = min(due, settings.LIMITS["MESSAGE_BATCH_MAX"])  # as the writer's batches
         out = []
         for _ in range(max(due, 0)):
             cid, uid = random.choice(self.senders)
