@@ -20,7 +20,8 @@ a backend flushed less than a second before it went idle holds them for up to 10
 ``result()`` reads PostgreSQL's once every backend idle since then has published
 (``PG_FLUSH_SECONDS`` after the end; a scenario may do its checks meanwhile). The meter's
 own reads are taken out of the commits; the read-only transactions of the scenario's own
-checks in that time, if any, are not (a few, against thousands of batches).
+checks in that time, if any, are not (a few, against thousands of batches). For the same
+reason a window that follows other work starts with ``start(flushed=True)``.
 
 ``per(costs, n)`` divides the deltas by a count: messages, or connected users times seconds.
 """
@@ -132,7 +133,11 @@ class CostMeter:
         assert row is not None
         return (row[0] - earlier, *row[1:])
 
-    def start(self) -> "CostMeter":
+    def start(self, *, flushed: bool = False) -> "CostMeter":
+        """Begin the window; ``flushed``: first wait until the counters of what ran just
+        before (the clients' connecting, say) are published, so they are not the window's."""
+        if flushed:
+            time.sleep(self.pg_flush_seconds)
         self.pg0 = self._pg()
         self.t0 = time.monotonic()
         self.cpu0 = [_cpu_seconds(p) for p in self.procs]

@@ -255,8 +255,9 @@ def run(*, quick: bool, results_dir: Path) -> dict:
                 held = level
                 time.sleep(SETTLE_SECONDS)
                 rss = [s.rss() for s in servers]
+                # The opening's PostgreSQL counters published first: not the idle window's.
+                idle_cost = costs.CostMeter([s.process for s in servers]).start(flushed=True)
                 idle = common.CpuMeter([s.process for s in servers]).start()
-                idle_cost = costs.CostMeter([s.process for s in servers]).start()
                 common.sleep_with_progress(mode["idle_seconds"], f"idle at {level}")
                 idle_cpu = idle.stop()
                 idle_costs = idle_cost.stop()

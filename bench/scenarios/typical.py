@@ -253,7 +253,8 @@ def _window(workers, rate, mode, servers, deliveries) -> dict:
     n = len(workers.procs)
     seconds = mode["seconds"]
     deliveries.start()
-    cost = costs.CostMeter([s.process for s in servers]).start()
+    # The clients' connecting just before: its PostgreSQL counters are not the window's.
+    cost = costs.CostMeter([s.process for s in servers]).start(flushed=True)
     meter = common.CpuMeter([s.process for s in servers]).start()
     gen_meter = common.CpuMeter([psutil.Process(pid) for pid in workers.pids]).start()
     workers.ask(("chatter", PING_SECONDS, rate / n), timeout=60)
