@@ -283,7 +283,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
                     "idle_server_cores": idle_cpu["total"],
                     "idle_machine_cores": idle_cpu["machine"],
                     "generator_rss_mb": round(sum(r["rss"] for r in replies) / 2**20, 1),
-                    # Sockets that send nothing (no app ping): the server's keep-alive only.
+                    # Sockets that send nothing (no app ping): keep-alive and presence refresh only.
                     "idle_costs": costs.summary(
                         idle_costs, user_seconds=max(still_open, 1) * idle_costs["seconds"]
                     ),
