@@ -2,7 +2,9 @@
 
 Every module in ``bench/scenarios`` is a scenario; with no names given, all run. Results go
 to ``bench-results/<timestamp>/``: ``machine.json`` (cores, memory, commit, settings),
-``<scenario>.json`` and ``<scenario>.png`` per scenario, and ``summary.json``.
+``<scenario>.json`` and ``<scenario>.png`` per scenario, and ``summary.json`` (each
+scenario's targets and, where it measures them, its costs per message and per user:
+bench/costs.py).
 """
 
 import argparse
@@ -12,7 +14,7 @@ import sys
 import time
 import traceback
 
-from bench import common, scenarios
+from bench import common, costs, scenarios
 
 # Scenarios that run first when all run; the rest follow in alphabetical order.
 # The relay runs right after messaging: the ratios compare runs minutes apart, not half an hour.
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                     status="ok",
                     targets=_targets_line(result),
                     target_list=result.get("targets", []),
+                    costs=result.get("cost_summary", {}),
                 )
             except Exception as exc:
                 traceback.print_exc()
@@ -115,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {entry['scenario']}: {t.get('name')}: {t.get('measured')} "
                 f"(target {t.get('target')}) {mark}"
             )
+    for entry in summary:
+        for name, unit in entry.get("costs", {}).items():
+            print(costs.report(f"{entry['scenario']}: {name}", unit))
     print(f"bench: {total} s; results in {results_dir}")
     return 0 if all(e["status"] == "ok" for e in summary) else 1
 

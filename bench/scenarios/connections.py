@@ -353,6 +353,12 @@ def run(*, quick: bool, results_dir: Path) -> dict:
         "levels": rows,
         "relay": relay,
         "targets": targets,
+        "cost_summary": {
+            f"idle at {r['connections']}, per connection and second": r["idle_costs"][
+                "per_user_second"
+            ]
+            for r in rows
+        },
         "machine_load": common.machine_load(0.5),
     }
     common.write_json(results_dir / "connections.json", result)

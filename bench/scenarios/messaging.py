@@ -614,6 +614,12 @@ def run(*, quick: bool, results_dir: Path) -> dict:
         "machine_load": common.machine_load(0.5),
         "runs": {"direct": direct, "group": group},
         "targets": targets,
+        # bench/costs.py: what each step's messages cost (the suite's summary prints it).
+        "cost_summary": {
+            f"{s['run']} {s['offered']}/s, per message": s["costs"]["per_message"]
+            for s in rows
+            if "per_message" in s.get("costs", {})
+        },
     }
     common.write_json(results_dir / "messaging.json", result)
     _plot(results_dir / "messaging.png", direct["steps"], group["steps"])

@@ -469,6 +469,11 @@ def run(*, quick: bool, results_dir: Path) -> dict:
         **res,
         "relay": relay,
         "targets": targets,
+        "cost_summary": {
+            "per message (typical load)": res["costs"]["per_message"],
+            "per message over idle": res["costs"]["per_message_marginal"],
+            "per idle user and second": res["idle"]["per_user_second"],
+        },
     }
     common.write_json(results_dir / "typical.json", result)
     _plot(results_dir / "typical.png", res, relay)
