@@ -10,6 +10,7 @@ claims it again: nobody is told twice, nobody is silently skipped by a failed se
 """
 
 import datetime
+import ipaddress
 import json
 import logging
 from urllib.parse import urlsplit
@@ -230,15 +231,29 @@ def _key_check(value: str, name: str, size: int) -> None:
         raise Invalid(f"keys.{name} must be {size} bytes.", field=f"keys.{name}")
 
 
+def _endpoint_check(endpoint: str) -> None:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise Invalid("endpoint must be an http(s) URL.", field="endpoint")
+    if settings.PUSH_ALLOW_LOCAL_ENDPOINTS:
+        return
+    # The worker POSTs to this URL: not to this network's own machines (a push service is
+    # a public https host; browsers give nothing else).
+    host = parts.hostname
+    try:
+        ipaddress.ip_address(host)
+        literal = True
+    except ValueError:
+        literal = False
+    if parts.scheme != "https" or literal or host == "localhost" or "." not in host:
+        raise Invalid("endpoint must be an https URL of a push service.", field="endpoint")
+
+
 def subscription_save(
     *, user_id: int, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> PushSubscription:
     """Store a browser's push subscription (one row per endpoint); keep the newest N per user."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise Invalid("endpoint must be an http(s) URL.", field="endpoint")
-    if parts.scheme == "http" and not settings.DEBUG:
-        raise Invalid("endpoint must be an https URL.", field="endpoint")
+    _endpoint_check(endpoint)
     _key_check(p256dh, "p256dh", 65)  # an uncompressed P-256 point
     _key_check(auth, "auth", 16)
     with transaction.atomic():

@@ -593,6 +593,9 @@ VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
 VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
 VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:switchboard@localhost")
 VAPID_DEV_KEY_FILE = VAR_DIR / "vapid-private.pem"
+# Push endpoints are URLs the worker POSTs to: only https to a named host, unless this is on
+# (DEBUG's default: a local push service in development and tests).
+PUSH_ALLOW_LOCAL_ENDPOINTS = env.bool("PUSH_ALLOW_LOCAL_ENDPOINTS", default=DEBUG)
 
 # ---------------------------------------------------------------------------
 # Operations (docs/subsystems/operations.md): readiness probes and metrics.
