@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pywebpush import WebPushException, webpush
 
-from conversations.models import Conversation, Membership
+from conversations.models import Membership
 from core.errors import Invalid, NotFound
 
 from . import selectors
@@ -212,8 +212,7 @@ def settings_update(*, user_id: int, email: bool | None = None, push: bool | Non
 
 def mute_set(*, user_id: int, conversation_id: int, muted: bool) -> dict:
     """Mute or unmute a conversation the user is a member of; return the settings."""
-    is_member = Membership.objects.filter(user_id=user_id, conversation_id=conversation_id).exists()
-    if not is_member or not Conversation.objects.filter(pk=conversation_id).exists():
+    if not Membership.objects.filter(user_id=user_id, conversation_id=conversation_id).exists():
         raise NotFound("No such conversation.")
     if muted:
         Mute.objects.get_or_create(user_id=user_id, conversation_id=conversation_id)

@@ -41,6 +41,8 @@ def launch_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
     env.setdefault("SB_PORT", "8000")
+    # Links in notification emails point at this server (var/mail/ holds them).
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{env['SB_PORT']}")
     Path(env.get("VAR_DIR", ROOT / "var")).mkdir(parents=True, exist_ok=True)
     return env
 
@@ -97,6 +99,10 @@ def banner(env: dict[str, str], *, problem: str | None) -> str:
         names = " and ".join(username for username, _, _ in DEMO_USERS)
         lines.append(f"  Demo accounts: {names}, password '{DEMO_PASSWORD}'")
     var = Path(env.get("VAR_DIR", ROOT / "var"))
+    if env.get("DEBUG", "").lower() in TRUE and not env.get("EMAIL_BACKEND"):
+        lines.append(
+            f"  Notification emails are written to {env.get('EMAIL_FILE_PATH') or var / 'mail'}"
+        )
     database = env.get("DATABASE_URL") or str(var / "switchboard.sqlite3")
     lines += [
         f"  Admin: {site}admin/ (reports: {site}admin/matching/report/); "
