@@ -99,10 +99,6 @@ def banner(env: dict[str, str], *, problem: str | None) -> str:
         names = " and ".join(username for username, _, _ in DEMO_USERS)
         lines.append(f"  Demo accounts: {names}, password '{DEMO_PASSWORD}'")
     var = Path(env.get("VAR_DIR", ROOT / "var"))
-    if env.get("DEBUG", "").lower() in TRUE and not env.get("EMAIL_BACKEND"):
-        lines.append(
-            f"  Notification emails are written to {env.get('EMAIL_FILE_PATH') or var / 'mail'}"
-        )
     database = env.get("DATABASE_URL") or str(var / "switchboard.sqlite3")
     lines += [
         f"  Admin: {site}admin/ (reports: {site}admin/matching/report/); "
