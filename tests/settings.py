@@ -27,11 +27,11 @@ os.environ.setdefault("AXES_FAILURE_LIMIT", "1000")
 # test starts inherit both variables and keep the prefix as it is.
 _prefix = os.environ.get("SB_TEST_PREFIX") or f"sbtest{uuid.uuid4().hex[:8]}"
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _xdist_worker and not _prefix.endswith(_xdist_worker):
-    _prefix += _xdist_worker
-os.environ["REDIS_KEY_PREFIX"] = os.environ["SB_TEST_PREFIX"] = _prefix
+os.environ["REDIS_KEY_PREFIX"] = os.environ["SB_TEST_PREFIX"] = (
+    _prefix if _prefix.endswith(_xdist_worker) else _prefix + _xdist_worker
+)
 
-from switchboard.settings import *  # noqa: F403
+from switchboard.settings import *  # noqa: E402, F403  (after the environment above)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
