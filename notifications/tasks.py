@@ -7,7 +7,7 @@ from django.conf import settings
 
 from core.periodic import TRANSIENT_ERRORS, periodic
 
-from . import selectors, services
+from . import delivery, selectors
 
 
 @periodic(
@@ -34,4 +34,4 @@ def notifications_scan() -> int:
 def absence_notify(*, user_id: int, away_since: str) -> bool:
     """Tell one away member about their news, once for this absence."""
     since = datetime.datetime.fromisoformat(away_since)
-    return services.absence_notify(user_id=user_id, away_since=since) is not None
+    return delivery.absence_notify(user_id=user_id, away_since=since) is not None

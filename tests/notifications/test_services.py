@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from conversations.models import Membership
 from conversations.services import conversation_direct_get_or_create, message_send
-from notifications import selectors, services
+from notifications import delivery, selectors, services
 from notifications.models import Absence, NotificationSettings
 from presence.services import presence_leave, presence_touch
 from profiles.models import Profile
@@ -40,7 +40,7 @@ def test_racing_workers_tell_an_absence_once(make_user, settings):
     def worker() -> None:
         try:
             barrier.wait()
-            results.append(services.absence_notify(user_id=uid, away_since=since))
+            results.append(delivery.absence_notify(user_id=uid, away_since=since))
         finally:
             connection.close()
 
@@ -97,7 +97,7 @@ def test_the_digest_counts_unread_and_shows_first_lines_of_what_came_while_away(
     assert item.unread == 3 and digest.unread == 3
     assert item.title == ann.username
     assert item.lines == [(ann.username, "first lin…"), (ann.username, "two")]
-    payload = services.push_payload(digest=digest)
+    payload = delivery.push_payload(digest=digest)
     assert payload["title"] == ann.username and payload["url"] == f"/c/{conv.pk}"
 
 
@@ -107,7 +107,7 @@ def test_email_off_push_on_without_devices_claims_but_sends_nothing(make_user, s
     NotificationSettings.objects.create(user=bob, email=False, push=True)
     message_send(sender_id=ann.pk, conversation_id=conv.pk, body="hi", client_id="1")
     since = Profile.objects.get(user=bob).last_seen
-    absence = services.absence_notify(user_id=bob.pk, away_since=since)
+    absence = delivery.absence_notify(user_id=bob.pk, away_since=since)
     assert absence is not None and not absence.emailed and absence.pushed == 0
     assert mail.outbox == []
 
@@ -117,7 +117,7 @@ def test_a_stale_away_since_is_not_notified(make_user, settings):
     ann, bob, conv = _setup(make_user, settings)
     message_send(sender_id=ann.pk, conversation_id=conv.pk, body="hi", client_id="1")
     stale = Profile.objects.get(user=bob).last_seen - datetime.timedelta(hours=1)
-    assert services.absence_notify(user_id=bob.pk, away_since=stale) is None
+    assert delivery.absence_notify(user_id=bob.pk, away_since=stale) is None
     assert mail.outbox == []
 
 
