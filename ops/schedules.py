@@ -25,7 +25,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 # Apps whose ``schedules`` module is collected, in this order.
-SCHEDULE_MODULES = ["live.schedules", "presence.schedules", "matching.schedules"]
+SCHEDULE_MODULES = [
+    "live.schedules",
+    "presence.schedules",
+    "matching.schedules",
+    "notifications.schedules",
+]
 
 # Marks the periodic tasks this module owns (PeriodicTask.description).
 MANAGED_MARK = "[ops.schedules]"

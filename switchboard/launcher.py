@@ -41,6 +41,8 @@ def launch_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
     env.setdefault("SB_PORT", "8000")
+    # Links in notification emails point at this server (var/mail/ holds them).
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{env['SB_PORT']}")
     Path(env.get("VAR_DIR", ROOT / "var")).mkdir(parents=True, exist_ok=True)
     return env
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "conversations",
     "presence",
     "matching",
+    "notifications",
     "ops",
     "live",
     "web",
@@ -421,6 +422,27 @@ LIMITS = {
     "PRESENCE_QUERY_MAX_USERS": 200,
     # Conversations bigger than this do not push presence to their members (they ask).
     "PRESENCE_PUSH_MAX_MEMBERS": env.int("LIMIT_PRESENCE_PUSH_MAX_MEMBERS", default=100),
+    # Notifications for people who are away (docs/subsystems/notifications.md): a member with
+    # no live connection for NOTIFY_AWAY_SECONDS and unread messages that came while away is
+    # told once per absence; beat looks for them every NOTIFY_SCAN_SECONDS.
+    "NOTIFY_AWAY_SECONDS": env.float("LIMIT_NOTIFY_AWAY_SECONDS", default=900.0),
+    "NOTIFY_SCAN_SECONDS": env.float("LIMIT_NOTIFY_SCAN_SECONDS", default=60.0),
+    # Only conversations with a message in the last NOTIFY_LOOKBACK_SECONDS are looked at
+    # (the scan reads the conv_activity index, never every membership).
+    "NOTIFY_LOOKBACK_SECONDS": env.int("LIMIT_NOTIFY_LOOKBACK_SECONDS", default=7 * 86400),
+    # Users notified per scan; the rest wait for the next one.
+    "NOTIFY_SCAN_BATCH": 200,
+    # What one digest shows: conversations, first lines of each, characters per line.
+    "NOTIFY_DIGEST_CONVERSATIONS": 10,
+    "NOTIFY_DIGEST_LINES": 3,
+    "NOTIFY_DIGEST_LINE_CHARS": 200,
+    # Web Push subscriptions kept per user (one per browser / device); the oldest goes.
+    "PUSH_SUBSCRIPTIONS_PER_USER": 10,
+    "PUSH_ENDPOINT_MAX_CHARS": 2000,
+    # How long a push service keeps an undelivered push (the TTL header, seconds).
+    "PUSH_TTL_SECONDS": 86400,
+    # One push request to a push service, seconds.
+    "PUSH_TIMEOUT_SECONDS": 10.0,
     # Typing (docs/subsystems/typing.md): frames over the rate are dropped; indicators expire
     # on receivers after EXPIRE seconds unless "start" is re-sent (every RESEND seconds).
     "TYPING_RATE_PER_SECOND": env.float("LIMIT_TYPING_RATE_PER_SECOND", default=1.0),
@@ -538,6 +560,42 @@ LIVE = {
     # messages_last_minute reads at most this many of the newest message rows.
     "MESSAGES_SCAN_MAX": 100_000,
 }
+
+# ---------------------------------------------------------------------------
+# Email and Web Push (docs/subsystems/notifications.md). Under DEBUG (make run) mail is
+# written to files in var/mail/ and a VAPID key pair is generated in var/; in production
+# EMAIL_* name the SMTP server and VAPID_* the push key pair (docs/deployment.md).
+# ---------------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=(
+        "django.core.mail.backends.filebased.EmailBackend"
+        if DEBUG
+        else "django.core.mail.backends.smtp.EmailBackend"
+    ),
+)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Switchboard <switchboard@localhost>")
+# The address of the site as users reach it: links in emails and pushes point here.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Web Push (RFC 8292 VAPID): the private key as PEM or base64url DER / raw, the public key as
+# base64url of the uncompressed point (what PushManager.subscribe takes), and a contact
+# ("mailto:..." or an https URL) push services may write to. Without a private key, push is
+# off unless DEBUG is on, which keeps a generated pair in VAPID_DEV_KEY_FILE.
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:switchboard@localhost")
+VAPID_DEV_KEY_FILE = VAR_DIR / "vapid-private.pem"
+# Push endpoints are URLs the worker POSTs to: only https to a named host, unless this is on
+# (DEBUG's default: a local push service in development and tests).
+PUSH_ALLOW_LOCAL_ENDPOINTS = env.bool("PUSH_ALLOW_LOCAL_ENDPOINTS", default=DEBUG)
 
 # ---------------------------------------------------------------------------
 # Operations (docs/subsystems/operations.md): readiness probes and metrics.

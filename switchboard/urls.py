@@ -6,6 +6,8 @@ from accounts import api as accounts_api
 from conversations import api as conversations_api
 from core.throttles import throttled
 from matching import api as matching_api
+from notifications import api as notifications_api
+from notifications import views as notifications_views
 from ops import views as ops_views
 from presence import api as presence_api
 from profiles import api as profiles_api
@@ -27,6 +29,7 @@ api = [
     *conversations_api.urlpatterns,
     *matching_api.urlpatterns,
     *presence_api.urlpatterns,
+    *notifications_api.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
@@ -36,6 +39,12 @@ urlpatterns = [
     path("", include("web.urls")),
     path("accounts/", include("accounts.urls")),
     path("profile/", profiles_views.profile_edit, name="profile-edit"),
+    path("sw.js", notifications_views.service_worker, name="service-worker"),
+    path(
+        "notifications/unsubscribe/<str:token>",
+        notifications_views.unsubscribe,
+        name="notifications-unsubscribe",
+    ),
     path("api/", include(api)),
     # The admin's log-in, throttled like every log-in (django-axes also locks it out).
     path("admin/login/", throttled("login")(admin.site.login)),

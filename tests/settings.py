@@ -21,11 +21,17 @@ os.environ.setdefault("THROTTLE_SIGNUP", "")
 os.environ.setdefault("THROTTLE_WS_TICKET", "")
 os.environ.setdefault("THROTTLE_PROFILE_READ", "")
 os.environ.setdefault("AXES_FAILURE_LIMIT", "1000")
-# One prefix per test run: parallel runs on one server cannot see each other's keys.
-os.environ["REDIS_KEY_PREFIX"] = os.environ.get("SB_TEST_PREFIX") or f"sbtest{uuid.uuid4().hex[:8]}"
-os.environ["SB_TEST_PREFIX"] = os.environ["REDIS_KEY_PREFIX"]
+# One prefix per test run: parallel runs on one server cannot see each other's keys. Under
+# pytest-xdist each worker has its own database (pytest-django's _gw<n> suffix) and so its
+# own prefix too: one Celery queue, period claim or presence set per database. Processes a
+# test starts inherit both variables and keep the prefix as it is.
+_prefix = os.environ.get("SB_TEST_PREFIX") or f"sbtest{uuid.uuid4().hex[:8]}"
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+os.environ["REDIS_KEY_PREFIX"] = os.environ["SB_TEST_PREFIX"] = (
+    _prefix if _prefix.endswith(_xdist_worker) else _prefix + _xdist_worker
+)
 
-from switchboard.settings import *  # noqa: F403
+from switchboard.settings import *  # noqa: E402, F403  (after the environment above)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
