@@ -12,7 +12,7 @@ from core.redis import bus
 from core.text import text_storable
 from profiles.selectors import profile_get
 
-from .. import liveness, pool, selectors
+from .. import liveness, pool, roomlog, selectors
 from ..models import Match
 from .entering import (
     UNSET,
@@ -45,6 +45,7 @@ def match_end(*, match_id: int, reason: str, by_user_id: int | None = None) -> b
         pool.room_key(match.pk), pool.cur_key(match.user_a_id), pool.cur_key(match.user_b_id)
     )
     pipe.zrem(liveness.live_key(), match.user_a_id, match.user_b_id)
+    roomlog.record_end(pipe=pipe, match_id=match.pk)
     pipe.execute()
     return True
 
@@ -128,7 +129,13 @@ def room_say(*, user_id: int, match_id: object, text: object) -> dict:
         raise Invalid("text must be a non-empty string of plain text.")
     if len(text) > limit:
         raise Invalid(f"text has at most {limit} characters.", limit=limit)
-    sent_at = timezone.now().isoformat()
+    now = timezone.now()
+    sent_at = now.isoformat()
+    assert isinstance(match_id, int)  # room_partner refused anything else
+    # Kept briefly for a report that attaches it (``roomlog``), else it expires unread.
+    roomlog.line_record(
+        match_id=match_id, user_id=user_id, text=text, at_ms=int(now.timestamp() * 1000)
+    )
     send_event(
         event="match.message",
         data={"match_id": match_id, "from_user_id": user_id, "text": text, "sent_at": sent_at},
@@ -188,10 +195,21 @@ def _signal_payload(kind: object, payload: object) -> dict | None:
     raise Invalid("kind must be one of: " + ", ".join(SIGNAL_KINDS) + ".")
 
 
+def _signal_size(clean: dict | None) -> int:
+    """The size the record keeps of a signal: its SDP's or candidate's characters (0: end)."""
+    if clean is None:
+        return 0
+    return len(clean.get("sdp") or clean.get("candidate") or "")
+
+
 def room_signal(*, user_id: int, match_id: object, kind: object, payload: object) -> None:
     """Relay a WebRTC offer, answer or ICE candidate to my partner in the room, only."""
     partner = selectors.room_partner(match_id=match_id, user_id=user_id)
     clean = _signal_payload(kind, payload)
+    assert isinstance(match_id, int) and isinstance(kind, str)  # both checked above
+    roomlog.signal_record(
+        match_id=match_id, user_id=user_id, kind=kind, size=_signal_size(clean), at_ms=pool.now_ms()
+    )
     send_event(
         event="match.signal",
         data={"match_id": match_id, "from_user_id": user_id, "kind": kind, "payload": clean},
