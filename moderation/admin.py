@@ -33,7 +33,8 @@ DURATIONS = [
 
 
 class ActForm(forms.Form):
-    action = forms.ChoiceField(choices=Action.choices)
+    # Not "action": the admin's own field of that name says which admin action runs.
+    action_choice = forms.ChoiceField(choices=Action.choices, label="Action")
     duration = forms.TypedChoiceField(
         choices=DURATIONS,
         coerce=lambda s: timedelta(seconds=int(s)),
@@ -44,7 +45,7 @@ class ActForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("action") != Action.SUSPEND:
+        if data.get("action_choice") != Action.SUSPEND:
             data["duration"] = None
         elif not data.get("duration"):
             self.add_error("duration", "A suspension needs a duration.")
@@ -128,7 +129,7 @@ class ModeratedReportAdmin(ReportAdmin):
                     services.report_act(
                         moderator=request.user,  # type: ignore[arg-type]
                         report_id=report.pk,
-                        action=form.cleaned_data["action"],
+                        action=form.cleaned_data["action_choice"],
                         reason=form.cleaned_data["reason"],
                         duration=form.cleaned_data["duration"],
                     )
@@ -138,7 +139,8 @@ class ModeratedReportAdmin(ReportAdmin):
                         request, f"Report #{report.pk}: {exc.message}", messages.ERROR
                     )
             if done:
-                self.message_user(request, f"{form.cleaned_data['action']}: {done} report(s).")
+                what = form.cleaned_data["action_choice"]
+                self.message_user(request, f"{what}: {done} report(s).")
             return None
         context = {
             **self.admin_site.each_context(request),
