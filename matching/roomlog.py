@@ -10,45 +10,65 @@ answered an offer, a flood of candidates). So each open room keeps in Redis (bus
 - ``mm:lines:<match>``: the last ``MATCH_ROOM_LINES_MAX`` text lines,
   ``{"at": ms, "from": uid, "text": ...}``.
 
-Each write is one pipeline (``RPUSH``, ``LTRIM``, ``EXPIRE``: one round trip, bounded
-length, re-armed TTL ``TTLS["ROOM_RECORD"]``); when the match ends both keys get the short
-``TTLS["ROOM_RECORD_AFTER_END"]``, so a report made just after skipping still finds them.
+Each write is one script call (``roomlog.lua``) that also reads the room's membership, the
+read every signal and line makes anyway: so recording costs no extra round trip, keeps the
+list bounded and re-arms its TTL ``TTLS["ROOM_RECORD"]``. When the match ends both keys get
+the short ``TTLS["ROOM_RECORD_AFTER_END"]``, so a report made just after skipping still
+finds them.
 ``report_create`` copies the metadata into the report, and the lines only when the
 reporter asks (``attach_lines``): otherwise the lines expire unread
 (docs/security.md, "Retention").
 """
 
 import json
+from pathlib import Path
 from typing import Any, cast
 
 import redis
 from django.conf import settings
 
 from core.redis import bus
+from core.scripts import Script
 
 from . import pool
 
-
-def _push(pipe: Any, name: str, entry: dict[str, Any], keep: int) -> None:
-    pipe.rpush(name, json.dumps(entry, separators=(",", ":")))
-    pipe.ltrim(name, -keep, -1)
-    pipe.expire(name, settings.TTLS["ROOM_RECORD"])
+RECORD_SCRIPT = Script(Path(__file__).with_name("roomlog.lua"))
 
 
-def signal_record(*, match_id: int, user_id: int, kind: str, size: int, at_ms: int) -> None:
-    """Append one signal's metadata to the room's bounded record."""
-    pipe = bus().pipeline(transaction=False)
+def _record(
+    *, match_id: int, user_id: int, name: str, entry: dict[str, Any], keep: int
+) -> str | None:
+    args = [user_id, json.dumps(entry, separators=(",", ":")), keep, settings.TTLS["ROOM_RECORD"]]
+    members = RECORD_SCRIPT.run(keys=[pool.room_key(match_id), name], args=args)
+    return None if members is None else str(members)
+
+
+def signal_record(*, match_id: int, user_id: int, kind: str, size: int, at_ms: int) -> str | None:
+    """Append one signal's metadata to the room's record if ``user_id`` is a member.
+
+    Return the room's members (``"<a>:<b>"``, the value of ``pool.room_key``), or None when
+    that key is missing: the membership read of ``selectors.room_partner``, in the same
+    round trip.
+    """
     entry = {"at": at_ms, "from": user_id, "kind": kind, "size": size}
-    _push(pipe, pool.signals_key(match_id), entry, settings.LIMITS["MATCH_SIGNAL_LOG_MAX"])
-    pipe.execute()
+    return _record(
+        match_id=match_id,
+        user_id=user_id,
+        name=pool.signals_key(match_id),
+        entry=entry,
+        keep=settings.LIMITS["MATCH_SIGNAL_LOG_MAX"],
+    )
 
 
-def line_record(*, match_id: int, user_id: int, text: str, at_ms: int) -> None:
-    """Append one text line to the room's bounded ring."""
-    pipe = bus().pipeline(transaction=False)
-    entry = {"at": at_ms, "from": user_id, "text": text}
-    _push(pipe, pool.lines_key(match_id), entry, settings.LIMITS["MATCH_ROOM_LINES_MAX"])
-    pipe.execute()
+def line_record(*, match_id: int, user_id: int, text: str, at_ms: int) -> str | None:
+    """Append one text line to the room's ring if ``user_id`` is a member (as ``signal_record``)."""
+    return _record(
+        match_id=match_id,
+        user_id=user_id,
+        name=pool.lines_key(match_id),
+        entry={"at": at_ms, "from": user_id, "text": text},
+        keep=settings.LIMITS["MATCH_ROOM_LINES_MAX"],
+    )
 
 
 def record_end(*, pipe: "redis.client.Pipeline", match_id: int) -> None:

@@ -59,7 +59,9 @@ def test_suspend_from_the_queue_with_the_form(make_user, moderator, desk):
     restriction = Restriction.objects.get(user=ann)
     assert restriction.entry_id == AuditEntry.objects.latest("pk").pk  # the latest one counts
     assert abs((restriction.until - restriction.entry.created_at).total_seconds() - 86400) < 1
-    assert all(Report.objects.filter(pk__in=[r.pk for r in reports]).values_list("reviewed", flat=True))
+    assert all(
+        Report.objects.filter(pk__in=[r.pk for r in reports]).values_list("reviewed", flat=True)
+    )
     page = desk.get(f"{QUEUE}{reports[0].pk}/change/").content.decode()
     assert f"{moderator.username}: suspend {ann.username} until" in page
 
