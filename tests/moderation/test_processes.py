@@ -105,10 +105,14 @@ def _refusals(user, token: str) -> dict:
     token_login = api.post(
         "/api/auth/token", {"username": user.username, "password": PASSWORD}, format="json"
     )
+    session_login = APIClient().post(
+        "/api/auth/session", {"username": user.username, "password": PASSWORD}, format="json"
+    )
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     page = Client().post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     return {
         "token_login": (token_login.status_code, token_login.json()),
+        "session_login": (session_login.status_code, session_login.json()),
         "token_use": (lambda r: (r.status_code, r.json()))(api.get("/api/meet/current")),
         "ticket": (lambda r: (r.status_code, r.json()))(api.post("/api/auth/ws-ticket")),
         "login_page": (page.status_code, page.content.decode()),
@@ -171,7 +175,7 @@ async def test_suspension_closes_both_processes_sockets_and_refuses_every_way_in
     assert await sync(pool.pool_ticket)(user_id=ann.pk) == {}
 
     refused = await sync(_refusals)(ann, token)
-    for name in ("token_login", "token_use", "ticket"):
+    for name in ("token_login", "session_login", "token_use", "ticket"):
         status, body = refused[name]
         assert status == 403, (name, body)
         assert body["code"] == "suspended" and body["kind"] == "suspended", (name, body)
