@@ -31,7 +31,7 @@ if _worker and not _prefix.endswith(f"_{_worker}"):
     _prefix = f"{_prefix}_{_worker}"
 os.environ["REDIS_KEY_PREFIX"] = os.environ["SB_TEST_PREFIX"] = _prefix
 
-from switchboard.settings import *  # noqa: F403
+from switchboard.settings import *  # noqa: E402, F403  (after the environment above)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
