@@ -20,6 +20,7 @@ from core.http import AuthenticatedRequest
 from core.router import credential_id
 
 from . import services
+from .restrictions import user_unrestricted_check
 
 
 class Credentials(serializers.Serializer):
@@ -89,13 +90,15 @@ class TokenView(APIView):
         request=Credentials,
         responses=TokenOut,
         summary="Trade credentials for a token",
-        extensions={"x-errors": ["401", "429"]},  # 401: wrong username or password
+        # 401: wrong username or password; 403: the account is suspended or banned
+        extensions={"x-errors": ["401", "403", "429"]},
     )
     def post(self, request: Request) -> Response:
         data = _body(request, Credentials)
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None:
             raise AuthenticationFailed("Wrong username or password.")
+        user_unrestricted_check(user_id=user.pk)  # suspended or banned: 403 ``suspended``
         return Response({"token": services.token_issue(user=user)})
 
     @extend_schema(
@@ -180,6 +183,7 @@ class SessionView(APIView):
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None:
             raise AuthenticationFailed("Wrong username or password.")
+        user_unrestricted_check(user_id=user.pk)
         login(request._request, user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -1,11 +1,19 @@
-"""Accounts on the WebSocket gateway: how a ticket or API token finds its user, and the
-event hook that closes the sockets whose credentials were revoked (issue: Hardening, 11)."""
+"""Accounts on the WebSocket gateway: how a ticket or API token finds its user, the event
+hook that closes the sockets whose credentials were revoked (issue: Hardening, 11), and the
+refusal of a suspended or banned account's sockets."""
 
 from typing import Any
 
-from core.errors import CLOSE_CREDENTIALS_REVOKED
-from core.router import Authenticated, Connection, authenticator, credential_id, event_hook
+from core.router import (
+    Authenticated,
+    Connection,
+    authenticator,
+    credential_id,
+    event_hook,
+    hook,
+)
 
+from .restrictions import auser_restriction
 from .selectors import auser_active, auser_by_token, aws_ticket_redeem
 from .services import aws_ticket_give_back
 
@@ -49,5 +57,19 @@ async def revoked(conn: Connection, message: dict[str, Any]) -> bool:
     """
     data = message["data"]
     if data["credential"] is None or data["credential"] == conn.credential:
-        await conn.close(code=CLOSE_CREDENTIALS_REVOKED, reason=data["reason"])
+        await conn.close(code=data["code"], reason=data["reason"])
     return True
+
+
+@hook("connect", order=0)
+async def unrestricted(conn: Connection) -> None:
+    """Refuse (4451) a socket of a suspended or banned account, whatever its credential.
+
+    A connect hook, not an admit hook: it runs once the socket has joined its user's group,
+    so a suspension committed after this read reaches the socket through ``auth.revoked``,
+    and one committed before is seen by the read. A ticket redeemed for it is used up (the
+    account could not use it anyway until the sanction ends; tickets live 30 s).
+    """
+    restriction = await auser_restriction(user_id=conn.user_id)
+    if restriction is not None:
+        raise restriction.refused()

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
+from core.errors import CLOSE_CREDENTIALS_REVOKED
 from core.events import send_event, user_group
 from core.redis import abus, bus, key
 from profiles.models import Profile
@@ -95,16 +96,23 @@ def ws_ticket_issue(*, user: AbstractBaseUser, credential: str | None = None) ->
     return ticket
 
 
-def sockets_close(*, user_id: int, reason: str, credential: str | None = None) -> None:
+def sockets_close(
+    *,
+    user_id: int,
+    reason: str,
+    credential: str | None = None,
+    code: int = CLOSE_CREDENTIALS_REVOKED,
+) -> None:
     """Close the user's sockets opened with ``credential`` (None: all of them), everywhere.
 
     One event to the user's group once the transaction commits; every server process
-    closes its matching sockets with 4440 (docs/protocol.md). ``reason``: ``logout``,
-    ``password_changed`` or ``token_revoked``, sent as the close reason.
+    closes its matching sockets with ``code`` (docs/protocol.md): 4440 with ``reason``
+    ``logout``, ``password_changed`` or ``token_revoked``, sent as the close reason; 4451
+    for a suspension or ban (``Restriction.close_reason``).
     """
     send_event(
         event="auth.revoked",
-        data={"reason": reason, "credential": credential},
+        data={"reason": reason, "credential": credential, "code": code},
         groups=[user_group(user_id)],
     )
 

@@ -4,8 +4,11 @@ from django.urls import path
 from core.throttles import throttled
 
 from . import views
+from .forms import LoginForm
 
-login_page = auth_views.LoginView.as_view(template_name="accounts/login.html")
+login_page = auth_views.LoginView.as_view(
+    template_name="accounts/login.html", authentication_form=LoginForm
+)
 
 urlpatterns = [
     path("signup/", throttled("signup")(views.signup), name="signup"),

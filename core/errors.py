@@ -28,6 +28,9 @@ BLOCKED = "blocked"  # one of the two blocked the other: no new conversation, no
 DECLINED = "declined"  # the other side declined this direct conversation
 NOT_ACCEPTED = "not_accepted"  # a request / invitation of mine that I have not accepted
 REQUEST_LIMIT = "request_limit"  # my request's messages before they accept are used up
+# The account is suspended or banned by a moderator (docs/subsystems/moderation.md): log-in,
+# tokens and tickets are refused until ``until`` (null: banned).
+SUSPENDED = "suspended"
 
 # Errors that mean a dependency is away, not that the request or the code is wrong: REST
 # answers them 503 (``core.api``), a WebSocket request ``unavailable`` (``realtime.consumer``),
@@ -59,6 +62,7 @@ STATUS_BY_CODE: dict[str, int] = {
     DECLINED: 403,
     NOT_ACCEPTED: 403,
     REQUEST_LIMIT: 403,
+    SUSPENDED: 403,
 }
 
 # WebSocket close codes (4000-4999 are the application's range in RFC 6455).
@@ -73,6 +77,10 @@ CLOSE_RATE_LIMITED = 4429
 # The credentials the socket was opened with were revoked while it was open (log-out,
 # password change, API token revoked): 440 "Login Time-out", sign in again.
 CLOSE_CREDENTIALS_REVOKED = 4440
+# A moderator suspended or banned the account (451, "Unavailable For Legal Reasons", the
+# nearest HTTP meaning): the reason says ``suspended <category> <until>`` or
+# ``banned <category>`` (docs/protocol.md).
+CLOSE_ACCOUNT_SUSPENDED = 4451
 
 
 class ServiceError(Exception):
@@ -136,6 +144,12 @@ class RequestLimit(Forbidden):
     code = REQUEST_LIMIT
 
 
+class Suspended(Forbidden):
+    """The account is suspended or banned; ``until`` and ``category`` travel in ``extra``."""
+
+    code = SUSPENDED
+
+
 class RateLimited(ServiceError):
     """Over a rate limit; ``retry_after`` (seconds) travels in ``extra``."""
 
@@ -154,3 +168,4 @@ class Refused(Exception):
     def __init__(self, close_code: int, reason: str = "") -> None:
         super().__init__(reason or str(close_code))
         self.close_code = close_code
+        self.reason = reason  # sent as the close reason when not empty

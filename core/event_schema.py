@@ -115,8 +115,13 @@ EVENT_SCHEMAS: dict[str, dict[str, FieldKind]] = {
     "match.kept": {"match_id": int, "conversation_id": int},
     # Credentials were revoked (log-out, password change, token revoked): the user's sockets
     # authenticated with ``credential`` (a ``core.router.credential_id``; null: every socket
-    # of the user) close with 4440. Consumed by accounts' event hook: never sent to a client.
-    "auth.revoked": {"reason": str, "credential": (str, type(None))},
+    # of the user) close with ``code`` (4440; 4451 for a moderator's suspension or ban), the
+    # close reason ``reason``. Consumed by accounts' event hook: never sent to a client.
+    "auth.revoked": {"reason": str, "credential": (str, type(None)), "code": int},
+    # A moderator warned the user (docs/subsystems/moderation.md): to every socket of the
+    # user; ``category`` is the report's reason, ``message`` what to show, ``at`` ISO time.
+    # Also shown once on the user's next page (the event is at most once).
+    "moderation.warning": {"warning_id": int, "category": str, "message": str, "at": str},
     # The live feed (docs/subsystems/live.md), to connections that sent ``live.subscribe``:
     # counters computed every few seconds by a Celery task; ``trending`` is a list of
     # {"interest": str, "score": int}, highest first; ``at`` the ISO time of the count.

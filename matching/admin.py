@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
@@ -48,16 +50,53 @@ def _history_table(user_id: int) -> str:
     )
 
 
+def _ms(at: int) -> str:
+    return datetime.fromtimestamp(at / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def _who(report: Report, user_id: int) -> str:
+    return "reported" if user_id == report.reported_id else "reporter"
+
+
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
-    """Reports with the reported user's match history, newest first, for review."""
+    """Reports with the reported user's match history, newest first, for review; the
+    room's signalling metadata, and its last lines when the reporter attached them."""
 
     list_display = ["id", "created_at", "reason", "reporter", "reported", "match", "reviewed"]
     list_filter = ["reason", "reviewed"]
     list_editable = ["reviewed"]
     search_fields = ["reporter__username", "reported__username", "text"]
     raw_id_fields = ["match", "reporter", "reported"]
-    readonly_fields = ["created_at", "reported_history", "reporter_history"]
+    readonly_fields = [
+        "created_at", "reported_history", "reporter_history", "signal_log", "attached_lines",
+    ]  # fmt: skip
+    exclude = ["signals", "room_lines"]
+
+    @admin.display(description="Signalling (UTC time, from, kind, characters; no content)")
+    def signal_log(self, report: Report) -> str:
+        if not report.signals:
+            return "None recorded."
+        return format_html_join(
+            "",
+            "<div>{} {} {} {}</div>",
+            ((_ms(s["at"]), _who(report, s["from"]), s["kind"], s["size"]) for s in report.signals),
+        )
+
+    @admin.display(description="The room's last lines (attached by the reporter)")
+    def attached_lines(self, report: Report) -> str:
+        if report.room_lines is None:
+            return "Not attached."
+        if not report.room_lines:
+            return "Attached, but the room had no lines left."
+        return format_html_join(
+            "",
+            "<div>{} <strong>{}</strong>: {}</div>",
+            (
+                (_ms(line["at"]), _who(report, line["from"]), line["text"])
+                for line in report.room_lines
+            ),
+        )
 
     @admin.display(description="Match history of the reported user")
     def reported_history(self, report: Report) -> str:

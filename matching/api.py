@@ -266,6 +266,11 @@ class ReportIn(serializers.Serializer):
         max_length=settings.LIMITS["MATCH_REPORT_TEXT_MAX_CHARS"],
         help_text="Up to 1000 characters.",
     )
+    attach_lines = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Attach the room's last text lines (kept for 5 minutes after the match).",
+    )
 
 
 class ReportsView(APIView):
@@ -282,6 +287,7 @@ class ReportsView(APIView):
             match_id=data.get("match_id"),
             reason=data.get("reason"),
             text=data.get("text", ""),
+            attach_lines=data.get("attach_lines", False),
         )
         return Response({"report_id": report.pk}, status=status.HTTP_201_CREATED)
 

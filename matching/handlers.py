@@ -114,5 +114,6 @@ async def match_report(conn: Connection, data: dict[str, Any]) -> dict[str, Any]
         match_id=data.get("match_id"),
         reason=data.get("reason"),
         text=data.get("text", ""),
+        attach_lines=data.get("attach_lines", False),
     )
     return {"report_id": report.pk}

@@ -15,6 +15,8 @@ class Match(models.Model):
         # The member in ``ended_by`` had no Meet connection left for the grace
         # (LIMITS["MEET_PARTNER_GRACE_SECONDS"]): closed on every device, or their process died.
         PARTNER_LEFT = "partner_left"
+        # A moderator suspended or banned a member (docs/subsystems/moderation.md).
+        MODERATION = "moderation"
 
     # user_a is the seeker whose decision found the pair; it makes the WebRTC offer.
     user_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -79,6 +81,11 @@ class Report(models.Model):
     text = models.TextField(blank=True, max_length=settings.LIMITS["MATCH_REPORT_TEXT_MAX_CHARS"])
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     reviewed = models.BooleanField(default=False)
+    # The match's recent signalling metadata when it was reported (``roomlog``: kind, size,
+    # time, sender; never SDP or candidates), and the room's last text lines, only if the
+    # reporter chose to attach them (null: not attached; the text is otherwise not kept).
+    signals = models.JSONField(default=list, blank=True)
+    room_lines = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

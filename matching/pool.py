@@ -39,6 +39,16 @@ def room_key(match_id: int) -> str:
     return key("mm", "room", match_id)
 
 
+def signals_key(match_id: int) -> str:
+    """A list: the room's recent signalling metadata (``roomlog``; kind, size, time)."""
+    return key("mm", "sig", match_id)
+
+
+def lines_key(match_id: int) -> str:
+    """A list: the room's last text lines, kept briefly for a report (``roomlog``)."""
+    return key("mm", "lines", match_id)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

@@ -132,16 +132,27 @@ def match_for_member(*, match_id: object, user_id: int) -> Match:
     return match
 
 
+def room_id_check(*, match_id: object) -> int:
+    """Return ``match_id`` if it is an integer, else raise ``invalid``."""
+    if not isinstance(match_id, int) or isinstance(match_id, bool):
+        raise Invalid("match_id must be an integer.")
+    return match_id
+
+
 def room_partner(*, match_id: object, user_id: int) -> int:
     """Return the other member of an open room, or raise (not yours: ``forbidden``).
 
     Redis answers the hot path (one GET per text or signalling frame); PostgreSQL answers
     when the key is missing and the key is written back.
     """
-    if not isinstance(match_id, int) or isinstance(match_id, bool):
-        raise Invalid("match_id must be an integer.")
+    match_id = room_id_check(match_id=match_id)
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
     members = cast(str | None, bus().get(pool.room_key(match_id)))
+    return room_partner_in(match_id=match_id, user_id=user_id, members=members)
+
+
+def room_partner_in(*, match_id: int, user_id: int, members: str | None) -> int:
+    """``room_partner`` given the room key's value already read (None: it was missing)."""
     if members is None:
         match = Match.objects.filter(pk=match_id).first()
         if match is None:

@@ -251,7 +251,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await hook(self)
         except Refused as exc:  # before anything was registered: nothing to undo
             logger.info("user=%s refused: %s", self._user_id, exc)
-            await self.close(code=exc.close_code)
+            await self.close(code=exc.close_code, reason=exc.reason or None)
             return
         except Exception as exc:
             await self._open_failed(exc)
@@ -268,6 +268,14 @@ class GatewayConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await hook(self)
             joining, self._joining = self._joining, None
             await self.channel_layer.group_add_many(joining, self.channel_name)
+        except Refused as exc:
+            # A connect hook may refuse too: one that must see the user's group joined first
+            # (accounts' suspension check: a suspension committed after it is heard).
+            self._joining = None
+            logger.info("user=%s refused: %s", self._user_id, exc)
+            await self.disconnect(exc.close_code)  # undo what the hooks registered
+            await self.close(code=exc.close_code, reason=exc.reason or None)
+            return
         except Exception as exc:
             self._joining = None
             try:

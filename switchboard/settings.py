@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "presence",
     "matching",
     "notifications",
+    "moderation",
     "ops",
     "live",
     "web",
@@ -66,6 +67,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A session of a suspended or banned account ends at its next request (accounts, moderation).
+    "accounts.middleware.restricted_sessions",
+    # A moderator's warning shown once on the user's next page (docs/subsystems/moderation.md).
+    "moderation.middleware.warnings_shown",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy of the HTML pages (web/middleware.py, below).
     "web.middleware.content_security_policy",
@@ -304,7 +309,8 @@ THROTTLE_RATES = {
 # ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's, refusing a suspended or banned account (accounts/restrictions.py).
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -497,6 +503,13 @@ LIMITS = {
     "MATCH_SDP_MID_MAX_CHARS": 64,
     "MATCH_ICE_UFRAG_MAX_CHARS": 256,
     "MATCH_REPORT_TEXT_MAX_CHARS": 1000,
+    # A room's record for reports (matching/roomlog.py): the last signals' metadata and the
+    # last text lines, copied into a report only when its reporter attaches them.
+    "MATCH_SIGNAL_LOG_MAX": 100,
+    "MATCH_ROOM_LINES_MAX": 20,
+    # Moderation (docs/subsystems/moderation.md): a moderator's reason, the longest suspension.
+    "MODERATION_REASON_MAX_CHARS": 1000,
+    "MODERATION_SUSPEND_MAX_SECONDS": 365 * 86400,
     "MATCH_SWEEP_SECONDS": env.float("LIMIT_MATCH_SWEEP_SECONDS", default=2.0),
     "MATCH_SWEEP_BATCH": 500,
     # Trending interests: one sorted set per UTC day, kept this many days.
@@ -537,6 +550,10 @@ TTLS = {
     "LIVE_STATS": 60,  # the last published stats, for a client that subscribes
     "WS_PROCESS_COUNT": 60,  # a web process' open-connection count (GET /ops/stats)
     "BEAT_HEARTBEAT": 600,
+    # A Meet room's record for reports (matching/roomlog.py): re-armed by each write while
+    # the room is open, then cut to the short window once the match ends.
+    "ROOM_RECORD": env.int("TTL_ROOM_RECORD", default=900),
+    "ROOM_RECORD_AFTER_END": env.int("TTL_ROOM_RECORD_AFTER_END", default=300),
 }
 
 # ---------------------------------------------------------------------------

@@ -21,15 +21,15 @@ os.environ.setdefault("THROTTLE_SIGNUP", "")
 os.environ.setdefault("THROTTLE_WS_TICKET", "")
 os.environ.setdefault("THROTTLE_PROFILE_READ", "")
 os.environ.setdefault("AXES_FAILURE_LIMIT", "1000")
-# One prefix per test run: parallel runs on one server cannot see each other's keys. Under
-# pytest-xdist each worker has its own database (pytest-django's _gw<n> suffix) and so its
-# own prefix too: one Celery queue, period claim or presence set per database. Processes a
-# test starts inherit both variables and keep the prefix as it is.
+# One prefix per test run: parallel runs on one server cannot see each other's keys.
 _prefix = os.environ.get("SB_TEST_PREFIX") or f"sbtest{uuid.uuid4().hex[:8]}"
-_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-os.environ["REDIS_KEY_PREFIX"] = os.environ["SB_TEST_PREFIX"] = (
-    _prefix if _prefix.endswith(_xdist_worker) else _prefix + _xdist_worker
-)
+# And one per pytest-xdist worker: each worker has its own database, whose ids start at 1
+# like the others', so a shared prefix would share "user.1"'s channel group between
+# workers. Server processes a worker starts inherit both variables: suffix once.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker and not _prefix.endswith(f"_{_worker}"):
+    _prefix = f"{_prefix}_{_worker}"
+os.environ["REDIS_KEY_PREFIX"] = os.environ["SB_TEST_PREFIX"] = _prefix
 
 from switchboard.settings import *  # noqa: E402, F403  (after the environment above)
 

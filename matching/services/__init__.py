@@ -23,7 +23,7 @@ from .entering import (
 )
 from .keep import match_keep
 from .rooms import match_current, match_end, match_skip, room_say, room_signal
-from .safety import block_create, block_remove, report_create
+from .safety import block_create, block_remove, meet_exclude, report_create
 from .sweep import matches_expire, partners_left_end, pool_sweep
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "match_record",
     "match_skip",
     "matches_expire",
+    "meet_exclude",
     "partners_left_end",
     "pool_sweep",
     "report_create",

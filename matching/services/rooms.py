@@ -1,6 +1,7 @@
 """The room of a match: ending it, skipping, coming back to it, text and WebRTC signalling."""
 
 import secrets
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -12,7 +13,7 @@ from core.redis import bus
 from core.text import text_storable
 from profiles.selectors import profile_get
 
-from .. import liveness, pool, selectors
+from .. import liveness, pool, roomlog, selectors
 from ..models import Match
 from .entering import (
     UNSET,
@@ -45,6 +46,7 @@ def match_end(*, match_id: int, reason: str, by_user_id: int | None = None) -> b
         pool.room_key(match.pk), pool.cur_key(match.user_a_id), pool.cur_key(match.user_b_id)
     )
     pipe.zrem(liveness.live_key(), match.user_a_id, match.user_b_id)
+    roomlog.record_end(pipe=pipe, match_id=match.pk)
     pipe.execute()
     return True
 
@@ -119,8 +121,8 @@ def match_current(*, user_id: int, rejoin: object = False) -> dict:
 
 
 def room_say(*, user_id: int, match_id: object, text: object) -> dict:
-    """Relay a text line to my partner in the room (not stored anywhere)."""
-    partner = selectors.room_partner(match_id=match_id, user_id=user_id)
+    """Relay a text line to my partner in the room (kept only in the room's short ring)."""
+    room_id = selectors.room_id_check(match_id=match_id)
     limit = settings.LIMITS["MATCH_SAY_MAX_CHARS"]
     # A lone surrogate cannot travel (the channel layer encodes UTF-8): refuse it here, or
     # the frame would be acknowledged and the event lost after the reply.
@@ -128,13 +130,30 @@ def room_say(*, user_id: int, match_id: object, text: object) -> dict:
         raise Invalid("text must be a non-empty string of plain text.")
     if len(text) > limit:
         raise Invalid(f"text has at most {limit} characters.", limit=limit)
-    sent_at = timezone.now().isoformat()
+    now = timezone.now()
+    sent_at = now.isoformat()
+
+    def record() -> str | None:  # kept briefly for a report that attaches it (``roomlog``)
+        at_ms = int(now.timestamp() * 1000)
+        return roomlog.line_record(match_id=room_id, user_id=user_id, text=text, at_ms=at_ms)
+
+    partner = _room_partner_recorded(match_id=room_id, user_id=user_id, record=record)
     send_event(
         event="match.message",
-        data={"match_id": match_id, "from_user_id": user_id, "text": text, "sent_at": sent_at},
+        data={"match_id": room_id, "from_user_id": user_id, "text": text, "sent_at": sent_at},
         groups=[user_group(partner)],
     )
     return {"sent_at": sent_at}
+
+
+def _room_partner_recorded(*, match_id: int, user_id: int, record: Callable[[], str | None]) -> int:
+    """``selectors.room_partner``, its membership read made by ``record`` (one round trip:
+    the script records the frame only for a member and returns the room key)."""
+    members = record()
+    partner = selectors.room_partner_in(match_id=match_id, user_id=user_id, members=members)
+    if members is None:  # the key was missing: written back from PostgreSQL now
+        record()
+    return partner
 
 
 def _short_str(value: object, name: str, limit: int) -> str | None:
@@ -188,12 +207,28 @@ def _signal_payload(kind: object, payload: object) -> dict | None:
     raise Invalid("kind must be one of: " + ", ".join(SIGNAL_KINDS) + ".")
 
 
+def _signal_size(clean: dict | None) -> int:
+    """The size the record keeps of a signal: its SDP's or candidate's characters (0: end)."""
+    if clean is None:
+        return 0
+    return len(clean.get("sdp") or clean.get("candidate") or "")
+
+
 def room_signal(*, user_id: int, match_id: object, kind: object, payload: object) -> None:
     """Relay a WebRTC offer, answer or ICE candidate to my partner in the room, only."""
-    partner = selectors.room_partner(match_id=match_id, user_id=user_id)
+    room_id = selectors.room_id_check(match_id=match_id)
     clean = _signal_payload(kind, payload)
+    assert isinstance(kind, str)  # _signal_payload refused anything else
+    at_ms = pool.now_ms()
+
+    def record() -> str | None:  # its metadata, never its content (``roomlog``)
+        return roomlog.signal_record(
+            match_id=room_id, user_id=user_id, kind=kind, size=_signal_size(clean), at_ms=at_ms
+        )
+
+    partner = _room_partner_recorded(match_id=room_id, user_id=user_id, record=record)
     send_event(
         event="match.signal",
-        data={"match_id": match_id, "from_user_id": user_id, "kind": kind, "payload": clean},
+        data={"match_id": room_id, "from_user_id": user_id, "kind": kind, "payload": clean},
         groups=[user_group(partner)],
     )

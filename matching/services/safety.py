@@ -10,7 +10,7 @@ from core.text import text_storable
 from relations import services as relations_services
 from relations.models import Block
 
-from .. import pool, selectors
+from .. import pool, roomlog, selectors
 from ..models import Match, Report
 from .rooms import match_end
 
@@ -58,9 +58,22 @@ def block_remove(*, user_id: int, blocked_id: object) -> None:
         )
 
 
-def report_create(*, user_id: int, match_id: object, reason: object, text: object = "") -> Report:
-    """Report my partner in a match (open or ended) for admins to review."""
+def report_create(
+    *,
+    user_id: int,
+    match_id: object,
+    reason: object,
+    text: object = "",
+    attach_lines: object = False,
+) -> Report:
+    """Report my partner in a match (open or ended) for moderators to review.
+
+    The room's recent signalling metadata is copied into the report; its last text lines
+    only with ``attach_lines`` (while the room's record lives: ``roomlog``).
+    """
     match = selectors.match_for_member(match_id=match_id, user_id=user_id)
+    if not isinstance(attach_lines, bool):
+        raise Invalid("attach_lines must be true or false.")
     if reason not in Report.Reason.values:
         raise Invalid("reason must be one of: " + ", ".join(Report.Reason.values) + ".")
     limit = settings.LIMITS["MATCH_REPORT_TEXT_MAX_CHARS"]
@@ -76,4 +89,19 @@ def report_create(*, user_id: int, match_id: object, reason: object, text: objec
         reported_id=match.partner_of(user_id),
         reason=reason,
         text=text.strip(),
+        signals=roomlog.signals_read(match_id=match.pk),
+        room_lines=roomlog.lines_read(match_id=match.pk) if attach_lines else None,
     )
+
+
+def meet_exclude(*, user_id: int) -> int | None:
+    """Take a user out of Meet now: their pool ticket, and their open match (ended,
+    reason ``moderation``, by nobody). Return the match ended, if any.
+
+    For a moderator's suspension or ban; the user's sockets are closed by accounts.
+    """
+    pool.pool_leave(user_id=user_id)
+    active = selectors.match_active_for_user(user_id=user_id)
+    if active is not None and match_end(match_id=active.pk, reason=Match.EndReason.MODERATION):
+        return active.pk
+    return None

@@ -18,6 +18,7 @@ export const State = Object.freeze({
   CLOSED: "closed", // disconnect() was called; nothing happens until connect()
   UNAUTHORIZED: "unauthorized", // closed 4401: credentials missing, bad or expired
   FORBIDDEN: "forbidden", // closed 4403: this page's origin is not allowed
+  SUSPENDED: "suspended", // closed 4451: a moderator suspended or banned the account
 });
 
 // Close codes of docs/protocol.md section 1.
@@ -25,6 +26,7 @@ export const CloseCode = Object.freeze({
   UNAUTHENTICATED: 4401,
   ORIGIN_FORBIDDEN: 4403,
   RATE_LIMITED: 4429,
+  ACCOUNT_SUSPENDED: 4451,
   // Ours (browsers may only send 1000 or 3000-4999): the heartbeat reply was late.
   HEARTBEAT_TIMEOUT: 4000,
 });
@@ -441,6 +443,13 @@ export class Socket {
       this.wantConnected = false;
       this._failAll("forbidden", "This origin may not connect.");
       this._setState(State.FORBIDDEN);
+      return;
+    }
+    if (code === CloseCode.ACCOUNT_SUSPENDED) {
+      // Every retry would be refused until the sanction ends: lastClose.reason says when.
+      this.wantConnected = false;
+      this._failAll("suspended", "This account is suspended.");
+      this._setState(State.SUSPENDED);
       return;
     }
     this._scheduleReconnect();

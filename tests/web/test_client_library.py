@@ -217,3 +217,21 @@ def test_unauthorized_close_is_a_state_not_a_silent_stop(page):
     assert result["attempts"] == 1
     assert result["states"] == ["connecting", "unauthorized", "connecting", "open"]
     assert result["waiting"] == "unauthorized"
+
+
+def test_a_suspended_account_stops_the_retries_with_a_state_of_its_own(page):
+    result = run(
+        page,
+        """
+          fake.closeOnOpen = 4451;
+          const waiting = s.request("ping", {}, {timeout: 2000}).catch((e) => e.code);
+          s.connect();
+          await until(() => s.state === "suspended");
+          await sleep(300);  // every retry would be refused until the suspension ends
+          return {states, attempts: fake.sockets.length, waiting: await waiting,
+                  last: s.lastClose.code};
+        """,
+    )
+    assert result["attempts"] == 1
+    assert result["states"] == ["connecting", "suspended"]
+    assert (result["waiting"], result["last"]) == ("suspended", 4451)

@@ -91,6 +91,7 @@ const STATE_TEXT = {
   [State.CLOSED]: "Disconnected",
   [State.UNAUTHORIZED]: "Signed out: log in again",
   [State.FORBIDDEN]: "Connection refused (origin)",
+  [State.SUSPENDED]: "Account suspended",
 };
 
 /** Keep the connection badge (#conn) in step with the socket's state. */
