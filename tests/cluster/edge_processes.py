@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from switchboard.embedded_redis import free_port
-from switchboard.servers import ROOT, ManagedProcess
+from switchboard.servers import ROOT, ManagedProcess, ServerProcess
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -125,6 +125,38 @@ def pgbouncer(**kwargs: Any) -> Iterator[PgBouncer]:
         yield server
     finally:
         server.destroy()
+
+
+# -- web processes -----------------------------------------------------------------------
+
+# Four of these tests' processes start side by side under pytest-xdist on a loaded machine:
+# more room than the suite's usual 30 s.
+WEB_START_TIMEOUT_SECONDS = 90
+
+
+@contextlib.contextmanager
+def web_processes(
+    env: dict[str, str], args: Sequence[str], names: Sequence[str] = ("a", "b")
+) -> Iterator[list[ServerProcess]]:
+    """Web processes (uvicorn with ``args``), one per name, started side by side; stopped."""
+    procs = [
+        ServerProcess(
+            env=env, log_dir=ROOT / "test-artifacts", args=args, name=name,
+            start_timeout=WEB_START_TIMEOUT_SECONDS,
+        )
+        for name in names
+    ]  # fmt: skip
+    try:
+        for proc in procs:
+            proc.spawn()
+        for proc in procs:
+            proc.wait_ready()
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.stop()
 
 
 # -- nginx -------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from django.db import connection
 
 from ops.connections import connections_by_process
 from switchboard.servers import ServerProcess
-from tests.cluster.edge_processes import NGINX_UPSTREAM_SOURCE, nginx
-from tests.conftest import ARTIFACTS, SERVER_ARGS, SERVER_START_TIMEOUT_SECONDS, NetClient
+from tests.cluster.edge_processes import NGINX_UPSTREAM_SOURCE, nginx, web_processes
+from tests.conftest import SERVER_ARGS, NetClient
 from tests.message_stream import MessageStream, assert_stored_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -40,20 +40,8 @@ EXIT_TIMEOUT_SECONDS = 20
 @pytest.fixture
 def web_pair(server_env):
     env = {**server_env, "THROTTLE_LOGIN": f"{LOGIN_RATE}/min", "DB_POOL_MAX_SIZE": "2"}
-    procs = [
-        ServerProcess(
-            env=env, log_dir=ARTIFACTS, args=WEB_ARGS, name=name,
-            start_timeout=SERVER_START_TIMEOUT_SECONDS,
-        )
-        for name in ("a", "b")
-    ]  # fmt: skip
-    try:
-        for proc in procs:
-            proc.start()
+    with web_processes(env, WEB_ARGS) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 def _pair(url: str, tag: str) -> tuple[str, str, int]:

@@ -17,8 +17,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from tests.cluster.edge_processes import pgbouncer
-from tests.conftest import ROOT, NetClient
+from core.db import LoopConnection
+from tests.cluster.edge_processes import pgbouncer, web_processes
+from tests.conftest import ROOT, SERVER_ARGS, NetClient
 from tests.message_stream import MessageStream, assert_stored_once
 
 SETTINGS = ROOT / "switchboard" / "settings.py"
@@ -135,17 +136,22 @@ class _Sampler:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 async def test_two_web_processes_through_pgbouncer_store_everything_once_within_its_pool(
-    servers, bouncer
+    server_env, bouncer
 ):
     database = connection.settings_dict["NAME"]
     app_name = f"sbtest-pgb-{uuid.uuid4().hex[:8]}"
-    a, b = servers(
-        2,
-        DATABASE_URL=bouncer.url(database),
-        DB_POOLER="transaction",
-        DB_POOL_MAX_SIZE=str(WEB_POOL_MAX),
-        DB_APPLICATION_NAME=app_name,
-    )
+    env = {
+        **server_env,
+        "DATABASE_URL": bouncer.url(database),
+        "DB_POOLER": "transaction",
+        "DB_POOL_MAX_SIZE": str(WEB_POOL_MAX),
+        "DB_APPLICATION_NAME": app_name,
+    }
+    with web_processes(env, SERVER_ARGS) as (a, b):
+        await _load_through(bouncer, a, b, database, app_name)
+
+
+async def _load_through(bouncer, a, b, database: str, app_name: str) -> None:
 
     def setup():
         with httpx.Client(base_url=a.url, timeout=20) as http:
@@ -261,3 +267,10 @@ def test_an_unknown_db_pooler_stops_the_process(monkeypatch):
     monkeypatch.setenv("DB_POOLER", "session")
     with pytest.raises(ImproperlyConfigured, match="DB_POOLER must be"):
         runpy.run_path(str(SETTINGS))
+
+
+def test_the_writers_connection_keeps_no_session_settings_behind_a_transaction_pooler(settings):
+    settings.DB_POOLER = "transaction"
+    assert LoopConnection(autocommit=True, generic_plans=True).generic_plans is False
+    settings.DB_POOLER = ""
+    assert LoopConnection(autocommit=True, generic_plans=True).generic_plans is True
