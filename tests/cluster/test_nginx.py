@@ -173,6 +173,9 @@ async def test_nginx_balances_drains_and_survives_a_killed_web_process(web_pair)
         log = proxy.error_log()
 
     for stream in streams:
+        print(f"nginx stream {stream.conversation_id}: slowest reply {stream.slowest_reply:.3f} s")
+        print(stream._summary())
+    for stream in streams:
         assert stream.sender_reconnects >= 1 and stream.reader_reconnects >= 1, stream._summary()
         stream.assert_exactly_once()
         assert_stored_once(await asyncio.to_thread(_stored, stream.conversation_id), stream.acked)

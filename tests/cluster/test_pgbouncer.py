@@ -211,6 +211,12 @@ async def _load_through(bouncer, a, b, database: str, app_name: str) -> None:
     finally:
         await late.close()
 
+    print(  # the figures of docs/deployment.md ("PgBouncer"), with -rP
+        f"pgbouncer: {sampler.samples} samples, max server connections {sampler.max_servers}, "
+        f"pg_stat_activity {sampler.max_pg}, clients {sampler.max_clients}, "
+        f"waiting {sampler.max_waiting}; slowest send "
+        f"{max(s.slowest_reply for s in streams):.3f} s"
+    )
     # Bounded during the load: PostgreSQL saw at most PgBouncer's pool, PgBouncer at most
     # each process' pool and loop connections as clients.
     assert sampler.samples >= 5
