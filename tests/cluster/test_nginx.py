@@ -1,14 +1,15 @@
 """nginx in front of two web processes (issue 16, item 3; docs/deployment.md, "nginx and
 draining"), with the shipped ``deploy/nginx.conf`` (tests/cluster/edge_processes.py says what
 is substituted): a client through nginx on either process converses with one on the other;
-X-Forwarded-For is believed from nginx only; one process drained (SIGTERM: close 1012) and
-later one killed (SIGKILL): their clients reconnect through nginx to the other, resume with
-their cursor, and no message is lost or duplicated.
+X-Forwarded-For and X-Forwarded-Proto are believed from nginx only; one process drained
+(SIGTERM: close 1012) and later one killed (SIGKILL): their clients reconnect through nginx to
+the other, resume with their cursor, and no message is lost or duplicated.
 """
 
 import asyncio
 import os
 import socket
+import time
 
 import httpx
 import psycopg
@@ -35,6 +36,7 @@ LOGIN_RATE = 3  # per address and minute, for the X-Forwarded-For check
 STREAMS = 2
 PER_PHASE = 20  # messages each stream sends between two faults
 EXIT_TIMEOUT_SECONDS = 20
+SOCKETS_TIMEOUT_SECONDS = 10
 
 
 @pytest.fixture
@@ -70,6 +72,21 @@ def _sockets(*procs: ServerProcess) -> list[int]:
     return [by_pid.get(proc.pid, 0) for proc in procs]
 
 
+async def _wait_sockets(
+    proc: ServerProcess, count: int, streams: list[MessageStream], proxy
+) -> None:
+    """Return once ``proc`` holds ``count`` sockets (its entry is written as each opens)."""
+    deadline = time.monotonic() + SOCKETS_TIMEOUT_SECONDS
+    while (held := (await asyncio.to_thread(_sockets, proc))[0]) != count:
+        for stream in streams:
+            stream._failed_raise()  # a client that gave up says why
+        summaries = [s._summary() for s in streams]
+        assert time.monotonic() < deadline, (
+            f"{proc.label} holds {held}: {summaries} {proxy.error_log()[-4000:]}"
+        )
+        await asyncio.sleep(0.1)
+
+
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), 1).close()
@@ -101,6 +118,30 @@ def _forwarded_for_is_believed_from_nginx_only(proxy, a) -> None:
     assert httpx.get(proxy.url + "/metrics", timeout=10).status_code == 404
 
 
+async def _close_code(url: str, origin: str, headers: dict[str, str] | None = None) -> int:
+    """Open a socket without credentials from a page at ``origin``; the code it is closed with
+    (4401 once the origin passed, 4403 if it did not)."""
+    async with websockets.connect(
+        url, origin=origin, additional_headers=headers, open_timeout=10
+    ) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+async def _scheme_is_believed_from_nginx_only(proxy, a) -> None:
+    # Through nginx (X-Forwarded-Proto https, Host without the port): an https page may
+    # open it, as behind TLS; uvicorn sets the scheme from nginx's header (BEHIND_TLS_PROXY
+    # off).
+    assert await _close_code(proxy.ws_url, "https://127.0.0.1") == 4401
+    # Straight to a web process, a client claiming https is not believed: its https page
+    # (the same host and port) is another origin.
+    own = f"https://127.0.0.1:{a.port}"
+    assert await _close_code(a.ws_url, own, {"X-Forwarded-Proto": "https"}) == 4403
+    assert await _close_code(a.ws_url, own.replace("https", "http")) == 4401
+
+
 async def _converse_across(proxy, a, b, ann: str, bob: str, cid: int) -> None:
     """Two sockets through nginx land on different processes (least_conn) and talk."""
     first = await NetClient.open(proxy.ws_url, ann, sync={})
@@ -127,6 +168,7 @@ async def test_nginx_balances_drains_and_survives_a_killed_web_process(web_pair)
     a, b = web_pair
     with nginx(upstreams=[a.port, b.port]) as proxy:
         await asyncio.to_thread(_forwarded_for_is_believed_from_nginx_only, proxy, a)
+        await _scheme_is_believed_from_nginx_only(proxy, a)
         tag = f"_{os.getpid()}"
         pairs = [await asyncio.to_thread(_pair, proxy.url, f"{i}{tag}") for i in range(STREAMS + 1)]
         await _converse_across(proxy, a, b, *pairs[0])
@@ -155,13 +197,13 @@ async def test_nginx_balances_drains_and_survives_a_killed_web_process(web_pair)
             assert _refused(a.port)
             await asyncio.to_thread(a.proc.wait, EXIT_TIMEOUT_SECONDS)  # type: ignore[union-attr]
             await _next_phase(streams)
-            assert (await asyncio.to_thread(_sockets, b))[0] == 2 * STREAMS
+            await _wait_sockets(b, 2 * STREAMS, streams, proxy)
 
             # a back; b killed without a goodbye: its clients move to a.
             await asyncio.to_thread(a.start)
             await asyncio.to_thread(b.kill)
             await _next_phase(streams)
-            assert (await asyncio.to_thread(_sockets, a))[0] == 2 * STREAMS
+            await _wait_sockets(a, 2 * STREAMS, streams, proxy)
 
             for stream in streams:
                 await stream.stop_sending()
