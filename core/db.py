@@ -62,8 +62,11 @@ class LoopConnection:
         # ``generic_plans`` the connection keeps the one generic plan (``plan_cache_mode``)
         # and that plan never scans a whole table (``enable_seqscan`` off: a plan made while
         # the tables were small, a new deployment's, would have kept scanning them as they
-        # grew). For statements whose every step has an index.
-        self.generic_plans = generic_plans
+        # grew). For statements whose every step has an index. Both are session settings, which
+        # a transaction pooler would leave on whichever server connection ran the SET and not
+        # bring to the next transaction (DB_POOLER): off behind one, with their prepared
+        # statements, and each batch is planned again there.
+        self.generic_plans = generic_plans and not settings.DB_POOLER
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._opening: asyncio.Lock | None = None
         # Idle cursors of ``cursors_of`` (``loop_fetch``); another connection's are dropped.
@@ -103,7 +106,8 @@ class LoopConnection:
         params["prepare_threshold"] = 0 if settings.DB_LOOP_PREPARE else None
         conn = await psycopg.AsyncConnection.connect(**params, autocommit=autocommit)
         # As Django's own connections (init_connection_state): timestamps are read in the
-        # time zone its loaders assume.
+        # time zone its loaders assume. A session setting that survives a transaction pooler:
+        # PgBouncer tracks TimeZone per client and sets it on each server connection it lends.
         await conn.execute("SELECT set_config('TimeZone', %s, false)", [connection.timezone_name])
         if generic_plans:
             await conn.execute(

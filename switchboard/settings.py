@@ -129,10 +129,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"]["application_name"] = env.str(
         "DB_APPLICATION_NAME", default=f"switchboard-{os.getpid()}"
     )
+# Behind a pooler that lends a server connection per transaction (PgBouncer's
+# ``pool_mode = transaction``, docs/deployment.md "PgBouncer"): DB_POOLER=transaction. Nothing
+# may then outlive a transaction on a connection: no prepared statements, no session SET
+# (the writer's generic plans), no server-side cursor (``QuerySet.iterator()`` declares one
+# that a later fetch would look for on another server connection). Switchboard takes no
+# session advisory lock, LISTENs to nothing and makes no temporary table, pooled or not.
+DB_POOLER = env.str("DB_POOLER", default="")
+if DB_POOLER not in ("", "transaction"):
+    raise ImproperlyConfigured(f'DB_POOLER must be "" or "transaction", not {DB_POOLER!r}')
+if DB_POOLER == "transaction":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 # The event loop's own connections (core.db.LoopConnection: the message writer's, the socket
 # opening's reads) prepare their few statements on first use, so PostgreSQL plans each once.
-# Turn off behind a transaction-pooling PgBouncer older than 1.21 (docs/deployment.md).
-DB_LOOP_PREPARE = env.bool("DB_LOOP_PREPARE", default=True)
+# Off by default behind a transaction pooler: PgBouncer keeps protocol-level prepared
+# statements across its server connections only from 1.21 (``max_prepared_statements``), and
+# Debian 12 ships 1.18. Generic plans (a session setting) stay off behind one whatever this says.
+DB_LOOP_PREPARE = env.bool("DB_LOOP_PREPARE", default=DB_POOLER != "transaction")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}

@@ -34,8 +34,10 @@ SEND_INTERVAL_SECONDS = 0.06
 RETRY_PAUSE_SECONDS = 0.2
 OPEN_TIMEOUT_SECONDS = 10.0
 # Failures of a (re)connect that mean "try again later": a close (1013), a refused TCP
-# connect, no hello or sync reply in time, or a sync answered with an error.
-_OPEN_FAILURES = (OSError, websockets.ConnectionClosed, websockets.InvalidStatus, TimeoutError)
+# connect, a failed handshake (an error status, or a proxy dropping the connection before
+# answering: its upstream died under it), no hello or sync reply in time, or a sync answered
+# with an error.
+_OPEN_FAILURES = (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake, TimeoutError)
 
 
 class _SyncRefused(Exception):
@@ -132,6 +134,7 @@ class MessageStream:
     async def wait_received(self, count: int, timeout: float) -> None:
         """Return once the reader's cursor reached ``count``; raise if it does not in time."""
         deadline = time.monotonic() + timeout
+        self._failed_raise()  # also when there is nothing to wait for
         while self.cursor < count:
             self._failed_raise()
             assert time.monotonic() < deadline, f"read {self.cursor} of {count}: {self._summary()}"
@@ -140,6 +143,7 @@ class MessageStream:
     async def wait_acked(self, count: int, timeout: float) -> None:
         """Return once ``count`` sends were acknowledged in all."""
         deadline = time.monotonic() + timeout
+        self._failed_raise()
         while len(self.acked) < count:
             self._failed_raise()
             assert time.monotonic() < deadline, f"{count} not acknowledged: {self._summary()}"
