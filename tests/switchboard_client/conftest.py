@@ -1,0 +1,19 @@
+"""One real server process for a whole module of client tests (restarted by the tests that
+kill or freeze it: the same port, so the clients come back to it)."""
+
+import pytest
+
+from switchboard.servers import ServerProcess
+from tests.conftest import ARTIFACTS, SERVER_ARGS, SERVER_START_TIMEOUT_SECONDS, process_env
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        env = process_env(DB_POOL_MAX_SIZE="2")
+    proc = ServerProcess(
+        env=env, log_dir=ARTIFACTS, args=SERVER_ARGS, start_timeout=SERVER_START_TIMEOUT_SECONDS
+    )
+    proc.start()
+    yield proc
+    proc.stop()
