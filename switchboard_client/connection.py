@@ -10,6 +10,7 @@ this layer adds one call over the websockets library.
 
 import asyncio
 import json
+import socket
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Self
@@ -77,6 +78,7 @@ class Connection:
         close_timeout: float = CLOSE_TIMEOUT_SECONDS,
         compression: str | None = None,
         max_queue: int | tuple[int | None, int | None] | None = 16,
+        sock: socket.socket | None = None,
     ) -> Self:
         """Open ``url`` (``ws[s]://host/ws``) with a token (header) or a one-time ticket (URL)
         and return once ``hello`` arrived; raise ``ConnectError`` otherwise.
@@ -85,7 +87,8 @@ class Connection:
         a client that wants to notice a dead server uses the protocol's ``ping`` (``Client``
         does). ``compression``: None (the server's Procfile turns permessage-deflate off) or
         ``"deflate"`` as browsers offer it. ``max_queue``: frames buffered before reading
-        stops (None: unbounded, for load generators that read in bursts).
+        stops (None: unbounded, for load generators that read in bursts). ``sock``: a
+        connected socket to use (a test that shrinks its receive buffer).
         """
         extra = dict(headers or {})
         if token is not None:
@@ -103,6 +106,7 @@ class Connection:
                     close_timeout=close_timeout,
                     max_size=MAX_FRAME_BYTES,
                     max_queue=max_queue,
+                    sock=sock,
                 )
                 try:
                     first = _loads(await ws.recv())
@@ -137,10 +141,11 @@ class Connection:
         except _WsClosed as exc:
             raise _closed(exc) from exc
 
-    async def send_text(self, text: str) -> None:
-        """Send an already encoded frame (a load generator formats its own)."""
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send a frame as given: a str as a text frame (a load generator formats its own
+        JSON), bytes as a binary frame (which the server refuses with ``invalid``)."""
         try:
-            await self.ws.send(text)
+            await self.ws.send(data)
         except _WsClosed as exc:
             raise _closed(exc) from exc
 
@@ -162,6 +167,12 @@ class Connection:
 
     def __aiter__(self) -> Self:
         return self
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def __anext__(self) -> Frame:
         """Frames until the socket closes: the iteration ends on a normal close (1000,
@@ -240,6 +251,13 @@ class Connection:
     @property
     def is_open(self) -> bool:
         return self.ws.close_code is None
+
+    async def wait_closed(self, timeout: float | None = None) -> int | None:
+        """Wait until the socket is closed (by either side); return its close code.
+        ``TimeoutError`` if it is still open after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            await self.ws.wait_closed()
+        return self.ws.close_code
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with a closing handshake (at most ``close_timeout``)."""

@@ -206,7 +206,7 @@ class Generator:
                 t = monotonic()
                 self.pending[ref] = (t, step)
                 try:
-                    await client.conn.send_text(
+                    await client.conn.send_raw(
                         f'{{"type":"message.send","ref":{ref},"data":{{"conversation_id":'
                         f'{client.conversation_id},"body":"{step}:{t:.6f}",'
                         f'"client_id":"{self.nonce}-{ref}"}}}}'

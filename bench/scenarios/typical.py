@@ -60,9 +60,9 @@ class _SafeSocket:
     def __init__(self, gen: "ChattyGenerator", client):
         self.gen, self.client = gen, client
 
-    async def send_text(self, text: str) -> None:
+    async def send_raw(self, text: str) -> None:
         try:
-            await self.client.conn.send_text(text)
+            await self.client.conn.send_raw(text)
         except Exception:
             self.gen.send_failures += 1
 
@@ -123,7 +123,7 @@ class ChattyGenerator(Generator):
                         f"{client.conversation_id}}}}}"
                     )
                 try:
-                    await client.conn.send_text(text)
+                    await client.conn.send_raw(text)
                 except Exception:  # a client reconnecting right now
                     self.chatter_errors += 1
             await asyncio.sleep(tick)
