@@ -445,9 +445,10 @@ class Client:
         self.connection = conn
         reader = asyncio.get_running_loop().create_task(self._read(conn))
         try:
-            if await self._session(conn, reader):
-                conn.abort()  # the heartbeat went unanswered: the peer cannot close cleanly
-                self.last_close = (CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+            dropped = await self._session(conn, reader)
+            if dropped is not None:
+                conn.abort()  # a reply was late: the peer may never answer a closing handshake
+                self.last_close = (CloseCode.HEARTBEAT_TIMEOUT, dropped)
             else:
                 self.last_close = (conn.close_code or 1006, conn.close_reason or "")
         finally:
@@ -456,15 +457,19 @@ class Client:
                 if conn.is_open:
                     await conn.close(1000, "client close")
                 reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            try:
                 await reader
+            except (asyncio.CancelledError, ConnectionClosed):
+                pass
+            except Exception:  # a frame the client could not handle: start afresh
+                log.exception("reader failed")
             # Replies to requests sent on this socket will never come.
             self._fail_pending("closed", "The connection was lost before the reply.")
         return self.last_close[0]
 
-    async def _session(self, conn: Connection, reader: asyncio.Task[None]) -> bool:
-        """Sync, go OPEN, keep the heartbeat; return True if it went unanswered, False
-        when the socket closed."""
+    async def _session(self, conn: Connection, reader: asyncio.Task[None]) -> str | None:
+        """Sync, go OPEN, keep the heartbeat; return why the client drops the socket
+        (``sync failed``, ``heartbeat timeout``), or None when the socket closed."""
         self.hello = conn.hello
         self.user_id = conn.user_id
         limits = conn.hello.get("limits") or {}
@@ -480,7 +485,7 @@ class Client:
                 opened = await self._sync(conn)
         except (RequestError, TimeoutError) as exc:
             log.info("sync failed: %s", exc)
-            return not reader.done()
+            return None if reader.done() else "sync failed"
         self.attempt = 0
         opened.reconnect = self._ever_opened
         self._ever_opened = True
@@ -493,7 +498,9 @@ class Client:
             done, _ = await asyncio.wait({reader, heartbeat}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             heartbeat.cancel()
-        return heartbeat in done and not heartbeat.cancelled() and heartbeat.result()
+        if heartbeat in done and not heartbeat.cancelled() and heartbeat.result():
+            return "heartbeat timeout"
+        return None
 
     async def _sync(self, conn: Connection) -> Opened:
         """Send the cursors (in chunks of ``sync_chunk``), as docs/protocol.md's sync says."""
@@ -559,7 +566,10 @@ class Client:
                 if fut is not None and not fut.done():
                     fut.set_result(frame)
             elif kind != "hello":
-                dispatch(kind, frame.get("data") or {}, frame)
+                try:  # free in 3.11 unless raised
+                    dispatch(kind, frame.get("data") or {}, frame)
+                except (KeyError, TypeError):  # an event without the fields it must have
+                    log.warning("malformed %s event: %.200r", kind, frame)
 
     def _set_state(self, state: State) -> None:
         if state is self.state:

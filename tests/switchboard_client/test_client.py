@@ -8,7 +8,7 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 
-from conversations.services import conversation_direct_get_or_create, message_send
+from conversations.services import conversation_direct_get_or_create, message_edit, message_send
 from switchboard_client import (
     Client,
     ConnectError,
@@ -21,6 +21,7 @@ from switchboard_client import (
     ws_url,
 )
 from tests.conftest import accept_all, token_for
+from tests.switchboard_client.conftest import RESUME_MAX_CHANGES, RESUME_MAX_MESSAGES
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -158,3 +159,47 @@ async def test_a_silent_server_is_noticed_by_the_heartbeat(server, make_user):
         await ann.wait_open(timeout=30)
         assert states[0] is State.RECONNECTING and states[-1] is State.OPEN
         assert isinstance((await ann.request("ping"))["ts"], float)
+
+
+def _stored(sender_id: int, cid: int, count: int) -> list[int]:
+    return [
+        message_send(sender_id=sender_id, conversation_id=cid, body=f"m{i}", client_id=f"m{i}").pk
+        for i in range(count)
+    ]
+
+
+async def test_too_far_behind_is_a_gap_and_too_many_changes_make_it_stale(server, make_user):
+    """More missed than the server replays: the client says so (on_gap, on_stale), moves
+    its cursors to the head, and hears what comes next live."""
+    ann_user, _, _, bob_token, cid = await database_sync_to_async(_pair)(make_user)
+    missed = RESUME_MAX_MESSAGES + 2
+    ids = await database_sync_to_async(_stored)(ann_user.pk, cid, missed)
+    bob = Client(server.ws_url, token=bob_token, options=FAST)
+    gaps, stale, got = [], [], []
+    bob.on_gap(gaps.append)
+    bob.on_stale(stale.append)
+    bob.on("message.new", lambda m, frame: got.append(m["seq"]))
+    bob.set_cursor(cid, 0, 0)
+    await bob.connect(timeout=20)
+    try:
+        assert [(g["conversation_id"], g["after_seq"], g["latest_seq"]) for g in gaps] == [
+            (cid, 0, missed)
+        ]
+        assert got == [] and bob.cursor(cid) == missed
+        await bob.close()
+
+        edits = RESUME_MAX_CHANGES + 1
+        for pk in ids[:edits]:
+            await database_sync_to_async(message_edit)(user_id=ann_user.pk, message_id=pk, body="x")
+        await bob.connect(timeout=20)
+        assert [
+            (s["conversation_id"], s["after_change_seq"], s["latest_change_seq"]) for s in stale
+        ] == [(cid, 0, edits)]
+        assert bob.change_cursor(cid) == edits
+
+        await database_sync_to_async(message_send)(
+            sender_id=ann_user.pk, conversation_id=cid, body="live", client_id="live"
+        )
+        await _until(lambda: got == [missed + 1])
+    finally:
+        await bob.close()
