@@ -28,8 +28,10 @@ Frame = dict[str, Any]
 OPEN_TIMEOUT_SECONDS = 10.0  # TCP + upgrade + hello
 CLOSE_TIMEOUT_SECONDS = 2.0
 REQUEST_TIMEOUT_SECONDS = 10.0
-# The server's transport limit (its --ws-max-size): a larger frame from it would be a bug.
-MAX_FRAME_BYTES = 65536
+# The largest frame accepted from the server. Its own 64 KiB limit is on what it receives;
+# what it sends can be far larger: a sync reply lists up to 200 conversations in `joined`
+# and 200 in `requests`, each with its last message (4,000 characters, up to 16 KB).
+MAX_FRAME_BYTES = 16 * 2**20
 # Close code 1006 (no close frame: the TCP connection just ended).
 CLOSE_ABNORMAL = 1006
 
