@@ -163,7 +163,9 @@ async def test_a_silent_server_is_noticed_by_the_heartbeat(server, make_user):
 
 def _stored(sender_id: int, cid: int, count: int) -> list[int]:
     return [
-        message_send(sender_id=sender_id, conversation_id=cid, body=f"m{i}", client_id=f"m{i}").pk
+        message_send(sender_id=sender_id, conversation_id=cid, body=f"m{i}", client_id=f"m{i}")[
+            0
+        ].pk
         for i in range(count)
     ]
 
