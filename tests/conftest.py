@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from core.db import loop_connections_close
 from switchboard.embedded_redis import free_port  # noqa: F401  (tests/switchboard imports it)
 from switchboard.servers import ServerProcess
+from switchboard_client import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 # Logs of the server, worker and beat processes a test starts.
@@ -189,23 +190,21 @@ async def ws_connect(user=None, *, headers=None, path="/ws", sync: dict | None =
 
 
 class NetClient(WsClient):
-    """A WebSocket client over a real socket to a server process (the websockets library)."""
+    """A client of a server process over a real socket: the Python client's one-socket layer
+    (``switchboard_client.Connection``: token, hello, JSON frames) under the helpers of the
+    in-process client (``request`` returns the reply frame, ``event``, ``drain``)."""
 
-    def __init__(self, conn):
+    def __init__(self, conn: Connection):
         self.conn = conn
         self.refs = iter(range(1, 1_000_000))
         self.events: list[dict] = []
-        self.hello: dict | None = None
+        self.hello: dict | None = conn.hello_frame
 
     @classmethod
-    async def open(cls, ws_url: str, token: str, sync: dict | None = None) -> "NetClient":
-        import websockets
-
-        conn = await websockets.connect(
-            ws_url, additional_headers={"Authorization": f"Token {token}"}, open_timeout=10
-        )
-        client = cls(conn)
-        client.hello = await client.recv()
+    async def open(
+        cls, ws_url: str, token: str, sync: dict | None = None, open_timeout: float = 10
+    ) -> "NetClient":
+        client = cls(await Connection.open(ws_url, token=token, open_timeout=open_timeout))
         if sync is not None:
             reply = await client.request("sync", {"conversations": sync})
             assert reply["ok"], reply
@@ -213,11 +212,10 @@ class NetClient(WsClient):
         return client
 
     async def recv(self, timeout: float = 5.0) -> dict:
-        async with asyncio.timeout(timeout):
-            return json.loads(await self.conn.recv())
+        return await self.conn.recv(timeout)
 
     async def send_raw(self, frame: dict) -> None:
-        await self.conn.send(json.dumps(frame))
+        await self.conn.send(frame)
 
     async def close(self):
         await self.conn.close()

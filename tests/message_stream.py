@@ -24,8 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import websockets
-
+from switchboard_client import ConnectError, ConnectionClosed
 from tests.conftest import NetClient
 
 # A pause between two sends: the frame rate limit (20/s per socket) never closes the sender.
@@ -34,10 +33,9 @@ SEND_INTERVAL_SECONDS = 0.06
 RETRY_PAUSE_SECONDS = 0.2
 OPEN_TIMEOUT_SECONDS = 10.0
 # Failures of a (re)connect that mean "try again later": a close (1013), a refused TCP
-# connect, a failed handshake (an error status, or a proxy dropping the connection before
-# answering: its upstream died under it), no hello or sync reply in time, or a sync answered
-# with an error.
-_OPEN_FAILURES = (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake, TimeoutError)
+# connect, a refused or dropped upgrade (a proxy whose upstream died under it): all three are
+# ConnectError; no hello or sync reply in time, or a sync answered with an error.
+_OPEN_FAILURES = (ConnectError, ConnectionClosed, TimeoutError)
 
 
 class _SyncRefused(Exception):
@@ -189,7 +187,7 @@ class MessageStream:
             except TimeoutError:
                 self.silent += 1  # the socket is open, the request got no reply
                 continue
-            except websockets.ConnectionClosed:
+            except ConnectionClosed:
                 self.sender_reconnects += 1
                 self._sender = await _open(self.send_url, self.sender_token, {}, self._deadline)
                 continue
@@ -211,7 +209,7 @@ class MessageStream:
             if not resync:
                 try:
                     frame = await self._reader.recv(timeout=3600)
-                except websockets.ConnectionClosed:
+                except ConnectionClosed:
                     resync = True
                 else:
                     pending = [frame]

@@ -23,7 +23,6 @@ relay's rate).
 
 import asyncio
 import contextlib
-import json
 import os
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from bench import common, costs
+from switchboard_client import Connection
 
 FULL = {"levels": [5000, 10000, 20000, 30000], "generators": 4, "idle_seconds": 10.0}
 # Quick: the whole quick suite must finish in under 3 minutes.
@@ -55,43 +55,37 @@ class Holder:
         self.failures: list[str] = []
 
     async def _open(self, uid, token, url, cids, sem, times):
-        from websockets.asyncio.client import connect
-
         async with sem:
             t0 = time.monotonic()
             try:
-                ws = await connect(
+                # The Python client's one-socket layer: token header, then hello (the
+                # server pings; the websockets library answers).
+                conn = await Connection.open(
                     url,
-                    additional_headers={"Authorization": f"Token {token}"},
-                    ping_interval=None,  # the server pings; clients answer
+                    token=token,
                     compression=CLIENT_COMPRESSION,
-                    open_timeout=120,
+                    open_timeout=240,
                     close_timeout=2,
                 )
-                hello = json.loads(await asyncio.wait_for(ws.recv(), 120))
-                if hello.get("type") != "hello":
-                    raise RuntimeError(f"first frame {hello.get('type')}")
                 times.append((time.monotonic() - t0) * 1000)
-                await ws.send(
-                    json.dumps(
-                        {
-                            "type": "sync",
-                            "ref": "s",
-                            "data": {"conversations": {str(c): 0 for c in cids}},
-                        }
-                    )
+                await conn.send(
+                    {
+                        "type": "sync",
+                        "ref": "s",
+                        "data": {"conversations": {str(c): 0 for c in cids}},
+                    }
                 )
             except Exception as exc:
                 self.failures.append(repr(exc)[:200])
                 return
-            self.sockets.append(ws)
-            self.drains.append(asyncio.create_task(self._drain(ws)))
+            self.sockets.append(conn)
+            self.drains.append(asyncio.create_task(self._drain(conn)))
 
     @staticmethod
-    async def _drain(ws):
+    async def _drain(conn):
         # Presence and replies arrive now and then; read them so nothing backs up.
         try:
-            async for _ in ws:
+            async for _ in conn:
                 pass
         except Exception:
             pass
@@ -112,9 +106,7 @@ class Holder:
         }
 
     async def check(self) -> dict:
-        from websockets.protocol import State
-
-        return {"open": sum(1 for ws in self.sockets if ws.state is State.OPEN)}
+        return {"open": sum(1 for conn in self.sockets if conn.is_open)}
 
     async def close(self) -> dict:
         for t in self.drains:
@@ -122,7 +114,7 @@ class Holder:
         # Close in batches: 15,000 closing handshakes at once would only time out.
         for i in range(0, len(self.sockets), 500):
             await asyncio.gather(
-                *(ws.close() for ws in self.sockets[i : i + 500]), return_exceptions=True
+                *(conn.close() for conn in self.sockets[i : i + 500]), return_exceptions=True
             )
         n = len(self.sockets)
         self.sockets, self.drains = [], []

@@ -17,7 +17,6 @@ Target (1:1): 2,000 persisted messages/s with p99 < 50 ms and nothing lost.
 """
 
 import asyncio
-import json
 import time
 import uuid
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from bench import common, costs
+from switchboard_client import Connection, ConnectionClosed, backoff_cap
 
 CLIENTS = 1000
 GROUP_SIZE = 10
@@ -64,8 +64,8 @@ QUIET_SECONDS = 5.0
 # Load generator (runs in its own process)
 # ---------------------------------------------------------------------------
 class Client:
-    __slots__ = ("conversation_id", "conversations", "last_seq", "synced", "token", "uid", "url",
-                 "ws")  # fmt: skip
+    __slots__ = ("conn", "conversation_id", "conversations", "last_seq", "synced", "token", "uid",
+                 "url")  # fmt: skip
 
     def __init__(self, uid, token, url, conversation_id, conversations):
         self.uid, self.token, self.url = uid, token, url
@@ -74,7 +74,7 @@ class Client:
         # The highest seq seen per conversation: what a reconnecting client resumes from.
         self.last_seq = dict.fromkeys(conversations, 0)
         self.synced = asyncio.Event()
-        self.ws = None
+        self.conn: Connection | None = None
 
 
 class Generator:
@@ -106,22 +106,13 @@ class Generator:
         self.disconnects: dict[str, int] = {}
 
     async def _open(self, client: Client) -> None:
-        from websockets.asyncio.client import connect
-
         client.synced.clear()
-        client.ws = await connect(
-            client.url,
-            additional_headers={"Authorization": f"Token {client.token}"},
-            ping_interval=None,
-            open_timeout=60,
-            max_queue=None,
+        # The Python client's one-socket layer: token header, hello; frames read in bursts.
+        client.conn = await Connection.open(
+            client.url, token=client.token, open_timeout=60, max_queue=None
         )
-        hello = json.loads(await client.ws.recv())
-        assert hello["type"] == "hello", hello
         cursors = {str(c): seq for c, seq in client.last_seq.items()}
-        await client.ws.send(
-            json.dumps({"type": "sync", "ref": "sync", "data": {"conversations": cursors}})
-        )
+        await client.conn.send({"type": "sync", "ref": "sync", "data": {"conversations": cursors}})
 
     async def _connect_one(self, client: Client, sem: asyncio.Semaphore) -> None:
         async with sem:
@@ -137,14 +128,12 @@ class Generator:
         return {"connected": len(self.clients), "seconds": time.monotonic() - start}
 
     async def _read_forever(self, client: Client) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         while True:
             try:
                 await self._read(client)
-                reason = f"closed {client.ws.close_code}"
+                reason = f"closed {client.conn.close_code}"
             except ConnectionClosed as exc:
-                reason = f"closed {exc.rcvd.code if exc.rcvd else 'abnormally'}"
+                reason = f"closed {exc.code if exc.code != 1006 else 'abnormally'}"
             if self.closing:
                 return
             self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
@@ -153,17 +142,16 @@ class Generator:
                     await self._open(client)
                     break
                 except Exception:
-                    await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+                    await asyncio.sleep(backoff_cap(attempt, base=0.2, cap=5.0))
             else:
                 return
 
     async def _read(self, client: Client) -> None:
-        loads, monotonic = json.loads, time.monotonic
+        monotonic = time.monotonic
         uid = client.uid
         last_seq = client.last_seq
-        async for raw in client.ws:
+        async for frame in client.conn:
             now = monotonic()
-            frame = loads(raw)
             kind = frame["type"]
             if kind == "message.new":
                 data = frame["data"]
@@ -198,8 +186,6 @@ class Generator:
 
     async def step(self, step: int, rate: float, seconds: float, ack_wait: float) -> dict:
         """Send ``rate`` messages/s for ``seconds``, round-robin over my clients."""
-        from websockets.exceptions import ConnectionClosed
-
         monotonic = time.monotonic
         clients = self.clients
         n_clients = len(clients)
@@ -220,7 +206,7 @@ class Generator:
                 t = monotonic()
                 self.pending[ref] = (t, step)
                 try:
-                    await client.ws.send(
+                    await client.conn.send_raw(
                         f'{{"type":"message.send","ref":{ref},"data":{{"conversation_id":'
                         f'{client.conversation_id},"body":"{step}:{t:.6f}",'
                         f'"client_id":"{self.nonce}-{ref}"}}}}'
@@ -291,7 +277,9 @@ class Generator:
         self.closing = True
         for task in self.readers:
             task.cancel()
-        await asyncio.gather(*(c.ws.close() for c in self.clients if c.ws), return_exceptions=True)
+        await asyncio.gather(
+            *(c.conn.close() for c in self.clients if c.conn), return_exceptions=True
+        )
         self.clients = []
         return {"closed": True}
 

@@ -56,7 +56,7 @@ class StormGenerator(Generator):
     async def drop(self) -> float:
         at = time.monotonic()
         for client in self.clients:
-            client.ws.transport.abort()
+            client.conn.abort()
         return at
 
     async def resynced(self, after: float, max_wait: float) -> dict:

@@ -74,19 +74,19 @@ class _SafeSocket:
     def __init__(self, gen: "ChattyGenerator", client):
         self.gen, self.client = gen, client
 
-    async def send(self, text: str) -> None:
+    async def send_raw(self, text: str) -> None:
         try:
-            await self.client.ws.send(text)
+            await self.client.conn.send_raw(text)
         except Exception:
             self.gen.send_failures += 1
 
 
 class _SafeClient:
-    __slots__ = ("conversation_id", "ws")
+    __slots__ = ("conn", "conversation_id")
 
     def __init__(self, gen: "ChattyGenerator", client):
         self.conversation_id = client.conversation_id
-        self.ws = _SafeSocket(gen, client)
+        self.conn = _SafeSocket(gen, client)
 
 
 class ChattyGenerator(Generator):
@@ -137,7 +137,7 @@ class ChattyGenerator(Generator):
                         f"{client.conversation_id}}}}}"
                     )
                 try:
-                    await client.ws.send(text)
+                    await client.conn.send_raw(text)
                 except Exception:  # a client reconnecting right now
                     self.chatter_errors += 1
             await asyncio.sleep(tick)

@@ -7,17 +7,16 @@ other sockets and other users' sockets stay open.
 """
 
 import asyncio
-import json
 import time
 
 import pytest
-import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.test import Client
 from rest_framework.test import APIClient
 
 from core.errors import CLOSE_CREDENTIALS_REVOKED, CLOSE_UNAUTHENTICATED
+from switchboard_client import ConnectError, Connection, url_with_ticket
 from tests.conftest import token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -35,29 +34,22 @@ async def _open(server, *, token=None, session=None, ticket=None):
         headers["Cookie"] = f"{settings.SESSION_COOKIE_NAME}={session}"
         headers["Origin"] = server.url  # the cookie counts only behind an allowed Origin
     if ticket:
-        url += f"?ticket={ticket}"
-    ws = await websockets.connect(url, additional_headers=headers, open_timeout=20)
-    hello = json.loads(await asyncio.wait_for(ws.recv(), 20))
-    assert hello["type"] == "hello", hello
-    return ws
+        url = url_with_ticket(url, ticket)
+    # Connection.open raises unless the first frame is hello.
+    return await Connection.open(url, headers=headers, open_timeout=20)
 
 
 async def _close_code(ws, timeout: float) -> int | None:
     """The code ``ws`` was closed with within ``timeout`` seconds, or None if still open."""
     try:
-        await asyncio.wait_for(ws.wait_closed(), max(0.0, timeout))
+        return await ws.wait_closed(max(0.0, timeout))
     except TimeoutError:
         return None
-    return ws.close_code
 
 
 async def _answers(ws) -> bool:
     """Whether the socket is open and answers a ``ping``."""
-    await ws.send(json.dumps({"type": "ping", "ref": "alive"}))
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
-        if frame["type"] == "reply" and frame["ref"] == "alive":
-            return frame["ok"]
+    return (await ws.reply("ping", timeout=5))["ok"]
 
 
 def _session_login(user) -> Client:
@@ -131,7 +123,10 @@ async def test_logout_closes_that_sessions_sockets_on_every_process(servers, mak
 async def _refused_code(server, *, session: str) -> int | None:
     """The close code of a socket opened with a session cookie that should be refused."""
     headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}", "Origin": server.url}
-    ws = await websockets.connect(server.ws_url, additional_headers=headers, open_timeout=20)
+    try:
+        ws = await Connection.open(server.ws_url, headers=headers, open_timeout=20)
+    except ConnectError as exc:  # closed before hello
+        return exc.close_code
     return await _close_code(ws, 5)
 
 

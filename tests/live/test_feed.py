@@ -1,14 +1,13 @@
 """The live feed end to end: beat -> worker -> channel layer -> a browser's WebSocket."""
 
 import asyncio
-import json
 
 import httpx
 import pytest
-import websockets
 from django.core.management import call_command
 
 from conversations.services import conversation_direct_get_or_create, message_send
+from switchboard_client import Connection
 from tests.conftest import token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -17,7 +16,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 async def _frames_until(ws, predicate, timeout: float) -> dict:
     async with asyncio.timeout(timeout):
         while True:
-            frame = json.loads(await ws.recv())
+            frame = await ws.recv()
             if predicate(frame):
                 return frame
 
@@ -32,11 +31,8 @@ def test_scheduled_stats_reach_a_subscribed_websocket(servers, celery_procs, mak
     token = token_for(ann)
 
     async def scenario() -> list[dict]:
-        headers = {"Authorization": f"Token {token}"}
-        async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
-            await _frames_until(ws, lambda f: f["type"] == "hello", 10)
-            await ws.send(json.dumps({"type": "live.subscribe", "ref": "s1", "data": {}}))
-            reply = await _frames_until(ws, lambda f: f.get("ref") == "s1", 10)
+        async with await Connection.open(server.ws_url, token=token) as ws:  # after its hello
+            reply = await ws.reply("live.subscribe", timeout=10)
             assert reply["ok"] is True
             # Worker and beat start only now: every stats event comes from them.
             await asyncio.to_thread(celery_procs.worker, LIVE_STATS_SECONDS="1")

@@ -5,15 +5,14 @@ started again on its port. The shared Redis and PostgreSQL are never touched.
 """
 
 import asyncio
-import json
 import time
 
 import httpx
 import pytest
 import redis
-import websockets
 
 from switchboard.embedded_redis import RedisServer
+from switchboard_client import Connection
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -56,8 +55,8 @@ def _browser_works(http: httpx.Client, ws_url: str, origin: str, user_id: int, n
 
     async def cookie_socket() -> dict:
         headers = {"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": origin}
-        async with websockets.connect(ws_url, additional_headers=headers, open_timeout=10) as ws:
-            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+        async with await Connection.open(ws_url, headers=headers, open_timeout=10) as ws:
+            return ws.hello_frame
 
     hello = asyncio.run(cookie_socket())
     assert hello["type"] == "hello", hello

@@ -1,17 +1,16 @@
 """GET /metrics: one exposition for every server process of the host (multiprocess mode)."""
 
 import asyncio
-import json
 from contextlib import contextmanager
 
 import httpx
 import pytest
-import websockets
 import yaml
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.servers import ServerProcess
+from switchboard_client import Connection
 from tests.conftest import ARTIFACTS, ROOT, SERVER_ARGS, SERVER_START_TIMEOUT_SECONDS, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,15 +37,13 @@ def test_metrics_add_up_every_server_process(servers, make_user):
     before = _scrape(a.url)
 
     async def scenario():
-        headers = {"Authorization": f"Token {token}"}
         sockets = [
-            await websockets.connect(url, additional_headers=headers)
-            for url in (a.ws_url, b.ws_url, b.ws_url)
+            await Connection.open(url, token=token) for url in (a.ws_url, b.ws_url, b.ws_url)
         ]
         for ws in sockets:
-            assert json.loads(await ws.recv())["type"] == "hello"
-        await sockets[2].send(json.dumps({"type": "ping", "ref": "p"}))
-        assert json.loads(await sockets[2].recv())["type"] == "reply"
+            assert ws.hello_frame["type"] == "hello"
+        await sockets[2].send({"type": "ping", "ref": "p"})
+        assert (await sockets[2].recv())["type"] == "reply"
         for _ in range(3):
             res = await asyncio.to_thread(httpx.get, b.url + "/healthz")
             assert res.status_code == 200

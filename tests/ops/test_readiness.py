@@ -1,15 +1,14 @@
 """/readyz follows the Celery worker; a SIGKILLed worker's live work resumes on a new one."""
 
 import asyncio
-import json
 import time
 from datetime import datetime
 
 import httpx
 import pytest
-import websockets
 from django.core.management import call_command
 
+from switchboard_client import Connection
 from tests.conftest import token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -38,7 +37,7 @@ async def _stats_after(ws, after: float) -> dict:
     """The next ``live.stats`` event computed after ``after`` (a Unix time)."""
     async with asyncio.timeout(STATS_TIMEOUT_SECONDS):
         while True:
-            frame = json.loads(await ws.recv())
+            frame = await ws.recv()
             if frame["type"] == "live.stats" and _at(frame["data"]) > after:
                 return frame["data"]
 
@@ -58,10 +57,9 @@ def test_a_sigkilled_worker_is_not_ready_and_its_live_work_resumes_on_a_new_one(
     assert _readyz_until(server.url, 200)["status"] == "ok"
 
     async def scenario() -> None:
-        headers = {"Authorization": f"Token {token}"}
-        async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
-            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "hello"
-            await ws.send(json.dumps({"type": "live.subscribe", "ref": "s", "data": {}}))
+        async with await Connection.open(server.ws_url, token=token) as ws:
+            assert ws.hello_frame["type"] == "hello"
+            await ws.send({"type": "live.subscribe", "ref": "s", "data": {}})
             await _stats_after(ws, time.time())  # flowing
 
             await asyncio.to_thread(worker.kill)

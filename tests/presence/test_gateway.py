@@ -2,41 +2,25 @@
 the connections-per-user bound under racing connects, silent clients and a killed server."""
 
 import asyncio
-import json
 import time
 
 import pytest
-import websockets
 from channels.db import database_sync_to_async
 
 from conversations.services import conversation_direct_get_or_create
 from core.errors import CLOSE_TOO_MANY_CONNECTIONS
 from presence.services import presence_sweep
-from tests.conftest import accept_all, token_for
+from switchboard_client import ConnectError, Connection
+from tests.conftest import NetClient, accept_all, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-class Remote:
-    """A client of a real server over a real socket (the ``websockets`` library)."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.events: list[dict] = []
-        self.refs = iter(range(1, 1_000_000))
-
-    async def recv(self, timeout: float) -> dict:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+class Remote(NetClient):
+    """A client of a real server over a real socket, that also waits for presence events."""
 
     async def request(self, frame_type: str, data: dict | None = None, timeout: float = 10):
-        ref = str(next(self.refs))
-        await self.ws.send(json.dumps({"type": frame_type, "ref": ref, "data": data or {}}))
-        deadline = time.monotonic() + timeout
-        while True:
-            frame = await self.recv(max(0.1, deadline - time.monotonic()))
-            if frame["type"] == "reply" and frame.get("ref") == ref:
-                return frame
-            self.events.append(frame)
+        return await super().request(frame_type, data, timeout)
 
     async def presence(self, user_id: int, timeout: float = 10) -> dict | None:
         """Return the next presence event about ``user_id``, or None after ``timeout``."""
@@ -54,16 +38,9 @@ class Remote:
                 return None
 
 
-async def _connect(server, user) -> tuple:
+async def _connect(server, user) -> Remote:
     token = await database_sync_to_async(token_for)(user)
-    ws = await websockets.connect(
-        server.ws_url, additional_headers={"Authorization": f"Token {token}"}, open_timeout=20
-    )
-    client = Remote(ws)
-    hello = await client.recv(20)
-    assert hello["type"] == "hello"
-    assert (await client.request("sync", {"conversations": {}}))["ok"]
-    return ws, client
+    return await Remote.open(server.ws_url, token, sync={}, open_timeout=20)
 
 
 def _pair(make_user):
@@ -77,11 +54,11 @@ async def test_devices_on_two_server_processes_count_once(servers, make_user):
     a, b = servers(2, LIMIT_PRESENCE_OFFLINE_GRACE_SECONDS=str(grace))
     ann, bob = await database_sync_to_async(_pair)(make_user)
     sweep = database_sync_to_async(presence_sweep)
-    bob_ws, bob_c = await _connect(b, bob)
-    phone, _ = await _connect(a, ann)
+    bob_c = await _connect(b, bob)
+    phone = await _connect(a, ann)
     event = await bob_c.presence(ann.pk)  # announced by server a, delivered by server b
     assert event is not None and event["online"] is True
-    laptop, _ = await _connect(b, ann)
+    laptop = await _connect(b, ann)
     assert await bob_c.presence(ann.pk, timeout=1) is None  # the second device says nothing
     await phone.close()
     assert ann.pk not in await sweep(now=time.time() + grace + 1)  # the laptop still lives
@@ -95,14 +72,14 @@ async def test_devices_on_two_server_processes_count_once(servers, make_user):
     assert event is not None and event["online"] is False
     reply = await bob_c.request("presence.query", {"user_ids": [ann.pk]})
     assert reply["data"]["presence"][0]["online"] is False
-    await bob_ws.close()
+    await bob_c.close()
 
 
 async def test_users_of_a_killed_server_go_offline_after_the_ttl(servers, make_user):
     ttl = 3.0  # the bound is TTL + sweep period; tests shorten the TTL (LIMITS, env)
     a, b = servers(2, LIMIT_PRESENCE_TTL_SECONDS=str(ttl))
     ann, bob = await database_sync_to_async(_pair)(make_user)
-    bob_ws, bob_c = await _connect(b, bob)
+    bob_c = await _connect(b, bob)
     await _connect(a, ann)
     event = await bob_c.presence(ann.pk)
     assert event is not None and event["online"] is True
@@ -117,7 +94,7 @@ async def test_users_of_a_killed_server_go_offline_after_the_ttl(servers, make_u
         offline = await bob_c.presence(ann.pk, timeout=0.5)
     assert offline is not None and offline["online"] is False
     assert ann.pk in swept and bob.pk not in swept
-    await bob_ws.close()
+    await bob_c.close()
 
 
 # -- the connection bound (WS_CONNECTIONS_PER_USER, close 4409; Hardening 7) -------------
@@ -125,15 +102,12 @@ async def test_users_of_a_killed_server_go_offline_after_the_ttl(servers, make_u
 
 async def _try_open(server, token: str):
     """Open a socket; return it after ``hello``, or the code it was closed with instead."""
-    ws = await websockets.connect(
-        server.ws_url, additional_headers={"Authorization": f"Token {token}"}, open_timeout=60
-    )
     try:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
-    except websockets.ConnectionClosed:
-        return ws.close_code
-    assert frame["type"] == "hello", frame
-    return ws
+        return await Connection.open(server.ws_url, token=token, open_timeout=60)
+    except ConnectError as exc:
+        if exc.close_code is None:
+            raise
+        return exc.close_code
 
 
 async def test_racing_connects_over_two_processes_open_at_most_the_limit(servers, make_user):

@@ -6,11 +6,9 @@ before. These tests hold the two paths to the same outcome: every message once, 
 """
 
 import asyncio
-import json
 import socket
 
 import pytest
-import websockets
 from channels.db import database_sync_to_async
 from wsproto import ConnectionType
 from wsproto.connection import Connection as WsConnection
@@ -19,6 +17,7 @@ from wsproto.events import TextMessage
 from conversations.gateway import ConversationState, message_new_now
 from conversations.services import conversation_direct_get_or_create
 from realtime.codec import wire_text
+from switchboard_client import Connection
 from tests.conftest import accept_all, token_for
 
 
@@ -88,44 +87,33 @@ async def test_a_reader_that_stalls_gets_every_message_once_in_order(servers, ma
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.connect((host, int(port)))
     raw.setblocking(False)
-    bob = await websockets.connect(
-        a.ws_url,
-        sock=raw,
-        additional_headers={"Authorization": f"Token {bob_token}"},
-        max_queue=2,
-        max_size=2**20,
-        ping_interval=None,
-    )
-    ann = await websockets.connect(
-        a.ws_url, additional_headers={"Authorization": f"Token {ann_token}"}, ping_interval=None
-    )
+    bob = await Connection.open(a.ws_url, token=bob_token, sock=raw, max_queue=2)
+    ann = await Connection.open(a.ws_url, token=ann_token)
     try:
         for ws in (ann, bob):
-            assert json.loads(await ws.recv())["type"] == "hello"
-            await ws.send(json.dumps({"type": "sync", "ref": "s", "data": {"conversations": {}}}))
-            assert json.loads(await ws.recv())["ref"] == "s"
+            assert ws.hello_frame["type"] == "hello"
+            # The reply, past any presence event that races it (kept for recv).
+            assert (await ws.reply("sync", {"conversations": {}}))["ok"]
         for i in range(count):
+            # Connection.send writes UTF-8 unescaped: 12 KB, under the frame limit of 16 KB.
             await ann.send(
-                json.dumps(
-                    {
-                        "type": "message.send",
-                        "ref": i,
-                        "data": {"conversation_id": cid, "body": body, "client_id": f"c{i}"},
-                    },
-                    ensure_ascii=False,  # 12 KB: under the frame limit of 16 KB
-                )
+                {
+                    "type": "message.send",
+                    "ref": i,
+                    "data": {"conversation_id": cid, "body": body, "client_id": f"c{i}"},
+                }
             )
         acked = 0
         async with asyncio.timeout(60):
             while acked < count:
-                frame = json.loads(await ann.recv())
+                frame = await ann.recv()
                 if frame["type"] == "reply":
                     assert frame["ok"], frame
                     acked += 1
         seqs = []
         async with asyncio.timeout(60):
             while len(seqs) < count:
-                frame = json.loads(await bob.recv())
+                frame = await bob.recv()
                 if frame["type"] == "message.new":
                     assert frame["data"]["body"] == body
                     seqs.append(frame["data"]["seq"])

@@ -20,11 +20,11 @@ import json
 from typing import Any
 
 import pytest
-import websockets
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conversations.services import conversation_direct_get_or_create
+from switchboard_client import ConnectionClosed
 from tests.conftest import NetClient, accept_all, token_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -175,7 +175,7 @@ async def _exchange(url: str, token: str, cid: int, burst: list, n: int) -> None
     client = await NetClient.open(url, token)
     try:
         for raw, _ in burst:
-            await client.conn.send(raw)
+            await client.conn.send_raw(raw)
         expected_refs = [e[1] for _, e in burst if e[0] == "ref"]
         expected_nulls = sum(1 for _, e in burst if e[0] == "null")
         await client.send_raw({"type": "ping", "ref": "final"})
@@ -202,7 +202,7 @@ async def _exchange(url: str, token: str, cid: int, burst: list, n: int) -> None
             "message.send", {"conversation_id": cid, "body": "still here", "client_id": f"f{n}"}
         )
         assert sent["ok"], sent
-    except websockets.ConnectionClosed as exc:
+    except ConnectionClosed as exc:
         raise AssertionError(
             f"the server closed the socket ({exc}) after {_short(burst)!r}"
         ) from exc

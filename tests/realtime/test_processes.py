@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 from conversations.models import Message
 from conversations.services import conversation_direct_get_or_create
 from switchboard.embedded_redis import RedisServer
+from switchboard_client import Connection, ConnectionClosed
 from tests.conftest import NetClient, accept_all, token_for
 from tests.message_stream import MessageStream, assert_stored_once, live_both_ways
 
@@ -242,7 +243,7 @@ async def test_a_client_that_vanishes_mid_burst_logs_no_error(servers, make_user
             }
         )
     await ann.recv()  # the first reply: the server is working through the burst
-    ann.conn.transport.abort()  # no close handshake: the TCP connection just drops
+    ann.conn.abort()  # no close handshake: the TCP connection just drops
     await asyncio.sleep(1.0)
     stored = await database_sync_to_async(
         lambda: list(Message.objects.filter(conversation_id=cid).values_list("seq", flat=True))
@@ -258,15 +259,14 @@ async def test_a_client_that_vanishes_mid_burst_logs_no_error(servers, make_user
 
 async def test_a_ticket_in_the_websocket_url_never_reaches_the_server_log(servers, make_user):
     """uvicorn logs each accepted socket's URL, query string included (issue 12)."""
-    import websockets
-
     from accounts.services import ws_ticket_issue
 
     (server,) = servers(1)
     user = await database_sync_to_async(make_user)()
     ticket = await database_sync_to_async(ws_ticket_issue)(user=user)
-    async with websockets.connect(f"{server.ws_url}?ticket={ticket}&x=1", open_timeout=10) as ws:
-        assert '"auth":"ticket"' in await ws.recv()
+    conn = await Connection.open(f"{server.ws_url}?ticket={ticket}&x=1", open_timeout=10)
+    assert conn.hello["auth"] == "ticket"
+    await conn.close()
     await asyncio.sleep(0.5)
     log = server.log.read_text()
     assert "/ws?ticket=[redacted]&x=1" in log, log[-3000:]  # the line is there, blanked
@@ -276,18 +276,16 @@ async def test_a_ticket_in_the_websocket_url_never_reaches_the_server_log(server
 async def test_a_client_flooding_frames_is_closed_4429_without_an_error(servers, make_user):
     """The frames queued behind the one that broke the rate are dropped quietly (Hardening 9): the
     socket is closing, so they get no second close (and no traceback each)."""
-    import websockets
-
     (server,) = servers(1, LIMIT_WS_RATE_PER_SECOND="0.001", LIMIT_WS_RATE_BURST="5")
     token = await database_sync_to_async(lambda: token_for(make_user()))()
     ann = await NetClient.open(server.ws_url, token)
     for i in range(200):  # far past the burst: most wait behind the frame that breaks it
-        await ann.conn.send(json.dumps({"type": "ping", "ref": i}))
+        await ann.conn.send_raw(json.dumps({"type": "ping", "ref": i}))
     replies = []
-    with pytest.raises(websockets.ConnectionClosed) as closed:
+    with pytest.raises(ConnectionClosed) as closed:
         while True:
             replies.append(await ann.recv(timeout=10))
-    assert closed.value.rcvd.code == 4429
+    assert closed.value.code == 4429
     assert [r["ref"] for r in replies] == list(range(5))
     await asyncio.sleep(1.0)
     # The socket of a flooder closes; a fresh one works.

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 import pytest
-import websockets
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
@@ -21,6 +20,7 @@ from accounts.services import ws_ticket_issue
 from core import router
 from core.errors import CLOSE_TRY_AGAIN
 from core.redis import bus, key
+from switchboard_client import ConnectError, Connection
 from tests.message_stream import MessageStream, assert_stored_once, live_both_ways
 from tests.postgres_server import postgres_server
 
@@ -39,18 +39,18 @@ def private_db():
 
 async def _ws_close_code(url: str, headers: dict | None = None) -> int:
     """Connect; return the close code the server sent after accepting (no hello)."""
-    async with websockets.connect(url, additional_headers=headers, open_timeout=15) as ws:
-        try:
-            frame = await asyncio.wait_for(ws.recv(), 15)
-        except websockets.ConnectionClosed as exc:
-            assert exc.rcvd is not None
-            return exc.rcvd.code
-    raise AssertionError(f"the socket opened: {frame}")
+    try:
+        conn = await Connection.open(url, headers=headers, open_timeout=15)
+    except ConnectError as exc:
+        assert exc.close_code is not None, exc
+        return exc.close_code
+    await conn.close()
+    raise AssertionError(f"the socket opened: {conn.hello_frame}")
 
 
 async def _ws_hello(url: str, headers: dict | None = None) -> dict:
-    async with websockets.connect(url, additional_headers=headers, open_timeout=15) as ws:
-        return json.loads(await asyncio.wait_for(ws.recv(), 15))
+    async with await Connection.open(url, headers=headers, open_timeout=15) as conn:
+        return conn.hello_frame
 
 
 def _ticket_exists(ticket: str) -> bool:
