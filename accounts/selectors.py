@@ -85,7 +85,7 @@ async def aws_ticket_redeem(*, ticket: str) -> RedeemedTicket | None:
         return None
     # GETDEL (Redis >= 6.2) makes the ticket single-use even when two sockets race; PTTL in
     # the same MULTI reads the life it had left, for ``aws_ticket_give_back``.
-    pipe = abus().pipeline(transaction=True)
+    pipe = abus(key("wsticket")).pipeline(transaction=True)
     pipe.pttl(key("wsticket", ticket))
     pipe.execute_command("GETDEL", key("wsticket", ticket))
     ttl_ms, value = await pipe.execute()

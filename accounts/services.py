@@ -91,7 +91,9 @@ def ws_ticket_issue(*, user: AbstractBaseUser, credential: str | None = None) ->
     """
     ticket = secrets.token_urlsafe(32)
     value = f"{user.pk} {credential}" if credential else str(user.pk)
-    bus().set(key("wsticket", ticket), value, ex=settings.LIMITS["WS_TICKET_TTL_SECONDS"])
+    bus(key("wsticket")).set(
+        key("wsticket", ticket), value, ex=settings.LIMITS["WS_TICKET_TTL_SECONDS"]
+    )
     return ticket
 
 
@@ -115,4 +117,6 @@ async def aws_ticket_give_back(*, ticket: str, redeemed: "RedeemedTicket") -> No
     NX: never overwrite; the ticket was deleted by its redemption, so nothing else can have
     set it since.
     """
-    await abus().set(key("wsticket", ticket), redeemed.value, px=redeemed.ttl_ms, nx=True)
+    await abus(key("wsticket")).set(
+        key("wsticket", ticket), redeemed.value, px=redeemed.ttl_ms, nx=True
+    )

@@ -141,7 +141,7 @@ def room_partner(*, match_id: object, user_id: int) -> int:
     if not isinstance(match_id, int) or isinstance(match_id, bool):
         raise Invalid("match_id must be an integer.")
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    members = cast(str | None, bus().get(pool.room_key(match_id)))
+    members = cast(str | None, bus(pool.room_key(match_id)).get(pool.room_key(match_id)))
     if members is None:
         match = Match.objects.filter(pk=match_id).first()
         if match is None:
@@ -151,7 +151,9 @@ def room_partner(*, match_id: object, user_id: int) -> int:
         if match.ended_at is not None:
             raise Invalid("This match has ended.")
         members = f"{match.user_a_id}:{match.user_b_id}"
-        bus().set(pool.room_key(match_id), members, ex=settings.LIMITS["MATCH_MAX_SECONDS"])
+        bus(pool.room_key(match_id)).set(
+            pool.room_key(match_id), members, ex=settings.LIMITS["MATCH_MAX_SECONDS"]
+        )
     a, b = (int(x) for x in members.split(":"))
     if user_id not in (a, b):
         raise Forbidden("You are not in this match.")
@@ -161,7 +163,7 @@ def room_partner(*, match_id: object, user_id: int) -> int:
 def trending_top(*, limit: int, day_ms: int | None = None) -> list[dict]:
     """Return the day's most shared interests with their scores, best first."""
     name = pool.trending_key(day_ms if day_ms is not None else pool.now_ms())
-    rows = cast(list[tuple[str, float]], bus().zrevrange(name, 0, limit - 1, withscores=True))
+    rows = cast(list[tuple[str, float]], bus(name).zrevrange(name, 0, limit - 1, withscores=True))
     return [
         {"interest": slug, "score": int(score), "rank": i}
         for i, (slug, score) in enumerate(rows, start=1)
@@ -171,7 +173,7 @@ def trending_top(*, limit: int, day_ms: int | None = None) -> list[dict]:
 def trending_rank(*, interest: str, day_ms: int | None = None) -> dict:
     """Return one interest's 1-based rank and score today (rank None when absent)."""
     name = pool.trending_key(day_ms if day_ms is not None else pool.now_ms())
-    pipe = bus().pipeline(transaction=False)
+    pipe = bus(name).pipeline(transaction=False)
     pipe.zrevrank(name, interest)
     pipe.zscore(name, interest)
     rank, score = pipe.execute()
