@@ -78,7 +78,10 @@ def _pool_kwargs() -> dict[str, Any]:
 # redis-py ships no blocking pool for a Sentinel master: this one finds the master through
 # Sentinel (and drops connections to a demoted one) and waits for a free connection.
 class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
-    pass
+    def disconnect(self, inuse_connections: bool = True) -> None:
+        # Sentinel asks for the idle connections only when the master moved; the blocking
+        # pool closes all it made: those in use point at the old master anyway.
+        redis.BlockingConnectionPool.disconnect(self)
 
 
 class _AsyncBlockingSentinelPool(
