@@ -19,7 +19,7 @@ import asyncio
 import binascii
 import threading
 import weakref
-from typing import Any, cast
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -81,7 +81,7 @@ class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, redis.Blockin
     def disconnect(self, inuse_connections: bool = True) -> None:
         # Sentinel asks for the idle connections only when the master moved; the blocking
         # pool closes all it made: those in use point at the old master anyway.
-        redis.BlockingConnectionPool.disconnect(self)
+        redis.BlockingConnectionPool.disconnect(self)  # type: ignore[no-untyped-call]
 
 
 class _AsyncBlockingSentinelPool(
@@ -102,26 +102,33 @@ def _sync_for(server: Server) -> redis.Redis:
     if not server.is_sentinel:
         pool = redis.BlockingConnectionPool.from_url(server.url, **_pool_kwargs())
         return redis.Redis(connection_pool=pool)
-    manager = redis.sentinel.Sentinel(list(server.sentinels), sentinel_kwargs=_sentinel_kwargs())
-    return manager.master_for(
+    # redis-py's sentinel module is untyped: ``master_for`` returns a ``redis.Redis``.
+    manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(server.sentinels), sentinel_kwargs=_sentinel_kwargs()
+    )
+    client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
         server.master_name,
         connection_pool_class=_BlockingSentinelPool,
         **_server_kwargs(server),
         **_pool_kwargs(),
     )
+    return client
 
 
 def _async_for(server: Server) -> aioredis.Redis:
     if not server.is_sentinel:
         pool = aioredis.BlockingConnectionPool.from_url(server.url, **_pool_kwargs())
         return aioredis.Redis(connection_pool=pool)
-    manager = aiosentinel.Sentinel(list(server.sentinels), sentinel_kwargs=_sentinel_kwargs())
-    return manager.master_for(
+    manager = aiosentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(server.sentinels), sentinel_kwargs=_sentinel_kwargs()
+    )
+    client: aioredis.Redis = manager.master_for(
         server.master_name,
         connection_pool_class=_AsyncBlockingSentinelPool,
         **_server_kwargs(server),
         **_pool_kwargs(),
     )
+    return client
 
 
 def buses() -> list[redis.Redis]:
@@ -145,23 +152,31 @@ def abuses() -> list[aioredis.Redis]:
     return clients
 
 
-def _pick(clients: list[Any], name: str | None) -> Any:
-    if len(clients) == 1:
-        return clients[0]
+def _routed(clients: list[Any], name: str | None) -> Any:
     if name is None:
         raise ValueError(f"the bus has {len(clients)} servers: say which key (bus(name))")
     return clients[shard_index(name, len(clients))]
 
 
+# bus() / abus() are on the hot path: with one server they cost what they did before
+# shards (a lookup), hence no helper call until there are several.
 def bus(name: str | None = None) -> redis.Redis:
     """Return the synchronous client of the server holding key ``name`` (a pipeline or a
     script sent through it must touch only keys of that server: one subsystem's).
 
     Without ``name`` only while the bus is one server (tests of one subsystem); the
     project's code always names the key."""
-    return cast(redis.Redis, _pick(buses(), name))
+    clients = _sync_client or buses()
+    if len(clients) == 1:
+        return clients[0]
+    client: redis.Redis = _routed(clients, name)
+    return client
 
 
 def abus(name: str | None = None) -> aioredis.Redis:
     """Async twin of ``bus``: the client bound to the running event loop."""
-    return cast(aioredis.Redis, _pick(abuses(), name))
+    clients = _async_clients.get(asyncio.get_running_loop()) or abuses()
+    if len(clients) == 1:
+        return clients[0]
+    client: aioredis.Redis = _routed(clients, name)
+    return client

@@ -37,7 +37,8 @@ def users_online_count(*, now: float | None = None) -> int:
     """Return how many users have a live connection (or are in their offline grace)."""
     now = time.time() if now is None else now
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    return cast(int, bus(users_key()).zcount(users_key(), now, "+inf"))
+    name = users_key()
+    return cast(int, bus(name).zcount(name, now, "+inf"))
 
 
 def pool_waiting_count() -> int:

@@ -65,7 +65,8 @@ def live_stats_publish(*, now: float | None = None) -> dict:
 def live_stats_last() -> dict | None:
     """Return the last published stats, if they are recent."""
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    raw = cast(str | None, bus(selectors.stats_key()).get(selectors.stats_key()))
+    name = selectors.stats_key()
+    raw = cast(str | None, bus(name).get(name))
     return json.loads(raw) if raw else None
 
 

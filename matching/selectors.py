@@ -141,7 +141,8 @@ def room_partner(*, match_id: object, user_id: int) -> int:
     if not isinstance(match_id, int) or isinstance(match_id, bool):
         raise Invalid("match_id must be an integer.")
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    members = cast(str | None, bus(pool.room_key(match_id)).get(pool.room_key(match_id)))
+    name = pool.room_key(match_id)
+    members = cast(str | None, bus(name).get(name))
     if members is None:
         match = Match.objects.filter(pk=match_id).first()
         if match is None:
@@ -151,9 +152,7 @@ def room_partner(*, match_id: object, user_id: int) -> int:
         if match.ended_at is not None:
             raise Invalid("This match has ended.")
         members = f"{match.user_a_id}:{match.user_b_id}"
-        bus(pool.room_key(match_id)).set(
-            pool.room_key(match_id), members, ex=settings.LIMITS["MATCH_MAX_SECONDS"]
-        )
+        bus(name).set(name, members, ex=settings.LIMITS["MATCH_MAX_SECONDS"])
     a, b = (int(x) for x in members.split(":"))
     if user_id not in (a, b):
         raise Forbidden("You are not in this match.")

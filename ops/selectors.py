@@ -74,7 +74,8 @@ def _check_celery_worker() -> None:
 def beat_age() -> float | None:
     """Return seconds since beat's last tick, or None if it never ticked (or long ago)."""
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    value = cast(str | None, bus(beat_tick_key()).get(beat_tick_key()))
+    name = beat_tick_key()
+    value = cast(str | None, bus(name).get(name))
     return None if value is None else max(0.0, time.time() - float(value))
 
 

@@ -158,7 +158,8 @@ def _busy_match_id(*, user_id: int, cur: str | None) -> int | None:
     deadline = time.monotonic() + settings.LIMITS["MATCH_CONFLICT_WAIT_SECONDS"]
     while cur == "0" and time.monotonic() < deadline:
         time.sleep(0.02)
-        cur = cast(str | None, bus(pool.cur_key(user_id)).get(pool.cur_key(user_id)))
+        name = pool.cur_key(user_id)
+        cur = cast(str | None, bus(name).get(name))
     if cur is None:
         return None
     if cur == "0":
