@@ -34,7 +34,7 @@ from redis.commands.core import AsyncScript
 from redis.commands.core import Script as SyncScript
 from redis.exceptions import NoScriptError
 
-from .redis import abus, abuses, bus, shard_index
+from .redis import abus, abuses, bus, buses, shard_index, subsystem
 
 Client = redis.Redis | redis.client.Pipeline
 AsyncClient = aioredis.Redis | aioredis.client.Pipeline
@@ -64,7 +64,11 @@ class Script:
     ) -> Any:
         """Run the script and return its result (a pipeline queues it instead); without
         ``client``, on the bus server of ``on`` (default: the first key)."""
-        client = client if client is not None else bus(_route(keys, on))
+        if client is None:
+            route = _route(keys, on)
+            if len(buses()) > 1:
+                _one_server(keys, route)
+            client = bus(route)
         if self._sync is None:
             self._sync = SyncScript(client, self.source)
         return self._sync(keys=list(keys), args=list(args), client=client)
@@ -82,7 +86,10 @@ class Script:
         if client is None:
             route = _route(keys, on)
             shards = len(abuses())
-            index = 0 if shards == 1 else shard_index(route, shards)
+            index = 0
+            if shards > 1:
+                _one_server(keys, route)
+                index = shard_index(route, shards)
             loop = asyncio.get_running_loop()
             batches = _batches.get(loop)
             if batches is None:
@@ -102,6 +109,14 @@ def _route(keys: Sequence[str], on: str | None) -> str:
     if not keys:
         raise ValueError("a script without keys needs on=<a key of its subsystem>")
     return keys[0]
+
+
+def _one_server(keys: Sequence[str], route: str) -> None:
+    """Refuse a script whose keys are of several subsystems: on a sharded bus they would be
+    on several servers (Redis runs a script on one)."""
+    wanted = subsystem(route)
+    if any(subsystem(k) != wanted for k in keys):
+        raise ValueError(f"a script's keys must be of one subsystem ({wanted}): {list(keys)}")
 
 
 class _ScriptBatch:

@@ -90,6 +90,13 @@ def test_without_a_key_the_bus_is_refused_once_it_has_several_servers(settings, 
             sb_redis.bus()
         name = key("mm", "x")
         assert sb_redis.bus(name) is clients[shard_index(name, 2)]
+        from pathlib import Path
+
+        from core.scripts import Script
+
+        script = Script(Path(__file__).parents[2] / "core" / "ratelimit.lua")
+        with pytest.raises(ValueError, match="of one subsystem"):
+            script.run(keys=[key("rl", "a"), key("mm", "b")], args=[1000])
     finally:
         for client in sb_redis.buses():
             client.close()
