@@ -69,11 +69,15 @@ class SentinelSet:
     def __init__(self, directory: Path, master_name: str = "bus1") -> None:
         self.directory = directory
         self.master_name = master_name
-        self.primary = RedisServer(extra_args=(*BUS_ARGS, *REPLICA_ARGS))
+        # Their files (a replica writes the RDB of its full sync) in the tmp dir, never in
+        # the working directory, where a later redis-server would try to load it.
+        files = ("--dir", str(directory))
+        self.primary = RedisServer(extra_args=(*BUS_ARGS, *REPLICA_ARGS, *files))
         self.replica = RedisServer(
             extra_args=(
                 *BUS_ARGS,
                 *REPLICA_ARGS,
+                *files,
                 "--replicaof",
                 "127.0.0.1",
                 str(self.primary.port),
