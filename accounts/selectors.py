@@ -85,9 +85,10 @@ async def aws_ticket_redeem(*, ticket: str) -> RedeemedTicket | None:
         return None
     # GETDEL (Redis >= 6.2) makes the ticket single-use even when two sockets race; PTTL in
     # the same MULTI reads the life it had left, for ``aws_ticket_give_back``.
-    pipe = abus().pipeline(transaction=True)
-    pipe.pttl(key("wsticket", ticket))
-    pipe.execute_command("GETDEL", key("wsticket", ticket))
+    name = key("wsticket", ticket)
+    pipe = abus(name).pipeline(transaction=True)
+    pipe.pttl(name)
+    pipe.execute_command("GETDEL", name)
     ttl_ms, value = await pipe.execute()
     if not value or ttl_ms <= 0:
         return None

@@ -92,7 +92,8 @@ def ws_ticket_issue(*, user: AbstractBaseUser, credential: str | None = None) ->
     """
     ticket = secrets.token_urlsafe(32)
     value = f"{user.pk} {credential}" if credential else str(user.pk)
-    bus().set(key("wsticket", ticket), value, ex=settings.LIMITS["WS_TICKET_TTL_SECONDS"])
+    name = key("wsticket", ticket)
+    bus(name).set(name, value, ex=settings.LIMITS["WS_TICKET_TTL_SECONDS"])
     return ticket
 
 
@@ -123,4 +124,5 @@ async def aws_ticket_give_back(*, ticket: str, redeemed: "RedeemedTicket") -> No
     NX: never overwrite; the ticket was deleted by its redemption, so nothing else can have
     set it since.
     """
-    await abus().set(key("wsticket", ticket), redeemed.value, px=redeemed.ttl_ms, nx=True)
+    name = key("wsticket", ticket)
+    await abus(name).set(name, redeemed.value, px=redeemed.ttl_ms, nx=True)

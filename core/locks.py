@@ -24,7 +24,7 @@ class Lock(redis.lock.Lock):
         # thread_local=False: a lock object is used by one caller; a token kept per thread
         # would hide it from the thread that releases it (redis-py's own advice).
         super().__init__(
-            client if client is not None else bus(),
+            client if client is not None else bus(name),
             name,
             timeout=ttl,
             blocking=False,

@@ -66,7 +66,7 @@ def history_key(task_name: str) -> str:
 
 
 def _record(task_name: str, *, ran: bool, now: float) -> None:
-    pipe = bus().pipeline(transaction=False)
+    pipe = bus(runs_key()).pipeline(transaction=False)  # one subsystem: tasks
     if ran:
         pipe.hincrby(runs_key(), task_name, 1)
         pipe.lpush(history_key(task_name), repr(now))

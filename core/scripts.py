@@ -10,11 +10,15 @@ Scripts run by SHA (``EVALSHA``); on ``NOSCRIPT`` (a restarted or new Redis) the
 once more, which caches it on the server again. Both go through redis-py's own ``Script``
 objects, which also know how to queue a script in a pipeline.
 
-Async calls without an explicit client are pipelined per event loop: the calls made while
-the loop is busy go to the bus together, on one pooled connection, in one round trip. A
-reconnect storm (thousands of disconnects and connects at once) otherwise queued thousands
-of coroutines for the bus pool's connections, and those that waited past the pool's
-timeout lost their update (docs/benchmarks.md, reconnect storm).
+A script runs on the bus server holding its keys (``core.redis``: a script's keys are all of
+one subsystem, hence on one server); a script that takes its key prefix as an argument
+instead of keys says which key routes it (``on=``).
+
+Async calls without an explicit client are pipelined per event loop and server: the calls
+made while the loop is busy go to that server together, on one pooled connection, in one
+round trip. A reconnect storm (thousands of disconnects and connects at once) otherwise
+queued thousands of coroutines for the bus pool's connections, and those that waited past
+the pool's timeout lost their update (docs/benchmarks.md, reconnect storm).
 """
 
 import asyncio
@@ -30,7 +34,7 @@ from redis.commands.core import AsyncScript
 from redis.commands.core import Script as SyncScript
 from redis.exceptions import NoScriptError
 
-from .redis import abus, bus
+from .redis import abus, abuses, bus, buses, shard_index, subsystem
 
 Client = redis.Redis | redis.client.Pipeline
 AsyncClient = aioredis.Redis | aioredis.client.Pipeline
@@ -51,10 +55,20 @@ class Script:
         return f"Script({self.name})"
 
     def run(
-        self, *, keys: Sequence[str] = (), args: Sequence[Any] = (), client: Client | None = None
+        self,
+        *,
+        keys: Sequence[str] = (),
+        args: Sequence[Any] = (),
+        client: Client | None = None,
+        on: str | None = None,
     ) -> Any:
-        """Run the script and return its result (a pipeline queues it instead)."""
-        client = client if client is not None else bus()
+        """Run the script and return its result (a pipeline queues it instead); without
+        ``client``, on the bus server of ``on`` (default: the first key)."""
+        if client is None:
+            route = _route(keys, on)
+            if len(buses()) > 1:
+                _one_server(keys, route)
+            client = bus(route)
         if self._sync is None:
             self._sync = SyncScript(client, self.source)
         return self._sync(keys=list(keys), args=list(args), client=client)
@@ -65,23 +79,52 @@ class Script:
         keys: Sequence[str] = (),
         args: Sequence[Any] = (),
         client: AsyncClient | None = None,
+        on: str | None = None,
     ) -> Any:
-        """Async twin of ``run``; without ``client``, in this loop's next bus pipeline."""
+        """Async twin of ``run``; without ``client``, in this loop's next pipeline to the
+        bus server of ``on`` (default: the first key)."""
         if client is None:
+            route = _route(keys, on)
+            shards = len(abuses())
+            index = 0
+            if shards > 1:
+                _one_server(keys, route)
+                index = shard_index(route, shards)
             loop = asyncio.get_running_loop()
-            batch = _batches.get(loop)
+            batches = _batches.get(loop)
+            if batches is None:
+                batches = _batches[loop] = {}
+            batch = batches.get(index)
             if batch is None:
-                batch = _batches[loop] = _ScriptBatch()
+                batch = batches[index] = _ScriptBatch(route)
             return await batch.call(self, list(keys), list(args))
         if self._async is None:
             self._async = AsyncScript(client, self.source)
         return await self._async(keys=list(keys), args=list(args), client=client)
 
 
-class _ScriptBatch:
-    """Script calls of one event loop, sent to the bus together, one pipeline per round."""
+def _route(keys: Sequence[str], on: str | None) -> str:
+    if on is not None:
+        return on
+    if not keys:
+        raise ValueError("a script without keys needs on=<a key of its subsystem>")
+    return keys[0]
 
-    def __init__(self) -> None:
+
+def _one_server(keys: Sequence[str], route: str) -> None:
+    """Refuse a script whose keys are of several subsystems: on a sharded bus they would be
+    on several servers (Redis runs a script on one)."""
+    wanted = subsystem(route)
+    if any(subsystem(k) != wanted for k in keys):
+        raise ValueError(f"a script's keys must be of one subsystem ({wanted}): {list(keys)}")
+
+
+class _ScriptBatch:
+    """Script calls of one event loop to one bus server (that of key ``route``), sent
+    together, one pipeline per round."""
+
+    def __init__(self, route: str) -> None:
+        self.route = route
         self.pending: list[tuple[Script, list[str], list[Any], asyncio.Future[Any]]] = []
         self.task: asyncio.Future[None] | None = None
 
@@ -95,7 +138,7 @@ class _ScriptBatch:
     async def _flush(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            pipe = abus().pipeline(transaction=False)
+            pipe = abus(self.route).pipeline(transaction=False)
             for script, keys, args, _ in batch:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
             try:
@@ -109,7 +152,7 @@ class _ScriptBatch:
                 if isinstance(result, NoScriptError):
                     try:
                         # redis-py types a command for both clients: ``Awaitable[T] | T``.
-                        reply = abus().eval(script.source, len(keys), *keys, *args)
+                        reply = abus(self.route).eval(script.source, len(keys), *keys, *args)
                         result = await cast(Awaitable[Any], reply)
                     except Exception as exc:
                         result = exc
@@ -121,6 +164,6 @@ class _ScriptBatch:
                     future.set_result(result)
 
 
-_batches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ScriptBatch]" = (
+_batches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _ScriptBatch]]" = (
     weakref.WeakKeyDictionary()
 )

@@ -37,7 +37,8 @@ def users_online_count(*, now: float | None = None) -> int:
     """Return how many users have a live connection (or are in their offline grace)."""
     now = time.time() if now is None else now
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    return cast(int, bus().zcount(users_key(), now, "+inf"))
+    name = users_key()
+    return cast(int, bus(name).zcount(name, now, "+inf"))
 
 
 def pool_waiting_count() -> int:
@@ -69,7 +70,8 @@ def message_watermark(*, before: float, max_id: int) -> int:
     It is the highest id seen by a stats run at or before ``before``; without such a run
     (the first minute after install) the newest ``LIVE["MESSAGES_SCAN_MAX"]`` ids are read.
     """
-    rows = bus().zrevrangebyscore(message_checkpoints_key(), before, "-inf", start=0, num=1)
+    name = message_checkpoints_key()
+    rows = bus(name).zrevrangebyscore(name, before, "-inf", start=0, num=1)
     if rows:
         return int(rows[0].split(":")[0])
     return max(0, max_id - settings.LIVE["MESSAGES_SCAN_MAX"])

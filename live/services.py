@@ -44,7 +44,7 @@ def live_stats_compute(*, now: float | None = None) -> dict:
         "at": selectors.now_iso(now),
     }
     name = selectors.message_checkpoints_key()
-    pipe = bus().pipeline(transaction=False)
+    pipe = bus(name).pipeline(transaction=False)
     pipe.zadd(name, {f"{max_id}:{now:.3f}": now})
     pipe.zremrangebyscore(name, "-inf", now - CHECKPOINTS_KEPT_SECONDS)
     pipe.expire(name, CHECKPOINTS_KEPT_SECONDS * 2)
@@ -55,7 +55,9 @@ def live_stats_compute(*, now: float | None = None) -> dict:
 def live_stats_publish(*, now: float | None = None) -> dict:
     """Compute the live stats, keep them for new subscribers and push them to the feed."""
     stats = live_stats_compute(now=now)
-    bus().set(selectors.stats_key(), json.dumps(stats), ex=settings.TTLS["LIVE_STATS"])
+    bus(selectors.stats_key()).set(
+        selectors.stats_key(), json.dumps(stats), ex=settings.TTLS["LIVE_STATS"]
+    )
     send_event(event="live.stats", data=stats, groups=[LIVE_GROUP])
     return stats
 
@@ -63,7 +65,8 @@ def live_stats_publish(*, now: float | None = None) -> dict:
 def live_stats_last() -> dict | None:
     """Return the last published stats, if they are recent."""
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    raw = cast(str | None, bus().get(selectors.stats_key()))
+    name = selectors.stats_key()
+    raw = cast(str | None, bus(name).get(name))
     return json.loads(raw) if raw else None
 
 
@@ -109,7 +112,7 @@ def trending_rollover(*, now: float | None = None) -> dict:
     """
     now = time.time() if now is None else now
     keep = settings.LIMITS["TRENDING_TOP_MAX"]
-    pipe = bus().pipeline(transaction=False)
+    pipe = bus(trending_key(int(now * 1000))).pipeline(transaction=False)  # all mm
     for days_ago in range(1, settings.LIMITS["TRENDING_DAYS_KEPT"] + 1):
         day_ms = int((now - days_ago * 86400) * 1000)
         pipe.zremrangebyrank(trending_key(day_ms), 0, -(keep + 1))
@@ -158,7 +161,6 @@ def live_cleanup() -> dict:
     one (a script changed, a manual edit) would live forever: it gets the TTL its owner
     documents (settings.TTLS). The presence and pool sweeps themselves are their apps' tasks.
     """
-    client = bus()
     budget = 100_000  # keys looked at per pattern and run: bounded work per minute
     report: dict[str, Any] = {}
     patterns = {
@@ -167,7 +169,8 @@ def live_cleanup() -> dict:
         "locks": (key("lock", "*"), 3600),
     }
     for name, (pattern, ttl) in patterns.items():
-        seen, fixed = _scan_without_ttl(client, pattern, ttl=ttl, budget=budget)
+        # Each pattern is one subsystem's keys: SCAN the one server holding them.
+        seen, fixed = _scan_without_ttl(bus(pattern), pattern, ttl=ttl, budget=budget)
         report[name] = {"seen": seen, "fixed": fixed}
     report["web_processes"] = len(connections_by_process())
     if any(r["fixed"] for r in report.values() if isinstance(r, dict)):

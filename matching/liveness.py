@@ -45,19 +45,21 @@ async def aconns_refresh(*, conns: Iterable[tuple[int, str]], now: int | None = 
     for user_id, channel in conns:
         flat += [user_id, channel]
     if flat:
-        await LIVENESS_SCRIPT.arun(args=_args("refresh", now, *flat))
+        await LIVENESS_SCRIPT.arun(args=_args("refresh", now, *flat), on=live_key())
 
 
 async def aconn_leave(*, user_id: int, channel: str, now: int | None = None) -> bool:
     """Forget a closed connection; True if it was the last of a user in a match."""
-    return bool(await LIVENESS_SCRIPT.arun(args=_args("leave", now, user_id, channel)))
+    return bool(
+        await LIVENESS_SCRIPT.arun(args=_args("leave", now, user_id, channel), on=live_key())
+    )
 
 
 def members_watch(*, user_ids: Iterable[int], now: int | None = None) -> None:
     """Start watching just-matched users: gone after the grace unless a connection vouches."""
-    LIVENESS_SCRIPT.run(args=_args("watch", now, *user_ids))
+    LIVENESS_SCRIPT.run(args=_args("watch", now, *user_ids), on=live_key())
 
 
 def members_gone(*, limit: int, now: int | None = None) -> list[int]:
     """Return (once) up to ``limit`` users in a match whose connections are all gone."""
-    return [int(u) for u in LIVENESS_SCRIPT.run(args=_args("gone", now, limit))]
+    return [int(u) for u in LIVENESS_SCRIPT.run(args=_args("gone", now, limit), on=live_key())]

@@ -105,9 +105,11 @@ class Decision:
 
 
 def trending_key(day_ms: int) -> str:
-    """Return the trending sorted set of the UTC day containing ``day_ms``."""
+    """Return the trending sorted set of the UTC day containing ``day_ms``.
+
+    Under ``mm`` (the match script increments it): on the pool's bus server."""
     day = datetime.fromtimestamp(day_ms / 1000, tz=UTC).strftime("%Y%m%d")
-    return key("trend", day)
+    return key("mm", "trend", day)
 
 
 def _args(op: str, now: int, cfg: PoolConfig, prefix: str, *rest: Any) -> list[Any]:
@@ -177,7 +179,7 @@ def _setup(
     client: redis.Redis | None, prefix: str | None, config: PoolConfig | None, now: int | None
 ) -> tuple[redis.Redis, str, PoolConfig, int]:
     return (
-        client if client is not None else bus(),
+        client if client is not None else bus(prefix or key("mm")),
         prefix or key("mm"),
         config or PoolConfig.from_settings(),
         now_ms() if now is None else now,
@@ -247,7 +249,7 @@ async def apool_leave(*, user_id: int, channel: str = "") -> bool:
     """Async twin of ``pool_leave`` (the gateway's disconnect, in the loop's bus pipeline)."""
     prefix, config, now = key("mm"), PoolConfig.from_settings(), now_ms()
     args = _args("leave", now, config, prefix, str(user_id), channel)
-    return bool(await MATCH_SCRIPT.arun(args=args))
+    return bool(await MATCH_SCRIPT.arun(args=args, on=prefix))
 
 
 def pool_expire(
@@ -281,14 +283,14 @@ def pool_ticket(
     *, user_id: int, client: redis.Redis | None = None, prefix: str | None = None
 ) -> dict:
     """Return the user's ticket as stored (empty when not waiting)."""
-    client = client if client is not None else bus()
+    client = client if client is not None else bus(prefix or key("mm"))
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
     return cast(dict[str, str], client.hgetall(f"{prefix or key('mm')}:t:{user_id}"))
 
 
 def pool_size(*, client: redis.Redis | None = None, prefix: str | None = None) -> int:
     """Return how many tickets are in the pool (expired ones until the sweep runs)."""
-    client = client if client is not None else bus()
+    client = client if client is not None else bus(prefix or key("mm"))
     return cast(int, client.zcard(f"{prefix or key('mm')}:deadline"))
 
 
@@ -300,7 +302,7 @@ def avoid_complete(
     *, user_id: int, client: redis.Redis | None = None, prefix: str | None = None
 ) -> bool:
     """Return whether the user's avoid set was rebuilt from PostgreSQL and not lost since."""
-    client = client if client is not None else bus()
+    client = client if client is not None else bus(avoid_key(user_id, prefix))
     return client.zscore(avoid_key(user_id, prefix), AVOID_COMPLETE) is not None
 
 
@@ -314,7 +316,7 @@ def avoid_write(
     prefix: str | None = None,
 ) -> None:
     """Add users to avoid (id -> until ms); ``complete`` marks the set as fully rebuilt."""
-    client = client if client is not None else bus()
+    client = client if client is not None else bus(avoid_key(user_id, prefix))
     config = config or PoolConfig.from_settings()
     mapping = {str(uid): until for uid, until in until_by_user.items()}
     if complete:

@@ -79,7 +79,7 @@ def record_end(*, pipe: "redis.client.Pipeline", match_id: int) -> None:
 
 
 def _read(name: str) -> list[dict[str, Any]]:
-    return [json.loads(raw) for raw in cast(list[str], bus().lrange(name, 0, -1))]
+    return [json.loads(raw) for raw in cast(list[str], bus(name).lrange(name, 0, -1))]
 
 
 def signals_read(*, match_id: int) -> list[dict[str, Any]]:

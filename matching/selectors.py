@@ -147,13 +147,15 @@ def room_partner(*, match_id: object, user_id: int) -> int:
     """
     match_id = room_id_check(match_id=match_id)
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    members = cast(str | None, bus().get(pool.room_key(match_id)))
+    name = pool.room_key(match_id)
+    members = cast(str | None, bus(name).get(name))
     return room_partner_in(match_id=match_id, user_id=user_id, members=members)
 
 
 def room_partner_in(*, match_id: int, user_id: int, members: str | None) -> int:
     """``room_partner`` given the room key's value already read (None: it was missing)."""
     if members is None:
+        name = pool.room_key(match_id)
         match = Match.objects.filter(pk=match_id).first()
         if match is None:
             raise NotFound("No such match.")
@@ -162,7 +164,7 @@ def room_partner_in(*, match_id: int, user_id: int, members: str | None) -> int:
         if match.ended_at is not None:
             raise Invalid("This match has ended.")
         members = f"{match.user_a_id}:{match.user_b_id}"
-        bus().set(pool.room_key(match_id), members, ex=settings.LIMITS["MATCH_MAX_SECONDS"])
+        bus(name).set(name, members, ex=settings.LIMITS["MATCH_MAX_SECONDS"])
     a, b = (int(x) for x in members.split(":"))
     if user_id not in (a, b):
         raise Forbidden("You are not in this match.")
@@ -172,7 +174,7 @@ def room_partner_in(*, match_id: int, user_id: int, members: str | None) -> int:
 def trending_top(*, limit: int, day_ms: int | None = None) -> list[dict]:
     """Return the day's most shared interests with their scores, best first."""
     name = pool.trending_key(day_ms if day_ms is not None else pool.now_ms())
-    rows = cast(list[tuple[str, float]], bus().zrevrange(name, 0, limit - 1, withscores=True))
+    rows = cast(list[tuple[str, float]], bus(name).zrevrange(name, 0, limit - 1, withscores=True))
     return [
         {"interest": slug, "score": int(score), "rank": i}
         for i, (slug, score) in enumerate(rows, start=1)
@@ -182,7 +184,7 @@ def trending_top(*, limit: int, day_ms: int | None = None) -> list[dict]:
 def trending_rank(*, interest: str, day_ms: int | None = None) -> dict:
     """Return one interest's 1-based rank and score today (rank None when absent)."""
     name = pool.trending_key(day_ms if day_ms is not None else pool.now_ms())
-    pipe = bus().pipeline(transaction=False)
+    pipe = bus(name).pipeline(transaction=False)
     pipe.zrevrank(name, interest)
     pipe.zscore(name, interest)
     rank, score = pipe.execute()

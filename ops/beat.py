@@ -24,7 +24,9 @@ def beat_tick_key() -> str:
 class HeartbeatScheduler(DatabaseScheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
-            bus().set(beat_tick_key(), repr(time.time()), ex=settings.TTLS["BEAT_HEARTBEAT"])
+            bus(beat_tick_key()).set(
+                beat_tick_key(), repr(time.time()), ex=settings.TTLS["BEAT_HEARTBEAT"]
+            )
         except Exception:  # a missed heartbeat must not stop the schedule
             logger.warning("beat heartbeat not written", exc_info=True)
         return super().tick(*args, **kwargs)

@@ -38,7 +38,7 @@ async def _write() -> None:
     global _last_write
     _last_write = time.monotonic()
     ttl = int(settings.TTLS["WS_PROCESS_COUNT"])
-    pipe = abus().pipeline(transaction=False)
+    pipe = abus(ws_key()).pipeline(transaction=False)
     pipe.hset(ws_key(), PROCESS_ID, f"{_open} {time.time():.3f}")
     pipe.expire(ws_key(), ttl)
     try:
@@ -102,7 +102,7 @@ def connection_active() -> None:
 
 def connections_by_process() -> dict[str, int]:
     """Return {process: open connections} of the live web processes; drop stale entries."""
-    client = bus()
+    client = bus(ws_key())
     now = time.time()
     ttl = settings.TTLS["WS_PROCESS_COUNT"]
     live, stale = {}, []

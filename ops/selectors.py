@@ -15,7 +15,7 @@ from django.db import connection
 
 from core.loop import loop_run
 from core.periodic import history_key, runs_key, skips_key
-from core.redis import bus
+from core.redis import bus, buses
 
 from .beat import beat_tick_key
 from .connections import connections_by_process
@@ -28,7 +28,8 @@ def _check_database() -> None:
 
 
 def _check_bus() -> None:
-    bus().ping()
+    for client in buses():  # every shard: a key of any subsystem may live on any
+        client.ping()
 
 
 def _check_cache() -> None:
@@ -73,7 +74,8 @@ def _check_celery_worker() -> None:
 def beat_age() -> float | None:
     """Return seconds since beat's last tick, or None if it never ticked (or long ago)."""
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    value = cast(str | None, bus().get(beat_tick_key()))
+    name = beat_tick_key()
+    value = cast(str | None, bus(name).get(name))
     return None if value is None else max(0.0, time.time() - float(value))
 
 
@@ -146,7 +148,7 @@ def _redis_stats(client: redis.Redis) -> dict[str, Any]:
 
 
 def _task_stats() -> dict:
-    client = bus()
+    client = bus(runs_key())  # the tasks subsystem: one server
     runs = cast(dict[str, str], client.hgetall(runs_key()))
     skips = cast(dict[str, str], client.hgetall(skips_key()))
     out = {}
@@ -170,7 +172,8 @@ def ops_stats() -> dict:
         cache_stats = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return {
         "cache": cache_stats,
-        "bus": _redis_stats(bus()),
+        "bus": _redis_stats(buses()[0]),
+        "bus_shards": [_redis_stats(client) for client in buses()],
         "websockets": {"total": sum(ws.values()), "by_process": ws},
         "beat_age_seconds": None if age is None else round(age, 1),
         "tasks": _task_stats(),

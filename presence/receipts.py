@@ -69,7 +69,8 @@ def unread_push(*, user_id: int, conversation_id: int) -> None:
     version was counted after every change it could have missed.
     """
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
-    version = cast(int, bus().incr(key("unread", "version")))
+    name = key("unread", "version")
+    version = cast(int, bus(name).incr(name))
     unread, heads = unread_snapshot(user_id=user_id)
     send_event(
         event="unread",

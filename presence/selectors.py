@@ -99,7 +99,8 @@ def online_ids(*, user_ids: list[int]) -> set[int]:
         return set()
     # redis-py types a command for both clients (``Awaitable[T] | T``); sync ones return T.
     # Its hint wants str members; it encodes ints like any other argument.
-    reply = bus().zmscore(users_key(), user_ids)  # type: ignore[arg-type]
+    name = users_key()
+    reply = bus(name).zmscore(name, user_ids)  # type: ignore[arg-type]
     scores = cast(list[float | None], reply)
     return {uid for uid, score in zip(user_ids, scores, strict=True) if score is not None}
 
@@ -108,7 +109,8 @@ async def aonline_ids(*, user_ids: list[int]) -> set[int]:
     """``online_ids`` from the event loop."""
     if not user_ids:
         return set()
-    scores = await abus().zmscore(users_key(), user_ids)  # type: ignore[arg-type]
+    name = users_key()
+    scores = await abus(name).zmscore(name, user_ids)  # type: ignore[arg-type]
     return {uid for uid, score in zip(user_ids, scores, strict=True) if score is not None}
 
 
@@ -116,7 +118,13 @@ def presence_get(*, user_ids: list[int]) -> list[dict]:
     """Return ``{user_id, online, last_seen}`` for each user, in the order given."""
     online = online_ids(user_ids=user_ids)
     seen = (
-        dict(zip(user_ids, cast(list[str | None], bus().hmget(seen_key(), user_ids)), strict=True))
+        dict(
+            zip(
+                user_ids,
+                cast(list[str | None], bus(seen_key()).hmget(seen_key(), user_ids)),
+                strict=True,
+            )
+        )
         if online
         else {}
     )

@@ -5,10 +5,11 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from core import redis_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -182,14 +183,20 @@ LOGOUT_REDIRECT_URL = "/"
 # rankings) must never evict; the cache may. In development they may be one server with
 # two database numbers; in production they are two servers (docs/deployment.md).
 # ---------------------------------------------------------------------------
+# REDIS_URL lists the bus servers: one URL, several (shards, comma-separated) and/or
+# Sentinel-managed masters (sentinel://s1:26379,s2:26379,s3:26379/<master>/<db>); the
+# syntax, and which keys live on which shard, in docs/deployment.md ("The bus: shards and
+# Sentinel") and core/redis_urls.py.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+try:
+    BUS_SERVERS = redis_urls.parse(REDIS_URL)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 
-def _next_db(url: str) -> str:
-    """Return the same server as ``url`` with the next database number."""
-    parts = urlsplit(url)
-    db = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{db + 1}"))
+def _next_db(servers: list[redis_urls.Server]) -> str:
+    """Return the bus' first server with the next database number (the default cache)."""
+    return servers[0].with_db(servers[0].db + 1).text()
 
 
 def _gc_thresholds(raw: list[str]) -> tuple[int, int, int]:
@@ -209,7 +216,7 @@ def _gc_thresholds(raw: list[str]) -> tuple[int, int, int]:
 # and a few a minute under typical load (docs/benchmarks.md).
 GC_THRESHOLDS = _gc_thresholds(env.list("GC_THRESHOLDS", default=["700", "10", "100"]))
 
-CACHE_URL = env.str("CACHE_URL", default="") or _next_db(REDIS_URL)
+CACHE_URL = env.str("CACHE_URL", default="") or _next_db(BUS_SERVERS)
 # Every key Switchboard writes to the bus starts with this, so tests and several
 # deployments can share one server and clean up only their own keys.
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="sb")
@@ -217,28 +224,60 @@ REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="sb")
 REDIS_POOL_MAX_CONNECTIONS = env.int("REDIS_POOL_MAX_CONNECTIONS", default=64)
 REDIS_POOL_TIMEOUT = env.float("REDIS_POOL_TIMEOUT", default=5.0)
 
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": CACHE_URL,
-        "KEY_PREFIX": REDIS_KEY_PREFIX,
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
-            "CONNECTION_POOL_KWARGS": {
-                "max_connections": REDIS_POOL_MAX_CONNECTIONS,
-                "timeout": REDIS_POOL_TIMEOUT,
-            },
-            "SOCKET_CONNECT_TIMEOUT": 2,
-            "SOCKET_TIMEOUT": 2,
-            "COMPRESSOR": "django_redis.compressors.zlib.ZlibCompressor",
-            # The cache is disposable (docs/subsystems/caching.md, "When the cache Redis is
-            # down"): a failed read is a miss (sessions fall back to the database), a failed
-            # write is skipped, so an outage logs nobody out and fails no request.
-            "IGNORE_EXCEPTIONS": True,
+
+def _cache(url: str) -> dict:
+    """django-redis for CACHE_URL: one server (DefaultClient), shards (ShardClient, which
+    spreads keys over them by hash), or one Sentinel-managed master (SentinelClient)."""
+    try:
+        servers = redis_urls.parse(url, name="CACHE_URL")
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    options: dict = {
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+        "CONNECTION_POOL_KWARGS": {
+            "max_connections": REDIS_POOL_MAX_CONNECTIONS,
+            "timeout": REDIS_POOL_TIMEOUT,
         },
+        "SOCKET_CONNECT_TIMEOUT": 2,
+        "SOCKET_TIMEOUT": 2,
+        "COMPRESSOR": "django_redis.compressors.zlib.ZlibCompressor",
+        # The cache is disposable (docs/subsystems/caching.md, "When the cache Redis is
+        # down"): a failed read is a miss (sessions fall back to the database), a failed
+        # write is skipped, so an outage logs nobody out and fails no request.
+        "IGNORE_EXCEPTIONS": True,
     }
-}
+    location: str | list[str]
+    if any(s.is_sentinel for s in servers):
+        if len(servers) > 1:
+            raise ImproperlyConfigured("CACHE_URL: one Sentinel master, or direct URLs as shards")
+        (server,) = servers
+        # django-redis' Sentinel client: the location names the master, SENTINELS the way
+        # to it (its own factory asks them; redis-py's non-blocking Sentinel pool).
+        auth = f":{server.password}@" if server.password is not None else ""
+        location = f"redis://{auth}{server.master_name}/{server.db}"
+        options.update(
+            CLIENT_CLASS="django_redis.client.SentinelClient",
+            CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
+            CONNECTION_POOL_CLASS="redis.sentinel.SentinelConnectionPool",
+            SENTINELS=list(server.sentinels),
+            SENTINEL_KWARGS={"socket_timeout": 1, "socket_connect_timeout": 1},
+        )
+        options["CONNECTION_POOL_KWARGS"] = {"max_connections": REDIS_POOL_MAX_CONNECTIONS}
+    elif len(servers) > 1:
+        location = [s.url for s in servers]
+        options["CLIENT_CLASS"] = "django_redis.client.ShardClient"
+    else:
+        location = servers[0].url
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": location,
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
+        "OPTIONS": options,
+    }
+
+
+CACHES = {"default": _cache(CACHE_URL)}
 # Each ignored error is logged to this logger, which LOGGING rate-limits (one WARNING line
 # per CACHE_ERROR_LOG_SECONDS, core/logfilter.py) instead of a traceback per call.
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
@@ -260,7 +299,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "core.layer.ChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "max_connections": 4}],
+            # One entry per bus server: channels-redis puts each group's channel on the
+            # server crc32(name) * N // 4096 (and opens a Sentinel pool for a master).
+            "hosts": [redis_urls.channel_layer_host(s, max_connections=4) for s in BUS_SERVERS],
             "prefix": f"{REDIS_KEY_PREFIX}:cl:",
         },
     }
@@ -269,7 +310,9 @@ CHANNEL_LAYERS = {
 # ---------------------------------------------------------------------------
 # Celery (broker on the bus Redis; schedules in the database via django-celery-beat)
 # ---------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
+# The broker is the first bus server (kombu's redis transport holds one server; its
+# Sentinel form lists the sentinels, ``;``-separated, with the master in the options).
+CELERY_BROKER_URL, _broker_options = redis_urls.celery_broker(BUS_SERVERS[0])
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -279,6 +322,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
     # kombu's own redis pool per channel; producers wait on CELERY_BROKER_POOL_LIMIT.
     "max_connections": REDIS_POOL_MAX_CONNECTIONS,
+    **_broker_options,
 }
 # django-celery-beat's database scheduler, plus a heartbeat key per tick (GET /readyz).
 CELERY_BEAT_SCHEDULER = "ops.beat:HeartbeatScheduler"

@@ -158,7 +158,8 @@ def _busy_match_id(*, user_id: int, cur: str | None) -> int | None:
     deadline = time.monotonic() + settings.LIMITS["MATCH_CONFLICT_WAIT_SECONDS"]
     while cur == "0" and time.monotonic() < deadline:
         time.sleep(0.02)
-        cur = cast(str | None, bus().get(pool.cur_key(user_id)))
+        name = pool.cur_key(user_id)
+        cur = cast(str | None, bus(name).get(name))
     if cur is None:
         return None
     if cur == "0":
@@ -195,7 +196,7 @@ def _conclude(
         )
     except Exception:
         # Both already left the pool; free them to enter again rather than wait 30 s.
-        bus().delete(pool.cur_key(user_id), pool.cur_key(decision.partner_id))
+        bus(pool.cur_key(user_id)).delete(pool.cur_key(user_id), pool.cur_key(decision.partner_id))
         raise
     return decision, match
 
@@ -214,7 +215,7 @@ def match_record(*, seeker_id: int, partner_id: int, shared: list[str]) -> Match
                 groups=[user_group(me)],
             )
     ttl = settings.LIMITS["MATCH_MAX_SECONDS"]
-    pipe = bus().pipeline(transaction=False)
+    pipe = bus(pool.room_key(match.pk)).pipeline(transaction=False)  # all mm: one server
     pipe.set(pool.room_key(match.pk), f"{seeker_id}:{partner_id}", ex=ttl)
     pipe.set(pool.cur_key(seeker_id), match.pk, ex=ttl)
     pipe.set(pool.cur_key(partner_id), match.pk, ex=ttl)

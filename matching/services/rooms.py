@@ -41,7 +41,7 @@ def match_end(*, match_id: int, reason: str, by_user_id: int | None = None) -> b
                 data={"match_id": match.pk, "reason": reason, "by_user_id": by_user_id},
                 groups=[user_group(uid)],
             )
-    pipe = bus().pipeline(transaction=False)
+    pipe = bus(pool.room_key(match.pk)).pipeline(transaction=False)  # all mm: one server
     pipe.delete(
         pool.room_key(match.pk), pool.cur_key(match.user_a_id), pool.cur_key(match.user_b_id)
     )

@@ -53,7 +53,9 @@ def block_remove(*, user_id: int, blocked_id: object) -> None:
         assert isinstance(blocked_id, int)  # block_delete refused anything else
         other = blocked_id
         transaction.on_commit(
-            lambda: bus().delete(pool.avoid_key(user_id), pool.avoid_key(other)),
+            lambda: bus(pool.avoid_key(user_id)).delete(
+                pool.avoid_key(user_id), pool.avoid_key(other)
+            ),
             robust=True,  # a lost avoid set is rebuilt anyway; the unblock is stored
         )
 
