@@ -103,25 +103,45 @@ async def test_a_reader_that_stalls_gets_every_message_once_in_order(servers, ma
         for ws in (ann, bob):
             assert json.loads(await ws.recv())["type"] == "hello"
             await ws.send(json.dumps({"type": "sync", "ref": "s", "data": {"conversations": {}}}))
-            assert json.loads(await ws.recv())["ref"] == "s"
-        for i in range(count):
-            await ann.send(
-                json.dumps(
-                    {
-                        "type": "message.send",
-                        "ref": i,
-                        "data": {"conversation_id": cid, "body": body, "client_id": f"c{i}"},
-                    },
-                    ensure_ascii=False,  # 12 KB: under the frame limit of 16 KB
-                )
-            )
-        acked = 0
-        async with asyncio.timeout(60):
+            # An event may come first (Bob's presence reaches Ann once she is synced).
+            async with asyncio.timeout(10):
+                while (frame := json.loads(await ws.recv()))["type"] != "reply":
+                    pass
+            assert frame["ref"] == "s" and frame["ok"], frame
+
+        async def ann_reads_her_replies() -> None:
+            # Ann reads while she sends: her replies and her own pushes (~7 MB) would
+            # otherwise fill her socket both ways, the server's writes to her and her writes
+            # to it, and both ends would wait for ever (the client's queue stops reading
+            # after max_queue frames). Only Bob is the reader that stalls.
+            acked = 0
             while acked < count:
                 frame = json.loads(await ann.recv())
                 if frame["type"] == "reply":
                     assert frame["ok"], frame
                     acked += 1
+
+        reader = asyncio.create_task(ann_reads_her_replies())
+        try:
+            async with asyncio.timeout(120):
+                for i in range(count):
+                    await ann.send(
+                        json.dumps(
+                            {
+                                "type": "message.send",
+                                "ref": i,
+                                "data": {
+                                    "conversation_id": cid,
+                                    "body": body,
+                                    "client_id": f"c{i}",
+                                },
+                            },
+                            ensure_ascii=False,  # 12 KB: under the frame limit of 16 KB
+                        )
+                    )
+                await reader
+        finally:
+            reader.cancel()
         seqs = []
         async with asyncio.timeout(60):
             while len(seqs) < count:
