@@ -31,7 +31,7 @@ def _redis_keys_cleanup():
     yield
     for url in (settings.REDIS_URL, settings.CACHE_URL):
         client = redis.Redis.from_url(url)
-        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
+        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000):
             client.delete(key)
         client.close()
 
