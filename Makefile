@@ -26,13 +26,19 @@ run: install
 superuser: install
 	$(PY) -m switchboard.launcher superuser $(ARGS)
 
+# pytest runs on pytest-xdist workers: one per core, at most 4 (each worker starts its own
+# servers, Celery processes and Chromium, and PostgreSQL allows 100 connections in all). A test
+# module stays on one worker (--dist loadfile), so its module-scoped processes start once.
+# PYTEST_WORKERS=0 runs everything in one process; PYTEST_ARGS adds pytest arguments.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : n )))
+
 test: install chromium cluster-tools
 	$(PY) -m tests.preflight
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The browser of the end-to-end tests (tests/web): Debian's chromium, driven by Playwright
 # (Playwright's own browser download is not used).

@@ -32,7 +32,7 @@ def _redis_keys_cleanup():
     yield
     for url in (settings.REDIS_URL, settings.CACHE_URL):
         client = redis.Redis.from_url(url)
-        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000):
+        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000):
             client.delete(key)
         client.close()
 
@@ -227,7 +227,8 @@ SERVER_ARGS = [
     "--ws", "switchboard.websocket:WSProtocol", "--ws-per-message-deflate", "false",
     "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log",
 ]  # fmt: skip
-SERVER_START_TIMEOUT_SECONDS = 30
+# Generous: on a loaded 2-core machine (other runs, a parallel worker) a start can take long.
+SERVER_START_TIMEOUT_SECONDS = 60
 
 
 def process_env(**extra: str) -> dict:
@@ -268,7 +269,10 @@ def servers(server_env):
             for _ in range(n)
         ]
         for p in procs:
-            started.append(p.start())
+            # Listed before it is ready: one that never answers is stopped too, not left
+            # running for the rest of the session.
+            started.append(p)
+            p.start()
         return procs
 
     yield start

@@ -6,6 +6,7 @@ their own keys.
 """
 
 import os
+import tempfile
 import uuid
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -22,21 +23,30 @@ os.environ.setdefault("THROTTLE_WS_TICKET", "")
 os.environ.setdefault("THROTTLE_PROFILE_READ", "")
 os.environ.setdefault("AXES_FAILURE_LIMIT", "1000")
 # One prefix per test run: parallel runs on one server cannot see each other's keys.
-_prefix = os.environ.get("SB_TEST_PREFIX") or f"sbtest{uuid.uuid4().hex[:8]}"
-# And one per pytest-xdist worker: each worker has its own database, whose ids start at 1
-# like the others', so a shared prefix would share "user.1"'s channel group between
-# workers. Server processes a worker starts inherit both variables: suffix once.
+_run_prefix = _base_prefix = os.environ.get("SB_TEST_PREFIX") or f"sbtest{uuid.uuid4().hex[:8]}"
+# Under pytest-xdist the controller loads these settings first and every worker inherits its
+# prefix through the environment: each worker adds its name (gw0, gw1 ...), once, so that the
+# workers share no key, database or metrics directory. A worker's server, Celery and launcher
+# processes inherit both variables and keep the worker's prefix as it is.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _worker and not _prefix.endswith(f"_{_worker}"):
-    _prefix = f"{_prefix}_{_worker}"
-os.environ["REDIS_KEY_PREFIX"] = os.environ["SB_TEST_PREFIX"] = _prefix
+if _worker:
+    _base_prefix = _run_prefix.removesuffix(f"_{_worker}")
+    _run_prefix = f"{_base_prefix}_{_worker}"
+os.environ["REDIS_KEY_PREFIX"] = _run_prefix
+os.environ["SB_TEST_PREFIX"] = _run_prefix
+# prometheus-client's multiprocess files: one directory per prefix (the base settings derive
+# it from the prefix only when the variable is unset, and a controller's would be inherited).
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(
+    tempfile.gettempdir(), "switchboard-metrics", _run_prefix
+)
 
-from switchboard.settings import *  # noqa: E402, F403  (after the environment above)
+from switchboard.settings import *  # noqa: E402, F403  (after the environment it reads)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
-# A database of this run's own, so two runs on one server never drop each other's.
-DATABASES["default"]["TEST"] = {"NAME": f"test_{REDIS_KEY_PREFIX}"}  # noqa: F405
+# A database of this run's own, so two runs on one server never drop each other's. (Under
+# xdist pytest-django appends the worker's name to it: test_<prefix>_gw0 ...)
+DATABASES["default"]["TEST"] = {"NAME": f"test_{_base_prefix}"}  # noqa: F405
 # Worker threads keep no connection open (the test database must be droppable): the base
 # settings' pool gives every connection back after each call, as in production.
 assert DATABASES["default"]["CONN_MAX_AGE"] == 0  # noqa: F405

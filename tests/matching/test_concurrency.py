@@ -148,8 +148,9 @@ def seekers(make_user, settings):
 def test_a_conflict_always_names_the_match_even_while_it_is_being_recorded(seekers):
     from matching import services
 
-    conflicts = 0
-    for _ in range(15):
+    # A few rounds of the real race: which side wins is up to the threads, and the outcome
+    # that needs the wait (the row not written yet) is made certain by the next test.
+    for _ in range(5):
         ann, bob = seekers()
         services.match_enter(user_id=ann.pk)  # Ann waits; a second tab of hers enters again
         second_tab, seeker = _race(
@@ -161,7 +162,6 @@ def test_a_conflict_always_names_the_match_even_while_it_is_being_recorded(seeke
         if isinstance(second_tab, Exception):
             assert isinstance(second_tab, Conflict), second_tab
             assert second_tab.extra == {"match_id": match_id}
-            conflicts += 1
         else:  # the second tab's enter came first: it refreshed her ticket, then Bob took her
             assert second_tab["status"] in ("waiting", "matched")
 

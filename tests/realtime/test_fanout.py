@@ -94,22 +94,34 @@ async def test_a_reader_that_stalls_gets_every_message_once_in_order(servers, ma
             assert ws.hello_frame["type"] == "hello"
             # The reply, past any presence event that races it (kept for recv).
             assert (await ws.reply("sync", {"conversations": {}}))["ok"]
-        for i in range(count):
-            # Connection.send writes UTF-8 unescaped: 12 KB, under the frame limit of 16 KB.
-            await ann.send(
-                {
-                    "type": "message.send",
-                    "ref": i,
-                    "data": {"conversation_id": cid, "body": body, "client_id": f"c{i}"},
-                }
-            )
-        acked = 0
-        async with asyncio.timeout(60):
+
+        async def ann_reads_her_replies() -> None:
+            # Ann reads while she sends: her replies and her own pushes (~7 MB) would
+            # otherwise fill her socket both ways, the server's writes to her and her writes
+            # to it, and both ends would wait for ever (the client's queue stops reading
+            # after max_queue frames). Only Bob is the reader that stalls.
+            acked = 0
             while acked < count:
                 frame = await ann.recv()
                 if frame["type"] == "reply":
                     assert frame["ok"], frame
                     acked += 1
+
+        reader = asyncio.create_task(ann_reads_her_replies())
+        try:
+            async with asyncio.timeout(120):
+                for i in range(count):
+                    # Connection.send writes UTF-8 unescaped: 12 KB, under the frame limit.
+                    await ann.send(
+                        {
+                            "type": "message.send",
+                            "ref": i,
+                            "data": {"conversation_id": cid, "body": body, "client_id": f"c{i}"},
+                        }
+                    )
+                await reader
+        finally:
+            reader.cancel()
         seqs = []
         async with asyncio.timeout(60):
             while len(seqs) < count:
