@@ -98,16 +98,28 @@ CHECKS: dict[str, Callable[[], None]] = {
 }
 
 
+# What a web process itself needs to serve its requests and sockets: ``/readyz?scope=web``,
+# the probe that takes one process out of a load balancer. Without a worker or beat no
+# periodic work runs and no live feed is pushed, but every process is as able to serve as
+# the next: taking them all out of rotation for it would turn a worker outage into a site
+# outage (docs/subsystems/operations.md).
+WEB_CHECKS = frozenset({"database", "redis_bus", "redis_cache", "channel_layer"})
+
 # Checks whose failure degrades the service but leaves it up: the cache is disposable
 # (sessions and cached values fall back to PostgreSQL), so a load balancer must not take
 # every web process out of rotation because the cache Redis is away.
 DEGRADABLE = frozenset({"redis_cache"})
 
 
-def readiness_report() -> tuple[bool, dict[str, dict[str, Any]]]:
-    """Run every check; return (every essential check passed, {name: {ok, ms, error?}})."""
+def readiness_report(
+    *, only: frozenset[str] | None = None
+) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Run every check (or those in ``only``); return (every essential check passed,
+    {name: {ok, ms, error?}})."""
     results: dict[str, dict[str, Any]] = {}
     for name, check in CHECKS.items():
+        if only is not None and name not in only:
+            continue
         started = time.perf_counter()
         try:
             check()

@@ -14,9 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import INVALID
 from core.metrics import metrics_render
 
-from .selectors import DEGRADABLE, ops_stats, readiness_report
+from .selectors import DEGRADABLE, WEB_CHECKS, ops_stats, readiness_report
 
 
 @require_GET
@@ -32,15 +33,33 @@ def _loopback(request: HttpRequest) -> bool:
         return False
 
 
+# ``/readyz?scope=...``: which checks run. ``all`` (the default) is the whole system: what
+# `make run` waits for and a monitor watches; ``web`` is what this process needs to serve,
+# the probe of a load balancer or an orchestrator's readiness check.
+READY_SCOPES: dict[str, frozenset[str] | None] = {"all": None, "web": WEB_CHECKS}
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Every dependency answers (200 "ok"); only the cache is away (200 "degraded", naming
     it); an essential one is away (503 "unavailable", naming the failed checks).
+    ``?scope=web`` runs only the checks of what this process needs to serve (no worker,
+    no beat).
 
     The checks' errors name hosts and ports of the database and Redis: only staff and
     clients on this host (probes, a shell on the box) see them; anyone else gets the status.
     """
-    ok, checks = readiness_report()
+    scope = request.GET.get("scope", "all")
+    if scope not in READY_SCOPES:
+        return JsonResponse(
+            {
+                "code": INVALID,
+                "message": f"scope must be one of: {', '.join(READY_SCOPES)}.",
+                "fields": {"scope": ["unknown scope"]},
+            },
+            status=400,
+        )
+    ok, checks = readiness_report(only=READY_SCOPES[scope])
     failed = [name for name, r in checks.items() if not r["ok"]]
     degraded = [name for name in failed if name in DEGRADABLE]
     status = "unavailable" if not ok else "degraded" if degraded else "ok"

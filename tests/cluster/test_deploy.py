@@ -81,7 +81,7 @@ def test_the_web_deployment_is_probed_on_readyz_and_drains_before_it_is_killed()
     web = _one("Deployment", "switchboard-web")
     pod = web["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz?scope=web"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     options = _options(container["command"])
     assert {k: options.get(k) for k in WS_OPTIONS} == WS_OPTIONS

@@ -107,3 +107,20 @@ def test_ops_stats_reports_cache_bus_sockets_and_tasks(make_user, worker_and_bea
         assert body[role]["pool"]["max"] >= 1
     assert set(body["websockets"]) == {"total", "by_process"}
     assert body["beat_age_seconds"] is not None
+
+
+def test_readyz_web_scope_is_what_this_process_needs_to_serve():
+    """No worker or beat runs here: the whole system is not ready, this process is."""
+    whole = Client().get("/readyz")
+    assert whole.status_code == 503
+    assert set(whole.json()["failed"]) == {"celery_worker", "celery_beat"}
+    res = Client().get("/readyz?scope=web")
+    assert res.status_code == 200, res.json()
+    assert res.json()["status"] == "ok"
+    assert set(res.json()["checks"]) == {"database", "redis_bus", "redis_cache", "channel_layer"}
+
+
+def test_readyz_refuses_an_unknown_scope():
+    res = Client().get("/readyz?scope=everything")
+    assert res.status_code == 400
+    assert res.json()["code"] == "invalid" and "scope" in res.json()["fields"]
