@@ -14,11 +14,11 @@ import time
 import httpx
 import psycopg
 import pytest
-import websockets
 from django.db import connection
 
 from ops.connections import connections_by_process
 from switchboard.servers import ServerProcess
+from switchboard_client import ConnectError, Connection, ConnectionClosed
 from tests.cluster.edge_processes import NGINX_UPSTREAM_SOURCE, nginx, web_processes
 from tests.conftest import SERVER_ARGS, NetClient
 from tests.message_stream import MessageStream, assert_stored_once
@@ -118,16 +118,17 @@ def _forwarded_for_is_believed_from_nginx_only(proxy, a) -> None:
     assert httpx.get(proxy.url + "/metrics", timeout=10).status_code == 404
 
 
-async def _close_code(url: str, origin: str, headers: dict[str, str] | None = None) -> int:
+async def _close_code(url: str, origin: str, headers: dict[str, str] | None = None) -> int | None:
     """Open a socket without credentials from a page at ``origin``; the code it is closed with
-    (4401 once the origin passed, 4403 if it did not)."""
-    async with websockets.connect(
-        url, origin=origin, additional_headers=headers, open_timeout=10
-    ) as ws:
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(ws.recv(), 10)
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
+    (4401 once the origin passed, 4403 if it did not), before any ``hello``."""
+    headers = {"Origin": origin, **(headers or {})}
+    try:
+        ws = await Connection.open(url, headers=headers, open_timeout=20)
+    except ConnectError as exc:
+        assert exc.status is None, exc  # the upgrade was accepted, then the socket closed
+        return exc.close_code
+    await ws.close()
+    pytest.fail(f"a socket without credentials got a hello: {ws.hello_frame}")
 
 
 async def _scheme_is_believed_from_nginx_only(proxy, a) -> None:
@@ -195,9 +196,9 @@ async def test_nginx_balances_drains_and_survives_a_killed_web_process(web_pair)
             # its stream sockets reconnect through nginx, to b.
             probe = await NetClient.open(a.ws_url, pairs[0][0], sync={})
             a.terminate()
-            with pytest.raises(websockets.ConnectionClosed) as closed:
+            with pytest.raises(ConnectionClosed) as closed:  # (1006 if no close frame came)
                 await probe.recv(timeout=EXIT_TIMEOUT_SECONDS)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+            assert closed.value.code == 1012, closed.value
             assert _refused(a.port)
             await asyncio.to_thread(a.proc.wait, EXIT_TIMEOUT_SECONDS)  # type: ignore[union-attr]
             await _next_phase(streams)

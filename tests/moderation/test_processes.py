@@ -9,12 +9,10 @@ audit log holds the action. Two processes per module, shared by its tests.
 """
 
 import asyncio
-import json
 import time
 from datetime import timedelta
 
 import pytest
-import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.test import Client
@@ -26,6 +24,7 @@ from matching.models import Match
 from moderation import services
 from moderation.models import AuditEntry
 from switchboard.servers import ServerProcess
+from switchboard_client import ConnectError, Connection
 from tests.conftest import ARTIFACTS, SERVER_ARGS, process_env
 from tests.conftest import token_for as _token_for
 from tests.moderation.conftest import report_on
@@ -60,40 +59,42 @@ def two(django_db_setup, django_db_blocker):
             p.stop()
 
 
-async def _open(server, *, token=None, session=None):
+async def _open(server, *, token=None, session=None) -> Connection:
+    """A socket to ``server`` past its ``hello`` (``Connection.open`` raises otherwise)."""
     headers = {}
-    if token:
-        headers["Authorization"] = f"Token {token}"
     if session:
         headers["Cookie"] = f"{settings.SESSION_COOKIE_NAME}={session}"
-        headers["Origin"] = server.url
-    ws = await websockets.connect(server.ws_url, additional_headers=headers, open_timeout=20)
-    return ws, json.loads(await asyncio.wait_for(ws.recv(), 20))
+        headers["Origin"] = server.url  # the cookie counts only behind an allowed Origin
+    return await Connection.open(server.ws_url, token=token, headers=headers, open_timeout=20)
 
 
-async def _request(ws, frame_type: str, data: dict | None = None) -> dict:
-    await ws.send(json.dumps({"type": frame_type, "ref": frame_type, "data": data or {}}))
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        if frame["type"] == "reply" and frame["ref"] == frame_type:
-            return frame
-
-
-async def _event(ws, event_type: str, timeout: float = 5.0) -> dict:
+async def _event(ws: Connection, event_type: str, timeout: float = 5.0) -> dict:
     async with asyncio.timeout(timeout):
         while True:
-            frame = json.loads(await ws.recv())
+            frame = await ws.recv()
             if frame["type"] == event_type:
                 return frame
 
 
-async def _closed(ws, deadline: float) -> tuple[int | None, str | None, float]:
+async def _closed(ws: Connection, deadline: float) -> tuple[int | None, str | None, float]:
     """(code, reason, when) of the close arriving before ``deadline`` (monotonic)."""
     try:
-        await asyncio.wait_for(ws.wait_closed(), max(0.0, deadline - time.monotonic()))
+        await ws.wait_closed(max(0.0, deadline - time.monotonic()))
     except TimeoutError:
         return None, None, time.monotonic()
     return ws.close_code, ws.close_reason, time.monotonic()
+
+
+async def _refused(url: str, **credentials) -> tuple[int | None, str | None]:
+    """(code, reason) a new socket is closed with: before its ``hello`` (within the open's
+    15 s) or after it (within 5 s)."""
+    try:
+        ws = await Connection.open(url, open_timeout=15, **credentials)
+    except ConnectError as exc:  # closed before hello
+        return exc.close_code, exc.reason
+    code, reason, _ = await _closed(ws, time.monotonic() + 5)
+    ws.abort()
+    return code, reason
 
 
 def _browser(user) -> tuple[Client, str]:
@@ -161,10 +162,10 @@ async def test_suspension_closes_both_processes_sockets_and_refuses_every_way_in
     token = await sync(_token_for)(ann)
     _, session = await sync(_browser)(ann)
     ticket = await sync(_ticket)(token)  # issued before the suspension, used after it
-    ws_a, hello = await _open(a, token=token)
-    ws_b, _ = await _open(b, session=session)
-    assert hello["type"] == "hello"
-    assert (await _request(ws_a, "match.enter"))["data"]["status"] == "waiting"
+    ws_a = await _open(a, token=token)
+    ws_b = await _open(b, session=session)
+    assert ws_a.user_id == ws_b.user_id == ann.pk  # (open raises unless hello came first)
+    assert (await ws_a.reply("match.enter"))["data"]["status"] == "waiting"
     assert await sync(pool.pool_ticket)(user_id=ann.pk)
 
     closes = await _act_and_measure(
@@ -196,12 +197,8 @@ async def test_suspension_closes_both_processes_sockets_and_refuses_every_way_in
     # The browser session signed in before the suspension ends at its next request.
     assert await sync(_page_with_session)(session) == (302, "/accounts/login/")
     # A new socket, on either process, by token or by ticket, is closed with the reason.
-    for url, headers in (
-        (a.ws_url, {"Authorization": f"Token {token}"}),
-        (f"{b.ws_url}?ticket={ticket}", {}),
-    ):
-        ws = await websockets.connect(url, additional_headers=headers)
-        code, reason, _ = await _closed(ws, time.monotonic() + 5)
+    for url, credentials in ((a.ws_url, {"token": token}), (b.ws_url, {"ticket": ticket})):
+        code, reason = await _refused(url, **credentials)
         assert (code, reason) == (CLOSE_ACCOUNT_SUSPENDED, f"suspended harassment {until}")
 
 
@@ -211,9 +208,9 @@ async def test_ban_ends_the_open_match_and_closes_every_socket(two, make_user, m
     report = await sync(report_on)(carol, dan, reason="spam", ended=False)
     match_id = report.match_id
     carol_token, dan_token = await sync(_token_for)(carol), await sync(_token_for)(dan)
-    carol_a, _ = await _open(a, token=carol_token)
-    carol_b, _ = await _open(b, token=carol_token)
-    dan_b, _ = await _open(b, token=dan_token)
+    carol_a = await _open(a, token=carol_token)
+    carol_b = await _open(b, token=carol_token)
+    dan_b = await _open(b, token=dan_token)
 
     closes = await _act_and_measure(
         [carol_a, carol_b],
@@ -230,7 +227,7 @@ async def test_ban_ends_the_open_match_and_closes_every_socket(two, make_user, m
     status, body = (await sync(_refusals)(carol, carol_token))["token_use"]
     assert (status, body["code"], body["kind"], body["until"]) == (403, "suspended", "banned", None)
     assert body["message"] == "This account is banned (spam)."
-    assert (await _request(dan_b, "ping"))["ok"]  # the partner's socket is untouched
+    assert (await dan_b.reply("ping"))["ok"]  # the partner's socket is untouched
     await dan_b.close()
 
 
@@ -239,7 +236,7 @@ async def test_suspension_ends_by_itself(two, make_user, moderator):
     eve, fay = await sync(make_user)(), await sync(make_user)()
     report = await sync(report_on)(eve, fay, reason="other")
     token = await sync(_token_for)(eve)
-    ws, _ = await _open(a, token=token)
+    ws = await _open(a, token=token)
     await _act_and_measure(
         [ws],
         moderator=moderator,
@@ -253,7 +250,7 @@ async def test_suspension_ends_by_itself(two, make_user, moderator):
     while not await sync(_token_ok)(token):
         assert time.monotonic() < deadline, "the suspension did not end"
         await asyncio.sleep(0.2)
-    ws, hello = await _open(a, token=token)  # a socket opens again, nothing ran to lift it
-    assert hello["type"] == "hello"
-    assert (await _request(ws, "ping"))["ok"]
+    ws = await _open(a, token=token)  # a socket opens again, nothing ran to lift it
+    assert ws.user_id == eve.pk
+    assert (await ws.reply("ping"))["ok"]
     await ws.close()
