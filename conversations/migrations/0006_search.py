@@ -1,0 +1,108 @@
+"""Full-text search of messages (docs/subsystems/search.md).
+
+On PostgreSQL:
+
+- ``switchboard_search_config(language)``: an ISO 639-1 code to the text search
+  configuration PostgreSQL has for it, ``simple`` for every other code (and ""). Declared
+  IMMUTABLE, which it is for a given server (the built-in configurations never change
+  under it), so a generated column may call it. Only the configurations this server has
+  are named (``pg_ts_config`` at migration time).
+- ``conversations_message.search``: a stored generated column,
+  ``to_tsvector(switchboard_search_config(language), body)``. PostgreSQL computes it in
+  the writer's one INSERT and again on every edit or deletion of the body: no statement of
+  the message path names it. Adding it rewrites the table (under its exclusive lock):
+  on a large table, run this migration in a quiet window.
+- ``msg_search``: its GIN index, built concurrently (the migration is not atomic).
+
+The ``language`` column (the author's profile language at send time) gets a constant
+default: no rewrite of its own. Other databases (SQLite under ``make run``) get the
+column and no search index; the search there scans (``conversations.search``).
+"""
+
+from django.db import migrations, models
+
+# ISO 639-1 code -> PostgreSQL's built-in text search configuration (PostgreSQL 15's list;
+# the ones a server lacks are left out when the function is made).
+CONFIGS = {
+    "ar": "arabic",
+    "hy": "armenian",
+    "eu": "basque",
+    "ca": "catalan",
+    "da": "danish",
+    "nl": "dutch",
+    "en": "english",
+    "fi": "finnish",
+    "fr": "french",
+    "de": "german",
+    "el": "greek",
+    "hi": "hindi",
+    "hu": "hungarian",
+    "id": "indonesian",
+    "ga": "irish",
+    "it": "italian",
+    "lt": "lithuanian",
+    "ne": "nepali",
+    "no": "norwegian",
+    "nb": "norwegian",
+    "nn": "norwegian",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sr": "serbian",
+    "es": "spanish",
+    "sv": "swedish",
+    "ta": "tamil",
+    "tr": "turkish",
+    "yi": "yiddish",
+}
+
+
+def _forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT cfgname FROM pg_ts_config")
+        present = {row[0] for row in cursor.fetchall()}
+        branches = " ".join(
+            f"WHEN '{code}' THEN '{name}'::regconfig"
+            for code, name in sorted(CONFIGS.items())
+            if name in present
+        )
+        cursor.execute(
+            "CREATE FUNCTION switchboard_search_config(language text) RETURNS regconfig "
+            "LANGUAGE sql IMMUTABLE PARALLEL SAFE "
+            f"AS $$ SELECT CASE language {branches} ELSE 'simple'::regconfig END $$"
+        )
+        cursor.execute(
+            "ALTER TABLE conversations_message ADD COLUMN search tsvector GENERATED ALWAYS AS "
+            "(to_tsvector(switchboard_search_config(language), body)) STORED"
+        )
+        cursor.execute(
+            "CREATE INDEX CONCURRENTLY msg_search ON conversations_message USING gin (search)"
+        )
+
+
+def _backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("DROP INDEX CONCURRENTLY IF EXISTS msg_search")
+        cursor.execute("ALTER TABLE conversations_message DROP COLUMN IF EXISTS search")
+        cursor.execute("DROP FUNCTION IF EXISTS switchboard_search_config(text)")
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [
+        ("conversations", "0005_change_seq"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="message",
+            name="language",
+            field=models.CharField(blank=True, db_default="", default="", max_length=2),
+        ),
+        migrations.RunPython(_forwards, _backwards, elidable=False),
+    ]
