@@ -406,6 +406,7 @@ class SearchView(APIView):
         ],
         responses=SearchOut,
         summary="Search my conversations' messages",
+        extensions={"x-errors": ["404"]},  # ?conversation= of no conversation
         description=SEARCH_RULES.format(
             q_max=settings.LIMITS["SEARCH_QUERY_MAX_CHARS"],
             page=settings.LIMITS["SEARCH_PAGE_DEFAULT"],
