@@ -112,7 +112,17 @@ def message_search(
             cursor=cursor,
             limit=limit,
         )
-    params = {
+    with connection.cursor() as c:
+        c.execute(search_sql(), search_params(user_id, query, conversation_id, cursor, limit))
+        rows = c.fetchall()
+    return search_page(rows, limit)
+
+
+def search_params(
+    user_id: int, query: str, conversation_id: int | None, cursor: Cursor | None, limit: int
+) -> dict[str, Any]:
+    """The parameters of ``search_sql`` (the search bench runs the two as the API does)."""
+    return {
         "q": query,
         "uid": user_id,
         "cid": conversation_id,
@@ -124,9 +134,10 @@ def message_search(
         "stop": HIT_STOP,
         "options": HEADLINE_OPTIONS,
     }
-    with connection.cursor() as c:
-        c.execute(_search_sql(), params)
-        rows = c.fetchall()
+
+
+def search_page(rows: list[tuple[Any, ...]], limit: int) -> dict:
+    """The page ``search_sql``'s rows make, or raise ``invalid`` (no word in the query)."""
     if not rows or rows[0][0] == 0:
         raise Invalid("q has no word to search for (only stop words or punctuation).")
     hits = [row[1:] for row in rows if row[1] is not None]
@@ -137,7 +148,8 @@ def message_search(
     return {"results": results, "next": next_cursor}
 
 
-def _search_sql() -> str:
+def search_sql() -> str:
+    """The one search statement (PostgreSQL); its parameters: ``search_params``."""
     msg = Message._meta.db_table
     member = Membership._meta.db_table
     profile = Profile._meta.db_table
