@@ -235,9 +235,10 @@ def _measure(cursor, queries, run_one) -> dict:
 def _fulltext(cursor, uid: int, q: str, cid: int | None) -> list:
     from conversations import search
 
-    cursor.execute(search.search_sql(), search.search_params(uid, q, cid, None, PAGE))
-    rows = cursor.fetchall()
-    return search.search_page(rows, PAGE)["results"]
+    page = search.search_run(
+        cursor, user_id=uid, query=q, conversation_id=cid, after=None, limit=PAGE
+    )
+    return page["results"]
 
 
 def _ilike(cursor, uid: int, q: str, cid: int | None) -> list:
@@ -251,6 +252,19 @@ def _ilike(cursor, uid: int, q: str, cid: int | None) -> list:
         [uid, cid, cid, *[f"%{w}%" for w in words], PAGE],
     )
     return cursor.fetchall()
+
+
+def _explain(cursor, query) -> str:
+    from conversations import search
+
+    _kind, uid, q, cid = query
+    cursor.execute(search.searcher_sql(), {"uid": uid, "cid": cid})
+    language, conversation_ids = cursor.fetchone()
+    cursor.execute(
+        "EXPLAIN (ANALYZE, BUFFERS) " + search.search_sql(),
+        search.search_params(q, language, conversation_ids, None, PAGE),
+    )
+    return "\n".join(r[0] for r in cursor.fetchall())
 
 
 def run(*, quick: bool, results_dir: Path) -> dict:
@@ -296,14 +310,9 @@ def run(*, quick: bool, results_dir: Path) -> dict:
             fulltext = _measure(cursor, queries, _fulltext)
             baseline = _measure(cursor, queries[: conf["baseline_queries"]], _ilike)
             visible = [sum(1 for _ in world["members_of"][u]) for u in world["searchers"][:200]]
-            explain_q = next(q for q in queries if q[0] == "common")
-            from conversations import search
-
-            cursor.execute(
-                "EXPLAIN (ANALYZE, BUFFERS) " + search.search_sql(),
-                search.search_params(explain_q[1], explain_q[2], None, None, PAGE),
-            )
-            plan = "\n".join(r[0] for r in cursor.fetchall())
+            plans = {}
+            for kind in ("common", "rare", "absent"):
+                plans[kind] = _explain(cursor, next(q for q in queries if q[0] == kind))
     finally:
         connections[alias].close()
         common._admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -327,7 +336,7 @@ def run(*, quick: bool, results_dir: Path) -> dict:
         "gin_index_size": index_size,
         "fulltext": fulltext,
         "ilike": baseline,
-        "explain_common_word": plan,
+        "explain": plans,
         "machine": common.machine_info(),
         "load": common.machine_load(),
         "targets": [
