@@ -141,6 +141,8 @@ def _load(cursor, messages: int, rng: random.Random) -> dict:
     )
     cursor.execute("ANALYZE frag; ANALYZE slot; ANALYZE member")
     # The GIN index is built once after the load (as a restore would), not row by row.
+    cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'msg_search'")
+    (index_sql,) = cursor.fetchone()
     cursor.execute("DROP INDEX msg_search")
     cursor.execute(
         """
@@ -176,7 +178,7 @@ def _load(cursor, messages: int, rng: random.Random) -> dict:
         "UPDATE conversations_message SET body = '', deleted_at = now() WHERE mod(id, 100) = 42"
     )
     cursor.execute("SET maintenance_work_mem = '256MB'")
-    cursor.execute("CREATE INDEX msg_search ON conversations_message USING gin (search)")
+    cursor.execute(index_sql)
     members_of: dict[int, list[int]] = {}
     for c, u in member_rows:
         members_of.setdefault(u, []).append(c)
