@@ -43,6 +43,10 @@ HEADLINE_OPTIONS = (
 )
 # The SQLite scan's snippet: this many characters from the first hit's neighbourhood.
 PORTABLE_SNIPPET_CHARS = 160
+# A query the planner expects in at least this share of all messages is a common one: each
+# conversation then gives only its newest COMMON_NEWEST matches to the ranking.
+COMMON_FRACTION = 0.02
+COMMON_NEWEST = 100
 _CURSOR = re.compile(r"^(-?[0-9.e+-]+):([0-9]{1,19})$")
 
 
@@ -127,29 +131,40 @@ def search_run(
     conversation_id: int | None,
     after: Cursor | None,
     limit: int,
+    common_fraction: float = COMMON_FRACTION,
+    newest: int = COMMON_NEWEST,
 ) -> dict:
     """Run the search on the database cursor ``c`` (PostgreSQL); the bench calls it too.
 
-    Two statements: my language and my conversations first, then the search with both as
-    constants. Constants let the planner see the query and how many of the messages it
-    matches (it evaluates ``websearch_to_tsquery`` of a constant when it plans): a rare
-    word is read from the GIN index, a common one by intersecting the GIN index with the
-    conversations' index (BitmapAnd), instead of one plan for every query.
+    Two statements: my language, my conversations and how common the query is first (the
+    planner's estimate of its share of all messages), then the search with the first two
+    as constants. Constants let the planner see the query: a rare word is read from the
+    GIN index. A query the planner expects in at least ``common_fraction`` of the messages
+    is a common one: each conversation gives only its ``newest`` matches to the ranking,
+    read newest first from the ``(conversation_id, seq)`` index (the scan stops there),
+    instead of reading and testing every message of my conversations.
     """
-    c.execute(searcher_sql(), {"uid": user_id, "cid": conversation_id})
-    language, conversation_ids = c.fetchone()
-    c.execute(search_sql(), search_params(query, language, conversation_ids, after, limit))
+    c.execute(searcher_sql(), {"uid": user_id, "cid": conversation_id, "q": query})
+    language, conversation_ids, fraction = c.fetchone()
+    common = (fraction or 0.0) >= common_fraction
+    params = search_params(query, language, conversation_ids, after, limit)
+    c.execute(search_sql(common=common), {**params, "newest": newest})
     return search_page(c.fetchall(), limit)
 
 
 def searcher_sql() -> str:
-    """My profile's language and the conversations I hold a membership of (one, with cid)."""
+    """My language, the conversations I am in (one, with cid), the query's estimated share."""
     member = Membership._meta.db_table
     profile = Profile._meta.db_table
     return f"""
-        SELECT COALESCE((SELECT language FROM {profile} WHERE user_id = %(uid)s), ''),
-               ARRAY(SELECT conversation_id FROM {member} WHERE user_id = %(uid)s
-                     AND (%(cid)s::bigint IS NULL OR conversation_id = %(cid)s::bigint))
+        SELECT s.language, s.convs, switchboard_search_share(
+                   websearch_to_tsquery('simple', %(q)s)
+                   || websearch_to_tsquery(switchboard_search_config(s.language), %(q)s))
+        FROM (SELECT COALESCE((SELECT language FROM {profile} WHERE user_id = %(uid)s), '')
+                     AS language,
+                     ARRAY(SELECT conversation_id FROM {member} WHERE user_id = %(uid)s
+                           AND (%(cid)s::bigint IS NULL OR conversation_id = %(cid)s::bigint))
+                     AS convs) s
     """
 
 
@@ -183,8 +198,11 @@ def search_page(rows: list[tuple[Any, ...]], limit: int) -> dict:
     return {"results": results, "next": next_cursor}
 
 
-def search_sql() -> str:
-    """The search statement (PostgreSQL); its parameters: ``search_params``."""
+def search_sql(*, common: bool = False) -> str:
+    """The search statement (PostgreSQL); its parameters: ``search_params`` and ``newest``.
+
+    ``common``: each conversation gives only its ``newest`` matches to the ranking.
+    """
     msg = Message._meta.db_table
     # The query, in simple and in my language, is written out where it is used (not a
     # CTE) so that the planner sees it; hits: the matching messages of my conversations,
@@ -195,11 +213,30 @@ def search_sql() -> str:
         "(websearch_to_tsquery('simple', %(q)s) || "
         "websearch_to_tsquery(switchboard_search_config(%(language)s), %(q)s))"
     )
+    if common:
+        # Per conversation, its messages newest first (the (conversation_id, seq) index,
+        # read backward; OFFSET 0 keeps the test out of that scan, so it is never a bitmap
+        # of the whole conversation), tested, and the scan stops at the ``newest``-th match.
+        source = f"""(
+            SELECT m.* FROM unnest(%(convs)s::bigint[]) AS mine(id)
+            CROSS JOIN LATERAL (
+                SELECT n.* FROM (
+                    SELECT x.id, x.conversation_id, x.seq, x.sender_id, x.created_at,
+                           x.edited_at, x.deleted_at, x.search, x.body, x.language
+                    FROM {msg} x WHERE x.conversation_id = mine.id
+                    ORDER BY x.seq DESC OFFSET 0
+                ) n
+                WHERE n.search @@ {q} AND n.deleted_at IS NULL
+                LIMIT %(newest)s
+            ) m
+        )"""
+    else:
+        source = msg
     return f"""
         WITH page AS (
             SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.created_at, m.edited_at,
                    ts_rank_cd(m.search, {q}) AS rank, m.body, m.language
-            FROM {msg} m
+            FROM {source} m
             WHERE m.search @@ {q}
               AND m.conversation_id = ANY(%(convs)s::bigint[])
               AND m.deleted_at IS NULL

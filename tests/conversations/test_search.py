@@ -1,7 +1,9 @@
 """``conversations.search`` and ``GET /api/search`` against PostgreSQL's full-text search."""
 
 import pytest
+from django.db import connection
 
+from conversations import search
 from conversations.models import Message
 from conversations.services import (
     conversation_direct_get_or_create,
@@ -132,6 +134,54 @@ def test_pages_follow_the_cursor_without_repeats_to_the_end(make_user):
             break
     assert pages == 3 and sorted(seen) == sorted(sent) and len(seen) == len(set(seen))
     assert seen == _found(bob, "kiwi", limit=50)
+
+
+def _run(user, q, **kw):
+    with connection.cursor() as c:
+        page = search.search_run(
+            c, user_id=user.pk, query=q, conversation_id=None, after=None, limit=50, **kw
+        )
+    return [r["id"] for r in page["results"]]
+
+
+def test_a_common_query_ranks_only_each_conversations_newest_matches(make_user):
+    ann, bob, eve = (make_user(language="en") for _ in range(3))
+    gid, other, not_mine = _group(ann, bob), _group(bob, ann), _group(ann, eve)
+    best_but_old = _send(ann, gid, "plum plum plum plum")
+    older = [_send(ann, gid, f"one plum number {i}").pk for i in range(3)]
+    newest = [_send(ann, gid, f"a plum again {i}").pk for i in range(3)]
+    _send(ann, gid, "no fruit here")
+    gone = _send(ann, gid, "a plum deleted")
+    message_delete(user_id=ann.pk, message_id=gone.pk)
+    there = [_send(bob, other, f"plum over there {i}").pk for i in range(2)]
+    _send(ann, not_mine, "a plum bob cannot read")
+    every = [best_but_old.pk, *older, *newest, *there]
+    # A rare query (the GIN index) ranks every match; the best first.
+    assert _run(bob, "plum", common_fraction=2.0)[0] == best_but_old.pk
+    assert sorted(_run(bob, "plum", common_fraction=2.0)) == sorted(every)
+    # A common one: each conversation's 3 newest matches (a deleted one takes no place).
+    common = _run(bob, "plum", common_fraction=0.0, newest=3)
+    assert sorted(common) == sorted(newest + there)
+    # Ranked as the rare path ranks them, and the same set when the cap is not reached.
+    assert common == [i for i in _run(bob, "plum", common_fraction=2.0) if i in common]
+    assert _run(bob, "plum", common_fraction=0.0, newest=100) == _run(
+        bob, "plum", common_fraction=2.0
+    )
+
+
+def test_how_common_a_query_is_comes_from_the_planners_statistics(make_user):
+    ann, bob = make_user(language="en"), make_user(language="en")
+    gid = _group(ann, bob)
+    for i in range(40):
+        _send(ann, gid, f"cherry {i} " + ("lemon" if i % 10 == 0 else "melon"))
+    with connection.cursor() as c:
+        c.execute("ANALYZE conversations_message")  # rolled back with the test
+        c.execute(
+            "SELECT switchboard_search_share(to_tsquery('english', w)) "
+            "FROM unnest(ARRAY['cherry', 'lemon', 'qqqxyzzy']) w"
+        )
+        cherry, lemon, absent = (row[0] for row in c.fetchall())
+    assert cherry > 0.9 and 0.05 < lemon < 0.5 and absent <= 1 / 40  # the planner's floor: a row
 
 
 @pytest.mark.parametrize(
