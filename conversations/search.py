@@ -46,7 +46,7 @@ PORTABLE_SNIPPET_CHARS = 160
 # A query the planner expects in at least this share of all messages is a common one: each
 # conversation then gives only its newest COMMON_NEWEST matches to the ranking.
 COMMON_FRACTION = 0.02
-COMMON_NEWEST = 100
+COMMON_NEWEST = 50
 _CURSOR = re.compile(r"^(-?[0-9.e+-]+):([0-9]{1,19})$")
 
 
@@ -214,21 +214,11 @@ def search_sql(*, common: bool = False) -> str:
         "websearch_to_tsquery(switchboard_search_config(%(language)s), %(q)s))"
     )
     if common:
-        # Per conversation, its messages newest first (the (conversation_id, seq) index,
-        # read backward; OFFSET 0 keeps the test out of that scan, so it is never a bitmap
-        # of the whole conversation), tested, and the scan stops at the ``newest``-th match.
+        # Per conversation, its newest matches: switchboard_search_newest reads it backward
+        # along the (conversation_id, seq) index and stops at the ``newest``-th match.
         source = f"""(
             SELECT m.* FROM unnest(%(convs)s::bigint[]) AS mine(id)
-            CROSS JOIN LATERAL (
-                SELECT n.* FROM (
-                    SELECT x.id, x.conversation_id, x.seq, x.sender_id, x.created_at,
-                           x.edited_at, x.deleted_at, x.search, x.body, x.language
-                    FROM {msg} x WHERE x.conversation_id = mine.id
-                    ORDER BY x.seq DESC OFFSET 0
-                ) n
-                WHERE n.search @@ {q} AND n.deleted_at IS NULL
-                LIMIT %(newest)s
-            ) m
+            CROSS JOIN LATERAL switchboard_search_newest(mine.id, {q}, %(newest)s) m
         )"""
     else:
         source = msg

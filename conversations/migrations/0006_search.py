@@ -12,9 +12,15 @@ On PostgreSQL:
   the writer's one INSERT and again on every edit or deletion of the body: no statement of
   the message path names it. Adding it rewrites the table (under its exclusive lock):
   on a large table, run this migration in a quiet window.
-- ``msg_search``: its GIN index, built concurrently (the migration is not atomic).
+- ``msg_search``: its GIN index, built concurrently (the migration is not atomic), with
+  ``fastupdate`` on (a new message's entries go to the pending list: a direct insertion
+  made a batch of 50 +86 % slower, against +34 %) and a pending list of 256 kB instead of
+  4 MB: the insert that finds the list full merges it, and a 4 MB list is ~14,000
+  messages (a ~150 ms stall of one writer batch on a loaded machine), 256 kB ~1,000 (~20
+  ms), for the same total (docs/subsystems/search.md).
 - ``switchboard_search_share(query)``: the planner's estimate of the share of all
-  messages a query matches (the search's plan for common queries).
+  messages a query matches, and ``switchboard_search_newest(conversation, query, n)``, a
+  conversation's newest n matches (the search's plan for common queries).
 
 The ``language`` column (the author's profile language at send time) gets a constant
 default: no rewrite of its own. Other databases (SQLite under ``make run``) get the
@@ -82,6 +88,32 @@ END
 $$
 """
 
+# A conversation's newest ``n`` messages matching ``q`` (not deleted), newest first: its
+# messages read backward along the (conversation_id, seq) index, one by one, until the
+# n-th match (the search's plan for a common query). A loop, not a LIMIT-ed statement: the
+# planner, expecting fewer matches than n in an average conversation, would read the
+# whole conversation and sort it; a loop's cursor is planned for its first rows.
+NEWEST_FUNCTION = """
+CREATE FUNCTION switchboard_search_newest(conv bigint, q tsquery, n integer)
+RETURNS SETOF conversations_message LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r conversations_message%ROWTYPE;
+BEGIN
+    IF n < 1 THEN
+        RETURN;
+    END IF;
+    FOR r IN SELECT * FROM conversations_message WHERE conversation_id = conv
+             ORDER BY seq DESC LOOP
+        IF r.deleted_at IS NULL AND r.search @@ q THEN
+            RETURN NEXT r;
+            n := n - 1;
+            EXIT WHEN n = 0;
+        END IF;
+    END LOOP;
+END
+$$
+"""
+
 
 def _forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor != "postgresql":
@@ -104,15 +136,20 @@ def _forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
             "(to_tsvector(switchboard_search_config(language), body)) STORED"
         )
         cursor.execute(
-            "CREATE INDEX CONCURRENTLY msg_search ON conversations_message USING gin (search)"
+            "CREATE INDEX CONCURRENTLY msg_search ON conversations_message USING gin (search) "
+            "WITH (gin_pending_list_limit = 256)"
         )
         cursor.execute(SHARE_FUNCTION)
+        cursor.execute(NEWEST_FUNCTION)
 
 
 def _backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "DROP FUNCTION IF EXISTS switchboard_search_newest(bigint, tsquery, integer)"
+        )
         cursor.execute("DROP FUNCTION IF EXISTS switchboard_search_share(tsquery)")
         cursor.execute("DROP INDEX CONCURRENTLY IF EXISTS msg_search")
         cursor.execute("ALTER TABLE conversations_message DROP COLUMN IF EXISTS search")
