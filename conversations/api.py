@@ -11,7 +11,7 @@ from core.api import int_param, json_object
 from core.errors import Invalid
 from core.http import AuthenticatedRequest
 
-from . import selectors, services
+from . import search, selectors, services
 
 
 class Create(serializers.Serializer):
@@ -157,7 +157,13 @@ ConversationListItem = inline_serializer(
 )
 HistoryOut = inline_serializer(
     "History",
-    {"messages": MessageOut.__class__(many=True), "has_more": serializers.BooleanField()},
+    {
+        "messages": MessageOut.__class__(many=True),
+        "has_more": serializers.BooleanField(help_text="older messages exist"),
+        "has_newer": serializers.BooleanField(
+            required=False, help_text="with around only: newer messages exist"
+        ),
+    },
 )
 
 
@@ -304,6 +310,12 @@ class MessagesView(APIView):
         parameters=[
             OpenApiParameter("before", int, description="Only messages with a smaller seq"),
             OpenApiParameter("after", int, description="Only messages with a larger seq"),
+            OpenApiParameter(
+                "around",
+                int,
+                description="The page with this seq in its middle (half the page before it); "
+                "the answer says has_newer too",
+            ),
             OpenApiParameter("limit", int, description="Page size, at most 200 (default 50)"),
         ],
         responses=HistoryOut,
@@ -315,6 +327,7 @@ class MessagesView(APIView):
             conversation_id=conversation_id,
             before_seq=int_param(request, "before"),
             after_seq=int_param(request, "after"),
+            around_seq=int_param(request, "around"),
             limit=int_param(request, "limit"),
         )
         return Response(page)
@@ -337,6 +350,78 @@ class MessagesView(APIView):
             selectors.message_serialize(message),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+SnippetPiece = inline_serializer(
+    "SnippetPiece",
+    {"text": serializers.CharField(), "hit": serializers.BooleanField()},
+)
+SearchResult = inline_serializer(
+    "SearchResult",
+    {
+        "id": serializers.IntegerField(),
+        "conversation_id": serializers.IntegerField(),
+        "seq": serializers.IntegerField(),
+        "sender_id": serializers.IntegerField(allow_null=True),
+        "created_at": serializers.DateTimeField(),
+        "edited_at": serializers.DateTimeField(allow_null=True),
+        "rank": serializers.FloatField(help_text="ts_rank_cd; 0 on SQLite (no ranking)"),
+        "snippet": SnippetPiece.__class__(
+            many=True, help_text="the snippet as plain-text pieces, hits marked"
+        ),
+        "snippet_html": serializers.CharField(
+            help_text="the same, HTML-escaped, hits in <mark>: safe to insert as HTML"
+        ),
+    },
+)
+SearchOut = inline_serializer(
+    "Search",
+    {
+        "results": SearchResult.__class__(many=True),
+        "next": serializers.CharField(
+            allow_null=True, help_text="the cursor of the next page; null on the last one"
+        ),
+    },
+)
+SEARCH_RULES = (
+    "Full-text search of the messages of the conversations I am a member of (pending "
+    "memberships too, as history; deleted messages never), best first (ts_rank_cd, then "
+    'newest). `q` is read as a web search (words, "quoted phrases", `or`, `-word`), in '
+    "simple and in my profile's language; each message is indexed in its author's "
+    "language. `q`: 1 to {q_max} characters, with at least one word that is not a stop "
+    "word (else 400 `invalid`). Pages of `limit` results (default {page}, at most {page_max}); "
+    "`cursor` is the `next` of the previous page. Snippets: `snippet` (plain-text pieces) and "
+    "`snippet_html` (escaped, hits in <mark>). docs/subsystems/search.md."
+)
+
+
+class SearchView(APIView):
+    @extend_schema(
+        operation_id="messages_search",
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="what to look for"),
+            OpenApiParameter("conversation", int, description="only this conversation"),
+            OpenApiParameter("cursor", str, description="the `next` of the previous page"),
+            OpenApiParameter("limit", int, description="page size, at most 50 (default 20)"),
+        ],
+        responses=SearchOut,
+        summary="Search my conversations' messages",
+        extensions={"x-errors": ["404"]},  # ?conversation= of no conversation
+        description=SEARCH_RULES.format(
+            q_max=settings.LIMITS["SEARCH_QUERY_MAX_CHARS"],
+            page=settings.LIMITS["SEARCH_PAGE_DEFAULT"],
+            page_max=settings.LIMITS["SEARCH_PAGE_MAX"],
+        ),
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        page = search.message_search(
+            user_id=request.user.pk,
+            query=search.search_query_parse(request.query_params.get("q")),
+            conversation_id=int_param(request, "conversation"),
+            cursor=search.search_cursor_parse(request.query_params.get("cursor")),
+            limit=int_param(request, "limit"),
+        )
+        return Response(page)
 
 
 class MessageView(APIView):
@@ -376,4 +461,5 @@ urlpatterns = [
         "conversations/<int:conversation_id>/messages", MessagesView.as_view(), name="api-messages"
     ),
     path("messages/<int:message_id>", MessageView.as_view(), name="api-message"),
+    path("search", SearchView.as_view(), name="api-search"),
 ]

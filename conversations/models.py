@@ -94,6 +94,11 @@ class Message(models.Model):
     # changed). The database default stores it for the writer's inserts, which name no
     # such column: a send costs nothing more.
     change_seq = models.BigIntegerField(default=0, db_default=0)
+    # The author's profile language (ISO 639-1) when the message was sent, "" without a
+    # profile: it picks the text search configuration of the message's ``search`` column
+    # (migration 0006, PostgreSQL only: a stored generated column the model does not
+    # declare, docs/subsystems/search.md). The writer's batch statement fills it.
+    language = models.CharField(max_length=2, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [

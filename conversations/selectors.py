@@ -262,13 +262,15 @@ def message_history(
     conversation_id: int,
     before_seq: int | None = None,
     after_seq: int | None = None,
+    around_seq: int | None = None,
     limit: int | None = None,
 ) -> dict:
     """Return a page of messages by seq; stable while new messages arrive.
 
     ``after_seq`` pages forward (oldest first); ``before_seq`` (or neither: the newest)
-    pages backward. Pages are always returned in ascending seq. A pending member reads
-    them too: a request's messages are what they decide on.
+    pages backward; ``around_seq`` is the page with that seq in its middle (a search
+    result's context), with ``has_newer`` too. Pages are always returned in ascending seq.
+    A pending member reads them too: a request's messages are what they decide on.
     """
     membership_get(user_id=user_id, conversation_id=conversation_id)
     limit = max(
@@ -276,6 +278,17 @@ def message_history(
         min(limit or settings.LIMITS["HISTORY_PAGE_DEFAULT"], settings.LIMITS["HISTORY_PAGE_MAX"]),
     )
     qs = Message.objects.filter(conversation_id=conversation_id)
+    if around_seq is not None:
+        older = list(qs.filter(seq__lt=around_seq).order_by("-seq")[: limit // 2 + 1])
+        newer = list(qs.filter(seq__gte=around_seq).order_by("seq")[: limit - limit // 2 + 1])
+        has_more = len(older) > limit // 2
+        has_newer = len(newer) > limit - limit // 2
+        rows = list(reversed(older[: limit // 2])) + newer[: limit - limit // 2]
+        return {
+            "messages": [message_serialize(m) for m in rows],
+            "has_more": has_more,
+            "has_newer": has_newer,
+        }
     if after_seq is not None:
         rows = list(qs.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
         has_more = len(rows) > limit

@@ -56,6 +56,7 @@ from core.events import asend_events, conversation_group
 from core.loop import per_loop
 from core.metrics import MESSAGE_SEND_SECONDS
 from core.text import text_storable
+from profiles.models import Profile
 from relations.models import Block
 from relations.selectors import block_exists_between
 
@@ -260,6 +261,7 @@ def _batch_sql() -> str:
     member = Membership._meta.db_table
     msg = Message._meta.db_table
     block = Block._meta.db_table
+    profile = Profile._meta.db_table
     # req: the batch; dup: requests already stored (retries); fresh: the others, each with
     # its rank among the batch's sends of that sender there (rn); locked: the batch's
     # conversations, locked in id order (read by the array itself: the generic plan the
@@ -270,8 +272,10 @@ def _batch_sql() -> str:
     # pending member cannot send) stays within REQUEST_MESSAGES_MAX (the same probe of the
     # other membership as the block check: no extra round trip); upd: each
     # conversation's last_seq moved up by its accepted count; seqs: each accepted request's
-    # seq; ins: the insert. Then one row per stored request: new ones (id NULL if a
-    # concurrent retry got in first) and retries.
+    # seq; ins: the insert, with the author's profile language (one probe of its unique
+    # index per message), from which PostgreSQL computes the message's search column
+    # (migration 0006, docs/subsystems/search.md). Then one row per stored request: new
+    # ones (id NULL if a concurrent retry got in first) and retries.
     return f"""
         WITH req AS (
             SELECT * FROM unnest(
@@ -316,8 +320,11 @@ def _batch_sql() -> str:
                    AS seq
             FROM ok JOIN n ON n.cid = ok.cid JOIN upd ON upd.id = ok.cid
         ), ins AS (
-            INSERT INTO {msg} (conversation_id, seq, sender_id, body, client_id, created_at)
-            SELECT cid, seq, uid, body, client_id, %(now)s FROM seqs
+            INSERT INTO {msg} (conversation_id, seq, sender_id, body, client_id, created_at,
+                               language)
+            SELECT cid, seq, uid, body, client_id, %(now)s,
+                   COALESCE((SELECT p.language FROM {profile} p WHERE p.user_id = uid), '')
+            FROM seqs
             ON CONFLICT (sender_id, client_id) DO NOTHING
             RETURNING id, sender_id, client_id
         )

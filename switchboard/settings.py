@@ -432,6 +432,11 @@ LIMITS = {
     "REQUEST_MESSAGES_MAX": env.int("LIMIT_REQUEST_MESSAGES_MAX", default=5),
     "HISTORY_PAGE_DEFAULT": 50,
     "HISTORY_PAGE_MAX": 200,
+    # Message search (GET /api/search, docs/subsystems/search.md): the query's length in
+    # characters, and the results per page.
+    "SEARCH_QUERY_MAX_CHARS": 200,
+    "SEARCH_PAGE_DEFAULT": 20,
+    "SEARCH_PAGE_MAX": 50,
     "CONVERSATION_LIST_MAX": 200,
     # Resume: past this many missed messages in one conversation the server says
     # "too_far" and the client re-fetches by REST.

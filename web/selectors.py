@@ -43,6 +43,8 @@ def page_context(*, user: AbstractBaseUser) -> dict[str, Any]:
         "limits": {
             "message_max_chars": settings.LIMITS["MESSAGE_MAX_CHARS"],
             "history_page": settings.LIMITS["HISTORY_PAGE_DEFAULT"],
+            "history_page_max": settings.LIMITS["HISTORY_PAGE_MAX"],
+            "search_query_max_chars": settings.LIMITS["SEARCH_QUERY_MAX_CHARS"],
             "group_title_max_chars": settings.LIMITS["GROUP_TITLE_MAX_CHARS"],
             "interests_per_user": settings.LIMITS["INTERESTS_PER_USER"],
             # Bounds of other subsystems the scripts follow; absent ones fall back in JS.

@@ -166,6 +166,9 @@ STATE_RULES: dict[str, tuple[str, ...]] = {
     "POST /api/meet/reports": ("plain text", "not in that match", "your own"),
     # A list in a query string, parsed by the server (at most 200, integers).
     "GET /api/presence": ("user_ids", "user ids"),
+    # What the text search makes of the words (docs/subsystems/search.md); a cursor is the
+    # `next` of a page, not any string.
+    "GET /api/search": ("cannot be empty", "no word to search", "cannot be searched", "cursor"),
 }
 ACCEPTED = re.compile(r"^(2..|3..|401|403|404|409|429|5..)$")
 

@@ -15,6 +15,7 @@
 //   group.js     the open group's members, rename, add, remove, leave (#group-dialog)
 //   events.js    what the server pushes
 //   block.js     Block / Unblock in a direct conversation's header
+//   search.js    message search in the sidebar; a result opens its message in the thread
 
 import { State } from "../switchboard.js";
 import { bindConnectionBadge, toast } from "./common.js";
@@ -25,6 +26,7 @@ import { bindEvents } from "./chat/events.js";
 import { bindGroup, renderGroup } from "./chat/group.js";
 import { loadConversations, loadRequests, renderList, renderRequests } from "./chat/list.js";
 import { page, socket, ui } from "./chat/page.js";
+import { bindSearch, renderSearch } from "./chat/search.js";
 import { conversationsAll, subscribe } from "./chat/state.js";
 import { bindThread, openConversation, renderThreadHead, showThread } from "./chat/thread.js";
 import { clearTyping, renderTyping } from "./chat/typing.js";
@@ -41,6 +43,7 @@ subscribe("head", renderGroup);
 subscribe("group", renderGroup);
 subscribe("head", renderBlock);
 subscribe("typing", renderTyping);
+subscribe("search", renderSearch);
 
 bindThread();
 bindComposer();
@@ -48,6 +51,7 @@ bindEvents();
 bindDialog();
 bindGroup();
 bindBlock();
+bindSearch();
 
 bindConnectionBadge(socket);
 socket.onState((state) => {

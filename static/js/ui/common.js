@@ -43,11 +43,12 @@ function cookie(name) {
 
 export class ApiError extends Error {
   constructor(status, body) {
-    const message = body?.error?.message || body?.detail || `HTTP ${status}`;
+    // The API's one error body is {code, message} (docs/protocol.md, "Errors").
+    const message = body?.error?.message || body?.message || body?.detail || `HTTP ${status}`;
     super(message);
     this.status = status;
     this.body = body;
-    this.code = body?.error?.code || (status === 0 ? "network" : "http_" + status);
+    this.code = body?.error?.code || body?.code || (status === 0 ? "network" : "http_" + status);
   }
 }
 

@@ -12,6 +12,7 @@ export const names = new Names(page);
 export const TYPING_RESEND_MS = (page.limits.typing_resend_seconds || 3) * 1000;
 export const TYPING_EXPIRE_MS = (page.limits.typing_expire_seconds || 6) * 1000;
 export const HISTORY_PAGE = page.limits.history_page || 50;
+export const HISTORY_PAGE_MAX = page.limits.history_page_max || 200;
 
 export const $ = (id) => document.getElementById(id);
 export const ui = {

@@ -222,6 +222,28 @@ export function threadMessageSet(msg) {
   thread?.messages.set(msg.seq, msg);
 }
 
+// -- message search ----------------------------------------------------------------------------
+
+let search = null; // {q, next, found: [result]} of the search shown, or null
+
+/** The search shown in the sidebar ({q, next, found}) or null. */
+export function searchGet() {
+  return search;
+}
+
+/** Start showing the results of `q` (none yet), or stop showing any (null). */
+export function searchStart(q) {
+  search = q === null ? null : { q, next: null, found: [] };
+}
+
+/** Add a page of results of the search `q` (nothing if another search started since). */
+export function searchAdd(q, page) {
+  if (search?.q !== q) return false;
+  search.found.push(...page.results);
+  search.next = page.next;
+  return true;
+}
+
 // -- the list as a whole -----------------------------------------------------------------------
 
 export function listLoadedGet() {

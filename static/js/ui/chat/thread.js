@@ -1,10 +1,11 @@
 // The open thread: opening and closing a conversation (with the browser history: /c/<id>, back,
 // Escape in an empty composer), its head (#thread-title, #thread-sub, presence), loading the
 // newest page of history and older pages on scroll or with "Load older messages", and marking
-// what is read (`read`, 250 ms after new messages become visible). Draws on the "head" topic.
+// what is read (`read`, 250 ms after new messages become visible); opening it at one message (a
+// search result: `showMessage`). Draws on the "head" topic.
 
 import { api, debounce, toast } from "../common.js";
-import { $, HISTORY_PAGE, me, socket, ui } from "./page.js";
+import { $, HISTORY_PAGE, HISTORY_PAGE_MAX, me, socket, ui } from "./page.js";
 import {
   changed,
   conversationGet,
@@ -127,6 +128,46 @@ async function loadOlder() {
     threadUpdate({ loading: false });
     updateOlderButton();
   }
+}
+
+/**
+ * Open a conversation at one of its messages (a search result): the pages older than the
+ * ones shown are loaded until it is there (the thread stays one unbroken run of history up
+ * to the newest), then it is scrolled to the middle, highlighted and focused.
+ */
+export async function showMessage(conversationId, seq) {
+  await openConversation(conversationId, true);
+  const active = threadGet();
+  if (active?.id !== conversationId) return;
+  threadUpdate({ loading: true });
+  try {
+    while (threadGet() === active && !active.messages.has(seq) && active.hasMore) {
+      const oldest = Math.min(...active.messages.keys());
+      if (oldest <= seq) break; // not in the history (deleted meanwhile, or never there)
+      const batch = await api(
+        "GET",
+        `/api/conversations/${conversationId}/messages?before=${oldest}&limit=${HISTORY_PAGE_MAX}`,
+      );
+      if (threadGet() !== active) return;
+      threadUpdate({ hasMore: batch.has_more });
+      for (const m of batch.messages) upsertMessage(m, { scroll: false });
+    }
+  } catch (err) {
+    toast(`Could not load that message: ${err.message}`, "error");
+  } finally {
+    threadUpdate({ loading: false });
+    updateOlderButton();
+  }
+  for (const li of ui.messageList.querySelectorAll("li.found")) li.classList.remove("found");
+  const node = ui.messageList.querySelector(`li[data-seq="${seq}"]`);
+  if (!node) {
+    toast("That message is no longer in this conversation.", "error");
+    return;
+  }
+  node.classList.add("found");
+  node.setAttribute("tabindex", "-1");
+  node.scrollIntoView({ block: "center" });
+  node.focus({ preventScroll: true });
 }
 
 function updateOlderButton() {
