@@ -85,7 +85,9 @@ class MuteView(APIView):
             services.mute_set(user_id=request.user.pk, conversation_id=conversation_id, muted=True)
         )
 
-    @extend_schema(request=None, responses=SettingsOut, summary="Unmute a conversation")
+    # DELETE answers the settings as they now are, like PUT (drf-spectacular's default for
+    # a DELETE is a 204).
+    @extend_schema(request=None, responses={200: SettingsOut}, summary="Unmute a conversation")
     def delete(self, request: AuthenticatedRequest, conversation_id: int) -> Response:
         return Response(
             services.mute_set(user_id=request.user.pk, conversation_id=conversation_id, muted=False)

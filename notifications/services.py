@@ -65,15 +65,19 @@ def _key_check(value: str, name: str, size: int) -> None:
     try:
         raw = signing.b64_decode(value.encode())
     except (ValueError, TypeError) as exc:
-        raise Invalid(f"keys.{name} is not base64url.", field=f"keys.{name}") from exc
+        raise Invalid(
+            f"keys.{name} is not base64url.", fields={"keys": {name: "not base64url"}}
+        ) from exc
     if len(raw) != size:
-        raise Invalid(f"keys.{name} must be {size} bytes.", field=f"keys.{name}")
+        raise Invalid(
+            f"keys.{name} must be {size} bytes.", fields={"keys": {name: f"not {size} bytes"}}
+        )
 
 
 def _endpoint_check(endpoint: str) -> None:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise Invalid("endpoint must be an http(s) URL.", field="endpoint")
+        raise Invalid("endpoint must be an http(s) URL.", fields={"endpoint": "not an http(s) URL"})
     if settings.PUSH_ALLOW_LOCAL_ENDPOINTS:
         return
     # The worker POSTs to this URL: not to this network's own machines (a push service is
@@ -85,7 +89,10 @@ def _endpoint_check(endpoint: str) -> None:
     except ValueError:
         literal = False
     if parts.scheme != "https" or literal or host == "localhost" or "." not in host:
-        raise Invalid("endpoint must be an https URL of a push service.", field="endpoint")
+        raise Invalid(
+            "endpoint must be an https URL of a push service.",
+            fields={"endpoint": "not an https URL of a push service"},
+        )
 
 
 def subscription_save(
