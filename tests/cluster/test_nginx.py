@@ -36,7 +36,10 @@ LOGIN_RATE = 3  # per address and minute, for the X-Forwarded-For check
 STREAMS = 2
 PER_PHASE = 20  # messages each stream sends between two faults
 EXIT_TIMEOUT_SECONDS = 20
-SOCKETS_TIMEOUT_SECONDS = 10
+# Sockets moving to the other process: nginx's passive check keeps a process that refused a
+# connection (a draining or restarting one) out for fail_timeout (10 s, deploy/nginx.conf);
+# with both out at once ("no live upstreams") a client waits that long, then reconnects.
+SOCKETS_TIMEOUT_SECONDS = 30
 
 
 @pytest.fixture
