@@ -255,7 +255,8 @@ def server_env(transactional_db):
 
 @pytest.fixture
 def servers(server_env):
-    """Start real server processes: ``a, b = servers(2)``; all stopped afterwards."""
+    """Start real server processes: ``a, b = servers(2)``, side by side; all stopped
+    afterwards."""
     started: list[ServerProcess] = []
 
     def start(n: int = 1, **extra_env):
@@ -268,14 +269,18 @@ def servers(server_env):
             )
             for _ in range(n)
         ]
+        # Side by side: all spawned, then each waited for. Listed before it is ready: one
+        # that never answers is stopped too, not left running for the rest of the session.
         for p in procs:
-            # Listed before it is ready: one that never answers is stopped too, not left
-            # running for the rest of the session.
             started.append(p)
-            p.start()
+            p.spawn()
+        for p in procs:
+            p.wait_ready()
         return procs
 
     yield start
+    for p in started:
+        p.terminate()
     for p in started:
         p.stop()
 

@@ -67,9 +67,9 @@ def _keys_by_shard(servers) -> list[set[str]]:
     return out
 
 
-async def test_users_on_two_shards_converse_see_presence_and_meet(two_shards, web, make_user):
+async def test_users_on_two_shards_converse_see_presence_and_meet(two_shards, servers, make_user):
     url = shards_url(two_shards)
-    a, b = web(2, REDIS_URL=url, DB_POOL_MAX_SIZE="2")
+    a, b = servers(2, REDIS_URL=url, DB_POOL_MAX_SIZE="2")
     people = await database_sync_to_async(_people)(make_user)
     (ann_id, ann_token), (bob_id, bob_token) = people["ann"], people["bob"]
     cid = people["cid"]

@@ -101,7 +101,7 @@ async def wait_for(check, what: str, timeout: float) -> float:
 
 
 async def test_a_primary_sigkill_under_load_fails_over_losing_nothing(
-    bus_sentinel, web, celery_on, make_user, settings
+    bus_sentinel, servers, celery_on, make_user, settings
 ):
     url = bus_sentinel.url()
     extra = {"REDIS_URL": url, "DB_POOL_MAX_SIZE": "2", "LIVE_STATS_SECONDS": str(STATS_SECONDS)}
@@ -109,7 +109,7 @@ async def test_a_primary_sigkill_under_load_fails_over_losing_nothing(
     await database_sync_to_async(schedules_install)()
     env = process_env(**extra)
     worker, beat = celery_on("worker", env), celery_on("beat", env)
-    a, b = web(2, **extra)
+    a, b = servers(2, **extra)
     app = probe_app(url)
     node = f"{worker.name}@{socket.gethostname()}"
     worker.wait_until(lambda: bool(app.control.ping(destination=[node], timeout=0.5)))
